@@ -1,0 +1,54 @@
+"""Image Generator: several prompts in, images out, live."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.config import Config, local_secret_key
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app: config, extensions, blueprints, error handlers, security headers."""
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    app.config.from_object(config or Config(app.instance_path))
+    _resolve_secret_key(app)
+    register_extensions(app)
+    register_blueprints(app)
+    from app import errors, security, templating
+
+    errors.register(app)
+    security.register(app)
+    templating.register(app)
+    return app
+
+
+def _resolve_secret_key(app: Flask) -> None:
+    """Use SECRET_KEY; local runs may fall back to a random per-install key, deployments may not."""
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.config.get("LOCAL_RUN") or app.debug:
+        app.config["SECRET_KEY"] = local_secret_key(app.instance_path)
+        return
+    raise RuntimeError("SECRET_KEY must be set (see .env.example); only local runs may omit it")
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the unbound extensions to this app."""
+    from app.extensions import csrf, db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    csrf.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """One blueprint per feature; the rq dashboard only when credentials are configured."""
+    from app import admin
+    from app.batches.routes import bp as batches_bp
+    from app.gallery.routes import bp as gallery_bp
+    from app.media.routes import bp as media_bp
+    from app.prompts.routes import bp as prompts_bp
+
+    for blueprint in (prompts_bp, batches_bp, gallery_bp, media_bp):
+        app.register_blueprint(blueprint)
+    admin.register_dashboard(app)

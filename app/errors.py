@@ -1,0 +1,51 @@
+"""Error pages: every error answers with a page of ours, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    404: "There is nothing at this address.",
+    405: "That action is not allowed here.",
+    413: "That submission is too large.",
+}
+
+
+def _render(status: int, title: str, message: str) -> tuple[str, int]:
+    """Render the error page, or its fragment for htmx requests."""
+    template = "errors/_message.html" if request.headers.get("HX-Request") else "errors/error.html"
+    return render_template(template, status=status, title=title, message=message), status
+
+
+def handle_http_error(error: HTTPException) -> tuple[str, int]:
+    """Show an HTTP error as a page."""
+    status = error.code or 500
+    return _render(status, error.name, MESSAGES.get(status, error.description or ""))
+
+
+def handle_csrf_error(error: CSRFError) -> tuple[str, int]:
+    """Explain an expired or missing CSRF token, and how to recover."""
+    return _render(400, "Form expired", "The form's security token was missing or expired. "
+                   "Go back, reload the page and submit again.")
+
+
+def handle_unexpected(error: Exception) -> tuple[str, int]:
+    """Log the traceback; show the person a plain apology."""
+    if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
+        return handle_http_error(error)
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _render(500, "Something went wrong", "The error has been logged. Please try again.")
+
+
+def register(app: Flask) -> None:
+    """Install the handlers."""
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,68 @@
+"""Keyset pagination of images on (created_at, id), newest first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Generation
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Position after which the next page starts: a creation time in microseconds and an id."""
+
+    micros: int
+    id: int
+
+    @classmethod
+    def parse(cls, raw: str) -> Cursor | None:
+        """Read 'micros-id'; anything malformed means the first page."""
+        micros, _, ident = raw.partition("-")
+        if not (micros.isdigit() and ident.isdigit()):
+            return None
+        return cls(int(micros), int(ident))
+
+    @classmethod
+    def after(cls, generation: Generation) -> Cursor:
+        """The cursor that continues after this generation."""
+        created = generation.created_at
+        if created.tzinfo is None:  # SQLite returns naive UTC
+            created = created.replace(tzinfo=UTC)
+        # Integer arithmetic: a float timestamp would round some microseconds away.
+        return cls((created - EPOCH) // ONE_MICROSECOND, generation.id)
+
+    def __str__(self) -> str:
+        return f"{self.micros}-{self.id}"
+
+    @property
+    def created_at(self) -> datetime:
+        """The creation time as a UTC datetime."""
+        return EPOCH + self.micros * ONE_MICROSECOND
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    """One page of images and the cursor of the next, if any."""
+
+    items: list[Generation]
+    next_cursor: Cursor | None
+
+
+def gallery_page(cursor: Cursor | None, size: int) -> GalleryPage:
+    """Fetch one page with a single indexed query, reading one extra row to know whether more follow."""
+    query = sa.select(Generation).where(Generation.file_name.is_not(None))
+    if cursor is not None:
+        query = query.where(sa.tuple_(Generation.created_at, Generation.id) < (cursor.created_at, cursor.id))
+    rows = list(db.session.scalars(
+        query.order_by(Generation.created_at.desc(), Generation.id.desc()).limit(size + 1)
+    ))
+    more = len(rows) > size
+    items = rows[:size]
+    return GalleryPage(items=items, next_cursor=Cursor.after(items[-1]) if more else None)

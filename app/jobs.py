@@ -1,0 +1,163 @@
+"""Work done by RQ workers: make one generation's image and record the outcome on its row."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from flask import Flask, current_app, has_app_context
+
+from app.extensions import db
+from app.images import inspect_image
+from app.models import Generation, Status, utcnow
+from app.providers.base import GeneratedImage, GenerationError, GenerationRequest, ImageProvider
+from app.providers.demo import DemoProvider
+from app.providers.stability import StabilityClient
+from app.storage import delete_file, new_file_name, write_atomically
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "The worker stopped before this image was finished"
+UNEXPECTED = "An unexpected error stopped this generation; it has been logged"
+
+_process_app: Flask | None = None
+_process_provider: ImageProvider | None = None
+
+
+@contextmanager
+def app_context() -> Iterator[Flask]:
+    """Use the current app, or one app per worker process when called outside any context."""
+    global _process_app
+    if has_app_context():
+        yield current_app._get_current_object()  # type: ignore[attr-defined]
+        return
+    if _process_app is None:
+        from app import create_app
+
+        _process_app = create_app()
+    with _process_app.app_context():
+        yield _process_app
+
+
+def provider_for(app: Flask) -> ImageProvider:
+    """Return this process's provider: one pooled Stability session, or the offline demo."""
+    key = app.config.get("STABILITY_API_KEY")
+    if not key:
+        return DemoProvider(delay=app.config["DEMO_PROVIDER_DELAY"])
+    cached = app.extensions.get("stability_client")
+    if cached is None:
+        cached = app.extensions["stability_client"] = StabilityClient(key, app.config["STABILITY_API_BASE_URL"])
+    return cached
+
+
+def run_generation(generation_id: int) -> str:
+    """RQ entry point: generate the image for one row and return its final status."""
+    with app_context() as app:
+        return generate(app, generation_id)
+
+
+def generate(app: Flask, generation_id: int) -> str:
+    """Mark the row running, call the provider, store the result; every exit writes a final status."""
+    generation = _claim(generation_id)
+    if generation is None:
+        return "skipped"
+    try:
+        provider = provider_for(app)
+        generation.provider = provider.name
+        image = provider.generate(_request_for(generation))
+        _store(app, generation, image)
+    except GenerationError as exc:
+        _fail(generation, exc.reason, error_id=exc.error_id, request_id=exc.request_id)
+        log.info("generation %s failed: %s (api error id %s)", generation_id, exc.reason, exc.error_id)
+    except Exception:
+        # Anything unforeseen still ends the row; the traceback goes to the log, not the page.
+        db.session.rollback()
+        log.exception("generation %s crashed", generation_id)
+        generation = db.session.get(Generation, generation_id)
+        if generation is not None:
+            _fail(generation, UNEXPECTED)
+    return generation.status if generation is not None else "missing"
+
+
+def _claim(generation_id: int) -> Generation | None:
+    """Move a queued row to running in one conditional UPDATE so a duplicate job cannot run it twice."""
+    claimed = db.session.execute(
+        sa.update(Generation)
+        .where(Generation.id == generation_id, Generation.status == Status.QUEUED.value)
+        .values(status=Status.RUNNING.value, started_at=utcnow())
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        log.warning("generation %s is not queued; job skipped", generation_id)
+        return None
+    return db.session.get(Generation, generation_id)
+
+
+def _request_for(generation: Generation) -> GenerationRequest:
+    """Build the provider request from the options stored on the row."""
+    return GenerationRequest(
+        prompt=generation.prompt,
+        model=generation.model,
+        aspect_ratio=generation.aspect_ratio,
+        output_format=generation.output_format,
+    )
+
+
+def _store(app: Flask, generation: Generation, image: GeneratedImage) -> None:
+    """Check and write the file, then record it; a filtered (blurred) result is kept but marked."""
+    info = inspect_image(image.data)
+    file_name = new_file_name(info.mime_type)
+    write_atomically(app.config["MEDIA_ROOT"], file_name, image.data)
+    generation.file_name = file_name
+    generation.mime_type = info.mime_type
+    generation.byte_size = len(image.data)
+    generation.width, generation.height = info.width, info.height
+    generation.seed = image.seed
+    generation.finish_reason = image.finish_reason
+    generation.api_request_id = image.request_id
+    if image.is_filtered:
+        generation.status = Status.FILTERED.value
+        generation.error = "Blurred by the API's content filter"
+    else:
+        generation.status = Status.SUCCEEDED.value
+    generation.finished_at = utcnow()
+    try:
+        db.session.commit()
+    except Exception:
+        # The row could not point at the file, so the file must not outlive the attempt.
+        db.session.rollback()
+        delete_file(app.config["MEDIA_ROOT"], file_name)
+        raise
+
+
+def _fail(generation: Generation, reason: str, error_id: str | None = None, request_id: str | None = None) -> None:
+    """Record a failure reason and make the row final."""
+    generation.status = Status.FAILED.value
+    generation.error = reason
+    generation.api_error_id = error_id
+    generation.api_request_id = request_id or generation.api_request_id
+    generation.finished_at = utcnow()
+    db.session.commit()
+
+
+def fail_unfinished(generation_id: int, reason: str) -> bool:
+    """Mark a row failed if it is still queued or running; return whether it changed."""
+    changed = db.session.execute(
+        sa.update(Generation)
+        .where(Generation.id == generation_id, Generation.status.in_([Status.QUEUED.value, Status.RUNNING.value]))
+        .values(status=Status.FAILED.value, error=reason, finished_at=utcnow())
+    ).rowcount
+    db.session.commit()
+    return bool(changed)
+
+
+def on_job_failure(job, connection, exc_type, exc_value, traceback) -> None:  # noqa: ANN001
+    """RQ failure callback, also run for jobs abandoned by a dead worker: never leave the row unfinished."""
+    generation_id = job.args[0] if job.args else None
+    if generation_id is None:
+        return
+    with app_context():
+        if fail_unfinished(int(generation_id), INTERRUPTED):
+            log.warning("generation %s failed by RQ: %s", generation_id, exc_type.__name__ if exc_type else "?")

@@ -1,0 +1,103 @@
+"""Database models: a Batch of prompts and one Generation per prompt."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from app.extensions import db
+
+
+def utcnow() -> datetime:
+    """Return the current time in UTC (a callable, so defaults are evaluated per row)."""
+    return datetime.now(UTC)
+
+
+class Status(enum.StrEnum):
+    """Lifecycle of a generation; the last four are final."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FILTERED = "filtered"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_final(self) -> bool:
+        """True once nothing more will happen to the generation."""
+        return self not in (Status.QUEUED, Status.RUNNING)
+
+
+FINAL_STATUSES = [s.value for s in Status if s.is_final]
+
+
+class Batch(db.Model):
+    """One submission of the prompt form."""
+
+    __tablename__ = "batches"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    generations: so.Mapped[list[Generation]] = so.relationship(
+        back_populates="batch", order_by="Generation.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_final(self) -> bool:
+        """True when every generation of the batch is final."""
+        return all(g.status_enum.is_final for g in self.generations)
+
+
+class Generation(db.Model):
+    """One prompt of a batch, its request options and the image it produced."""
+
+    __tablename__ = "generations"
+    __table_args__ = (
+        sa.UniqueConstraint("batch_id", "position", name="uq_generations_batch_position"),
+        sa.Index("ix_generations_created_at_id", "created_at", "id"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    batch_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("batches.id", ondelete="CASCADE"))
+    position: so.Mapped[int]
+    prompt: so.Mapped[str] = so.mapped_column(sa.Text)
+    model: so.Mapped[str] = so.mapped_column(sa.String(32), default="core")
+    aspect_ratio: so.Mapped[str] = so.mapped_column(sa.String(8), default="1:1")
+    output_format: so.Mapped[str] = so.mapped_column(sa.String(8), default="png")
+    provider: so.Mapped[str] = so.mapped_column(sa.String(16))
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), default=Status.QUEUED.value, index=True)
+    error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    api_error_id: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    api_request_id: so.Mapped[str | None] = so.mapped_column(sa.String(128))
+    job_id: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    seed: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
+    finish_reason: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    file_name: so.Mapped[str | None] = so.mapped_column(sa.String(128))
+    mime_type: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    byte_size: so.Mapped[int | None]
+    width: so.Mapped[int | None]
+    height: so.Mapped[int | None]
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    started_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    finished_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+
+    batch: so.Mapped[Batch] = so.relationship(back_populates="generations")
+
+    @property
+    def status_enum(self) -> Status:
+        """The status as an enum member."""
+        return Status(self.status)
+
+    @property
+    def has_image(self) -> bool:
+        """True when a file was stored (a success, or a blurred filtered result)."""
+        return self.file_name is not None
+
+    @property
+    def is_demo(self) -> bool:
+        """True for placeholders drawn by the offline demo provider."""
+        return self.provider == "demo"

@@ -1,0 +1,1 @@
+"""Image providers: the Stability AI API and the offline demo renderer."""

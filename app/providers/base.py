@@ -1,0 +1,65 @@
+"""What every image provider takes, returns and raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """The options of one text-to-image request, named as the Stability API names them."""
+
+    prompt: str
+    model: str = "core"
+    aspect_ratio: str = "1:1"
+    output_format: str = "png"
+    seed: int = 0
+    negative_prompt: str | None = None
+    style_preset: str | None = None
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """An image as a provider returned it."""
+
+    data: bytes
+    mime_type: str
+    seed: int | None
+    finish_reason: str
+    request_id: str | None = None
+
+    @property
+    def is_filtered(self) -> bool:
+        """True when the API blurred the output for breaking its moderation policy."""
+        return self.finish_reason == "CONTENT_FILTERED"
+
+
+class GenerationError(Exception):
+    """A request that produced no image, with a reason a person can act on."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        transient: bool = False,
+        status_code: int | None = None,
+        error_id: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+        self.status_code = status_code
+        self.error_id = error_id
+        self.request_id = request_id
+
+
+class ImageProvider(Protocol):
+    """Anything that turns a GenerationRequest into a GeneratedImage."""
+
+    name: str
+
+    def generate(self, request: GenerationRequest) -> GeneratedImage:
+        """Make one image or raise GenerationError."""
+        ...

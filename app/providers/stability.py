@@ -1,0 +1,181 @@
+"""Client for Stability AI's v2beta image generation API (no Flask import)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+
+import requests
+
+from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "image-generator"
+APP_VERSION = "0.1.0"
+SD3_MODELS = ("sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium", "sd3.5-flash")
+# (connect, read): generation is synchronous and can take tens of seconds.
+DEFAULT_TIMEOUT = (5.0, 120.0)
+
+# What a person is told for each error status; {detail} is the API's own message.
+REASONS = {
+    400: "The API rejected the request: {detail}",
+    401: "Invalid API key: the operator must fix the server's STABILITY_API_KEY",
+    402: "Out of credits: the Stability account needs a top-up",
+    403: "Blocked by content moderation (not charged)",
+    404: "The API does not know this endpoint or model",
+    413: "The request was too large for the API",
+    422: "The API refused the prompt: {detail}",
+    429: "Rate limited by the API; try again in a minute",
+}
+SERVER_ERROR_REASON = "Stability AI had a server error ({status}); try again later"
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def endpoint_for(model: str) -> str:
+    """Return the generate path for a model: SD 3.5 variants share /sd3, chosen by a form field."""
+    if model in SD3_MODELS:
+        return "/v2beta/stable-image/generate/sd3"
+    if model in ("core", "ultra"):
+        return f"/v2beta/stable-image/generate/{model}"
+    raise ValueError(f"unknown model {model!r}")
+
+
+def form_fields(request: GenerationRequest) -> dict[str, str]:
+    """Build the multipart text fields; numbers go as decimal strings, empty options are left out."""
+    fields = {
+        "prompt": request.prompt,
+        "aspect_ratio": request.aspect_ratio,
+        "output_format": request.output_format,
+    }
+    if request.seed:
+        fields["seed"] = str(request.seed)
+    if request.negative_prompt:
+        fields["negative_prompt"] = request.negative_prompt
+    if request.style_preset:
+        fields["style_preset"] = request.style_preset
+    if request.model in SD3_MODELS:
+        fields["model"] = request.model
+    return fields
+
+
+def error_from_response(response: requests.Response) -> GenerationError:
+    """Turn a non-200 answer into a GenerationError carrying the API's error id."""
+    status = response.status_code
+    request_id = response.headers.get("x-request-id")
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    messages = body.get("errors") or ([body["message"]] if body.get("message") else [])
+    detail = "; ".join(str(m) for m in messages) or body.get("name") or f"HTTP {status}"
+    template = REASONS.get(status)
+    if template is None:
+        template = SERVER_ERROR_REASON if status >= 500 else "The API answered HTTP {status}: {detail}"
+    reason = template.format(detail=detail, status=status)
+    return GenerationError(
+        reason,
+        transient=status in TRANSIENT_STATUSES,
+        status_code=status,
+        error_id=body.get("id"),
+        request_id=request_id,
+    )
+
+
+class StabilityClient:
+    """Calls the generate endpoints with one pooled HTTP session per client."""
+
+    name = "stability"
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = "https://api.stability.ai",
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+        accept: str = "image/*",
+    ) -> None:
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.accept = accept
+        self.session = session or requests.Session()
+
+    def __repr__(self) -> str:
+        # Never let the key reach a log line through repr().
+        return f"StabilityClient(base_url={self.base_url!r})"
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        """Headers of every call; content-type is left to requests so it carries the boundary."""
+        return {
+            "authorization": f"Bearer {self._api_key}",
+            "accept": accept,
+            "stability-client-id": APP_NAME,
+            "stability-client-version": APP_VERSION,
+        }
+
+    def generate(self, request: GenerationRequest) -> GeneratedImage:
+        """Generate one image; raise GenerationError with a readable reason on any failure."""
+        url = self.base_url + endpoint_for(request.model)
+        try:
+            response = self.session.post(
+                url,
+                headers=self._headers(self.accept),
+                data=form_fields(request),
+                # A file part is what makes requests send multipart/form-data; the API ignores it.
+                files={"none": ""},
+                timeout=self.timeout,
+            )
+        except requests.Timeout:
+            raise GenerationError("The Stability API did not answer in time", transient=True) from None
+        except requests.ConnectionError:
+            raise GenerationError("Could not reach the Stability API", transient=True) from None
+        except requests.RequestException as exc:
+            raise GenerationError(f"Request to the Stability API failed: {type(exc).__name__}") from None
+        log.info("stability %s -> %s request_id=%s", endpoint_for(request.model), response.status_code,
+                 response.headers.get("x-request-id"))
+        if response.status_code != 200:
+            raise error_from_response(response)
+        return self._parse_success(response)
+
+    def _parse_success(self, response: requests.Response) -> GeneratedImage:
+        """Read an image from either response mode: raw bytes with headers, or base64 JSON."""
+        content_type = response.headers.get("content-type", "")
+        request_id = response.headers.get("x-request-id")
+        if content_type.startswith("application/json"):
+            return self._parse_json(response, content_type, request_id)
+        seed = response.headers.get("seed")
+        return GeneratedImage(
+            data=response.content,
+            mime_type=content_type.split(";")[0].strip(),
+            seed=int(seed) if seed and seed.isdigit() else None,
+            finish_reason=response.headers.get("finish-reason", "SUCCESS"),
+            request_id=request_id,
+        )
+
+    @staticmethod
+    def _parse_json(response: requests.Response, content_type: str, request_id: str | None) -> GeneratedImage:
+        """Decode the JSON mode: content-type is 'application/json; type=image/png'."""
+        invalid = GenerationError("The API answered with something that is not a valid image",
+                                  request_id=request_id)
+        try:
+            body = response.json()
+            data = base64.b64decode(body["image"], validate=True)
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise invalid from None
+        mime_type = "image/png"
+        for part in content_type.split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key == "type" and value:
+                mime_type = value
+        seed = body.get("seed")
+        return GeneratedImage(
+            data=data,
+            mime_type=mime_type,
+            seed=int(seed) if isinstance(seed, int) else None,
+            finish_reason=str(body.get("finish_reason") or "SUCCESS"),
+            request_id=request_id,
+        )

@@ -1,0 +1,42 @@
+"""The RQ queue the web app fills and the workers drain; jobs carry generation ids only."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Callback, Queue
+
+# Longer than the API client's read timeout, so the client gives up first and records why.
+JOB_TIMEOUT = 300
+
+
+def redis_connection(app: Flask | None = None) -> Redis:
+    """Return the app's Redis connection, created once per app."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    connection = app.extensions.get("redis")
+    if connection is None:
+        url = app.config.get("REDIS_URL")
+        if not url:
+            raise RuntimeError("REDIS_URL is not set: run `python3 scripts/run.py`, which starts a local Redis")
+        connection = app.extensions["redis"] = Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    return connection
+
+
+def generation_queue(app: Flask | None = None) -> Queue:
+    """Return the queue generation jobs go to."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    return Queue(app.config["RQ_QUEUE_NAME"], connection=redis_connection(app))
+
+
+def enqueue_generation(generation_id: int) -> str:
+    """Queue the job that makes one generation's image; return the RQ job id."""
+    job = generation_queue().enqueue_call(
+        "app.jobs.run_generation",
+        args=(generation_id,),
+        timeout=JOB_TIMEOUT,
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+        description=f"generation {generation_id}",
+        on_failure=Callback("app.jobs.on_job_failure"),
+    )
+    return job.id

@@ -1,0 +1,42 @@
+"""Template helpers: filters and values every page uses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask, current_app
+
+from app.batches.progress import image_url
+from app.images import ratio_class
+
+
+def utc_time(value: datetime | None) -> str:
+    """Format a stored time for people: 2026-11-24 09:41 UTC."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:  # SQLite returns naive UTC
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def iso_time(value: datetime | None) -> str:
+    """Machine-readable time for <time datetime>."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+def page_globals() -> dict[str, object]:
+    """Values the layout needs on every page."""
+    return {"demo_mode": not current_app.config.get("STABILITY_API_KEY")}
+
+
+def register(app: Flask) -> None:
+    """Install filters and the context processor."""
+    app.add_template_filter(utc_time)
+    app.add_template_filter(iso_time)
+    app.add_template_filter(ratio_class)
+    app.add_template_global(image_url)
+    app.context_processor(page_globals)

@@ -1,0 +1,85 @@
+"""The worker side: an RQ worker class with the app context, start-up recovery, and the pool."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask import Flask
+from rq import SimpleWorker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.worker_pool import WorkerPool
+
+from app.extensions import db
+from app.jobs import INTERRUPTED, fail_unfinished
+from app.models import Generation, Status
+from app.queueing import enqueue_generation, generation_queue, redis_connection
+
+log = logging.getLogger(__name__)
+LIVE_JOB_STATES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+
+
+class GenerationWorker(SimpleWorker):
+    """Runs jobs in-process (no fork per job) so each worker keeps one pooled HTTP session."""
+
+    def __init__(self, *args, app: Flask | None = None, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.app = app
+
+    def perform_job(self, job, queue, execution) -> bool:  # noqa: ANN001
+        """Run the job inside the given app's context when there is one (tests pass theirs)."""
+        if self.app is None:
+            return super().perform_job(job, queue, execution)
+        with self.app.app_context():
+            return super().perform_job(job, queue, execution)
+
+
+def _job_is_live(job_id: str | None, connection) -> bool:  # noqa: ANN001
+    """True when RQ still holds a job that will run or is running."""
+    if not job_id:
+        return False
+    try:
+        return Job.fetch(job_id, connection=connection).get_status() in LIVE_JOB_STATES
+    except NoSuchJobError:
+        return False
+
+
+def recover_unfinished(app: Flask) -> tuple[int, int]:
+    """Requeue queued rows whose job Redis lost, fail running rows whose job is gone; return both counts."""
+    requeued = failed = 0
+    connection = redis_connection(app)
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Generation.id, Generation.status, Generation.job_id)
+            .where(Generation.status.in_([Status.QUEUED.value, Status.RUNNING.value]))
+        ).all()
+        for generation_id, status, job_id in rows:
+            if _job_is_live(job_id, connection):
+                continue
+            if status == Status.QUEUED.value:
+                new_job_id = enqueue_generation(generation_id)
+                db.session.execute(sa.update(Generation).where(Generation.id == generation_id)
+                                   .values(job_id=new_job_id))
+                db.session.commit()
+                requeued += 1
+            elif fail_unfinished(generation_id, INTERRUPTED):
+                failed += 1
+        # Forked workers must not share the parent's database connections.
+        db.engine.dispose()
+    return requeued, failed
+
+
+def main(app: Flask) -> None:
+    """Recover what a previous run left, then run WORKER_CONCURRENCY workers until stopped."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    requeued, failed = recover_unfinished(app)
+    if requeued or failed:
+        log.info("recovered unfinished generations: %d requeued, %d marked failed", requeued, failed)
+    pool = WorkerPool(
+        [generation_queue(app)],
+        connection=redis_connection(app),
+        num_workers=app.config["WORKER_CONCURRENCY"],
+        worker_class=GenerationWorker,
+    )
+    pool.start()

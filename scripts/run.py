@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""Run the whole app on this machine: migrations, Redis, the RQ worker and the web server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from types import FrameType
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from bootstrap import REPO_ROOT, bootstrap
+
+STOP_TIMEOUT_SECONDS = 10.0
+WEB_READY_TIMEOUT_SECONDS = 60.0
+POLL_SECONDS = 0.2
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def say(message: str) -> None:
+    """Print a line from this script, told apart from the children's output."""
+    print(f"[run] {message}", flush=True)
+
+
+def redact_url(url: str) -> str:
+    """Return url with any password (in the netloc or the query) replaced by ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, hostinfo = netloc.rpartition("@")
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{hostinfo}"
+    query = urlencode(
+        [(key, "***" if "password" in key.lower() else value) for key, value in parse_qsl(parts.query)],
+        safe="*",
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+class Children:
+    """Child processes, each leading its own process group, stopped together."""
+
+    def __init__(self, preexec_fn: Callable[[], None]) -> None:
+        """Start empty; preexec_fn runs in each child before exec."""
+        self.preexec_fn = preexec_fn
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.stop_signal: int | None = None
+
+    def request_stop(self, signum: int, _frame: FrameType | None) -> None:
+        """Signal handler: note the request; the waiting loops act on it."""
+        self.stop_signal = signum
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """Start `python args...` in the repository, in a new session and process group."""
+        say(f"starting {name}: python {' '.join(args)}")
+        process = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            # Own group: the terminal's Ctrl-C reaches only this script, which then
+            # stops everything in order, and killpg also reaches grandchildren.
+            start_new_session=True,
+            # Only calls prctl between fork and exec, which is safe with threads.
+            preexec_fn=self.preexec_fn,  # noqa: PLW1509
+        )
+        self.processes[name] = process
+        return process
+
+    def first_exited(self) -> str | None:
+        """Return the name of a child that has exited, if any."""
+        return next((name for name, p in self.processes.items() if p.poll() is not None), None)
+
+    def wait(self, name: str) -> int | None:
+        """Wait for one child to finish and forget it; None if a stop was requested first."""
+        process = self.processes[name]
+        while process.poll() is None:
+            if self.stop_signal is not None:
+                return None
+            time.sleep(POLL_SECONDS)
+        del self.processes[name]
+        return process.returncode
+
+    def stop_all(self) -> None:
+        """SIGTERM every child's group, SIGKILL whatever remains after the timeout, and reap."""
+        if not self.processes:
+            return
+        say(f"stopping {', '.join(self.processes)} ...")
+        for process in self.processes.values():
+            _signal_group(process, signal.SIGTERM)
+        if not self._wait_until_gone(STOP_TIMEOUT_SECONDS):
+            say(f"still running after {STOP_TIMEOUT_SECONDS:.0f} s: sending SIGKILL")
+        # Also sweeps up grandchildren whose parent has already exited.
+        for process in self.processes.values():
+            _signal_group(process, signal.SIGKILL)
+        self._wait_until_gone(2.0)
+        self.processes.clear()
+
+    def _wait_until_gone(self, timeout: float) -> bool:
+        """Reap the group leaders and wait until their groups are empty; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while any(_group_exists(p) for p in self.processes.values()):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    """Send signum to the child's whole process group, if it still has members."""
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _group_exists(process: subprocess.Popen[bytes]) -> bool:
+    """Reap the leader if it exited, then tell whether anything is left in its group."""
+    # Reaping first matters: an unreaped leader would keep its group looking alive.
+    process.poll()
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def web_is_up(port: int) -> bool:
+    """Tell whether something accepts connections on 127.0.0.1:port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def print_summary(url: str, redis_description: str) -> None:
+    """Say where the app is and what it runs on, without printing secrets."""
+    if os.environ.get("STABILITY_API_KEY"):
+        provider = "Stability AI (STABILITY_API_KEY is set)"
+    else:
+        provider = (
+            "demo - offline placeholder images. "
+            "Put STABILITY_API_KEY=... in .env and restart to generate real images."
+        )
+    database = os.environ.get("DATABASE_URL")
+    database = redact_url(database) if database else "SQLite in instance/ (DATABASE_URL is unset)"
+    print(
+        f"\n  Image Generator is running at {url}\n"
+        f"  Provider: {provider}\n"
+        f"  Database: {database}\n"
+        f"  Redis:    {redis_description}\n"
+        "  Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+
+
+def migrate(children: Children) -> bool:
+    """Apply database migrations; False if they failed or a stop was requested."""
+    if not (REPO_ROOT / "migrations").is_dir():
+        say("no migrations/ directory yet: skipping `flask db upgrade`")
+        return True
+    children.start("migrations", "-m", "flask", "--app", "wsgi", "db", "upgrade")
+    status = children.wait("migrations")
+    if status:
+        say(f"`flask db upgrade` failed (exit status {status}); not starting the app")
+    return status == 0
+
+
+def supervise(children: Children, port: int, redis_description: str) -> int:
+    """Announce the app once it answers, then wait for a stop request or a child's exit."""
+    announced = False
+    while children.stop_signal is None:
+        exited = children.first_exited()
+        if exited is not None:
+            status = children.processes[exited].returncode
+            say(f"the {exited} exited unexpectedly (status {status}); stopping everything")
+            return 1
+        if not announced and web_is_up(port):
+            print_summary(f"http://127.0.0.1:{port}/", redis_description)
+            announced = True
+        time.sleep(POLL_SECONDS)
+    say(f"received {signal.Signals(children.stop_signal).name}")
+    return 0
+
+
+def web_server_args(port: int) -> list[str]:
+    """Return the arguments for Flask's server on 127.0.0.1:port, without debugger or reloader."""
+    host_port = ["--host", "127.0.0.1", "--port", str(port)]
+    return ["-m", "flask", "--app", "wsgi", "run", *host_port, "--no-debugger", "--no-reload"]
+
+
+def main() -> int:
+    """Start everything, wait, and stop everything that was started."""
+    bootstrap()
+    os.chdir(REPO_ROOT)
+    # Imported only now: bootstrap has just made these packages available.
+    sys.path.insert(0, str(REPO_ROOT))
+    from dotenv import load_dotenv
+
+    from app.embedded_redis import EmbeddedRedis, exit_with_parent
+
+    load_dotenv(REPO_ROOT / ".env", override=False)
+    port = int(os.environ.get("PORT") or 5000)
+    # Children inherit os.environ: the app allows a per-install secret key when local.
+    os.environ["IMAGE_GENERATOR_LOCAL"] = "1"
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    (REPO_ROOT / "instance").mkdir(exist_ok=True)
+
+    children = Children(preexec_fn=exit_with_parent)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, children.request_stop)
+    redis_server: EmbeddedRedis | None = None
+    try:
+        if os.environ.get("REDIS_URL"):
+            redis_description = redact_url(os.environ["REDIS_URL"])
+        else:
+            # Started before the migrations so every app process sees the same settings.
+            redis_server = EmbeddedRedis(REPO_ROOT / "instance" / "redis")
+            os.environ["REDIS_URL"] = redis_server.start()
+            redis_description = f"embedded redis-server, data in {redis_server.data_dir}"
+            say(f"embedded Redis is listening on {os.environ['REDIS_URL']}")
+        if children.stop_signal is not None or not migrate(children):
+            return 0 if children.stop_signal is not None else 1
+        children.start("worker", "worker.py")
+        children.start("web server", *web_server_args(port))
+        return supervise(children, port, redis_description)
+    except RuntimeError as error:
+        say(f"error: {error}")
+        return 1
+    finally:
+        children.stop_all()
+        if redis_server is not None:
+            say("stopping embedded Redis ...")
+            redis_server.stop()
+        say("stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

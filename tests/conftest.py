@@ -1,0 +1,122 @@
+"""Fixtures: a throwaway database and Redis per run, an app per test, and a real RQ worker."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+from redis import Redis
+
+from app import create_app
+from app.config import TestConfig, normalise_database_url
+from app.embedded_redis import EmbeddedRedis
+from app.extensions import db
+from app.queueing import generation_queue, redis_connection
+from app.worker_pool import GenerationWorker
+
+# Tests use their own Redis database number and flush only that one.
+TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "13"))
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory):
+    """PostgreSQL when DATABASE_URL names one (a fresh database, dropped afterwards), else SQLite."""
+    server_url = os.environ.get("DATABASE_URL", "")
+    if not server_url.startswith(("postgres://", "postgresql://", "postgresql+psycopg://")):
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        return
+    plain = re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", server_url)
+    name = f"imagegen_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield normalise_database_url(plain.rsplit("/", 1)[0] + "/" + name)
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory):
+    """The configured Redis on a separate db number, or a private embedded redis-server."""
+    configured = os.environ.get("REDIS_URL")
+    if configured:
+        base = configured.split("?")[0]
+        base = re.sub(r"/\d*$", "", base) if re.match(r"^rediss?://[^/]+/\d*$", base) else base
+        yield f"{base}/{TEST_REDIS_DB}"
+        return
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Create the schema the way production does: by running the migrations."""
+    app = create_app(TestConfig(str(tmp_path_factory.mktemp("instance")), SQLALCHEMY_DATABASE_URI=database_url,
+                                REDIS_URL=redis_url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return database_url
+
+
+@pytest.fixture
+def make_app(migrated: str, redis_url: str, tmp_path: Path):
+    """Build an app on the test database with overrides; rows and the test Redis db are wiped after."""
+    apps = []
+
+    def build(**overrides):
+        settings = {"SQLALCHEMY_DATABASE_URI": migrated, "REDIS_URL": redis_url,
+                    "MEDIA_ROOT": str(tmp_path / "media"), **overrides}
+        app = create_app(TestConfig(str(tmp_path / "instance"), **settings))
+        apps.append(app)
+        return app
+
+    Redis.from_url(redis_url).flushdb()
+    yield build
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            for table in reversed(db.metadata.sorted_tables):
+                db.session.execute(sa.delete(table))
+            db.session.commit()
+            db.engine.dispose()
+    Redis.from_url(redis_url).flushdb()
+
+
+@pytest.fixture
+def app(make_app):
+    """The app with test settings (offline demo provider, no delay)."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    """A test client; CSRF protection stays on."""
+    return app.test_client()
+
+
+CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+@pytest.fixture
+def csrf_token(client) -> str:
+    """A valid CSRF token for this client's session, read from the home page as a browser would."""
+    match = CSRF_PATTERN.search(client.get("/").get_data(as_text=True))
+    assert match, "home page has no csrf_token field"
+    return match.group(1)
+
+
+@pytest.fixture
+def run_worker(app):
+    """Drain the queue with a real RQ worker in burst mode, in this process."""
+
+    def run() -> None:
+        worker = GenerationWorker([generation_queue(app)], connection=redis_connection(app), app=app)
+        worker.work(burst=True)
+
+    return run
