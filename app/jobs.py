@@ -107,6 +107,7 @@ def _request_for(generation: Generation) -> GenerationRequest:
 
 def _store(app: Flask, generation: Generation, image: GeneratedImage) -> None:
     """Check and write the file, then record it; a filtered (blurred) result is kept but marked."""
+    generation.api_request_id = image.request_id
     info = inspect_image(image.data)
     file_name = new_file_name(info.mime_type)
     write_atomically(app.config["MEDIA_ROOT"], file_name, image.data)
@@ -116,7 +117,6 @@ def _store(app: Flask, generation: Generation, image: GeneratedImage) -> None:
     generation.width, generation.height = info.width, info.height
     generation.seed = image.seed
     generation.finish_reason = image.finish_reason
-    generation.api_request_id = image.request_id
     if image.is_filtered:
         generation.status = Status.FILTERED.value
         generation.error = "Blurred by the API's content filter"

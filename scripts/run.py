@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -11,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from types import FrameType
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from bootstrap import REPO_ROOT, bootstrap
 
@@ -33,11 +34,10 @@ def redact_url(url: str) -> str:
     if parts.password is not None:
         userinfo, _, hostinfo = netloc.rpartition("@")
         netloc = f"{userinfo.split(':', 1)[0]}:***@{hostinfo}"
-    query = urlencode(
-        [(key, "***" if "password" in key.lower() else value) for key, value in parse_qsl(parts.query)],
-        safe="*",
-    )
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = urlencode([(k, "***" if "password" in k.lower() else v) for k, v in pairs], safe="*")
+    # Built by hand: urlunsplit would turn unix:///path into unix:/path.
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
 class Children:
@@ -84,40 +84,36 @@ class Children:
         return process.returncode
 
     def stop_all(self) -> None:
-        """SIGTERM every child's group, SIGKILL whatever remains after the timeout, and reap."""
+        """Stop every child gracefully, SIGKILL what remains after the timeout, and reap."""
         if not self.processes:
             return
         say(f"stopping {', '.join(self.processes)} ...")
+        # SIGTERM goes to the leaders only: each stops its own children its own way
+        # (an RQ worker lets the running job finish; its work horse would die at once
+        # on a SIGTERM of its own).
         for process in self.processes.values():
-            _signal_group(process, signal.SIGTERM)
-        if not self._wait_until_gone(STOP_TIMEOUT_SECONDS):
+            process.terminate()
+        if not self._wait_for_all(lambda p: p.poll() is not None, STOP_TIMEOUT_SECONDS):
             say(f"still running after {STOP_TIMEOUT_SECONDS:.0f} s: sending SIGKILL")
-        # Also sweeps up grandchildren whose parent has already exited.
+        # Kill each whole group, also sweeping up grandchildren left by a leader.
         for process in self.processes.values():
-            _signal_group(process, signal.SIGKILL)
-        self._wait_until_gone(2.0)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        self._wait_for_all(lambda p: not _group_exists(p), 2.0)
         self.processes.clear()
 
-    def _wait_until_gone(self, timeout: float) -> bool:
-        """Reap the group leaders and wait until their groups are empty; False on timeout."""
+    def _wait_for_all(self, done: Callable[[subprocess.Popen[bytes]], bool], timeout: float) -> bool:
+        """Wait until done(process) holds for every child; False on timeout."""
         deadline = time.monotonic() + timeout
-        while any(_group_exists(p) for p in self.processes.values()):
+        while not all(done(p) for p in self.processes.values()):
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)
         return True
 
 
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
-    """Send signum to the child's whole process group, if it still has members."""
-    try:
-        os.killpg(process.pid, signum)
-    except ProcessLookupError:
-        pass
-
-
 def _group_exists(process: subprocess.Popen[bytes]) -> bool:
-    """Reap the leader if it exited, then tell whether anything is left in its group."""
+    """Tell whether anything is left in the process group the child leads."""
     # Reaping first matters: an unreaped leader would keep its group looking alive.
     process.poll()
     try:
@@ -177,6 +173,8 @@ def supervise(children: Children, port: int, redis_description: str) -> int:
         if exited is not None:
             status = children.processes[exited].returncode
             say(f"the {exited} exited unexpectedly (status {status}); stopping everything")
+            if exited == "web server":
+                say(f"if port {port} is taken, set PORT to another port (e.g. PORT=5001)")
             return 1
         if not announced and web_is_up(port):
             print_summary(f"http://127.0.0.1:{port}/", redis_description)

@@ -1,0 +1,201 @@
+"""Generation jobs through a real RQ worker: demo provider, fake Stability server, and every failure path."""
+
+import logging
+import pathlib
+
+import pytest
+import sqlalchemy as sa
+from fake_stability import FakeStability
+from PIL import Image
+from rq.job import Job
+
+from app.extensions import db
+from app.jobs import INTERRUPTED, generate, on_job_failure
+from app.models import Batch, Generation, Status
+from app.queueing import generation_queue, redis_connection
+from app.worker_pool import GenerationWorker, recover_unfinished
+
+KEY = "sk-fake-key-for-tests-0123456789"
+
+
+def submit(app, *prompts):
+    """Create a batch through the service the home page uses; return its generation ids."""
+    from app.batches.service import create_batch
+
+    with app.test_request_context():
+        batch = create_batch(list(prompts))
+        return [g.id for g in batch.generations]
+
+
+def rows(app, ids):
+    with app.app_context():
+        return [db.session.get(Generation, i) for i in ids]
+
+
+def drain(app):
+    GenerationWorker([generation_queue(app)], connection=redis_connection(app), app=app).work(burst=True)
+
+
+@pytest.fixture
+def fake():
+    with FakeStability(api_key=KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def api_app(make_app, fake):
+    return make_app(STABILITY_API_KEY=KEY, STABILITY_API_BASE_URL=fake.base_url)
+
+
+def test_demo_provider_job_stores_a_labelled_image_file_and_its_facts(app):
+    ids = submit(app, "a quiet harbour at dawn")
+    drain(app)
+    (generation,) = rows(app, ids)
+    assert generation.status == "succeeded"
+    assert generation.provider == "demo" and generation.is_demo
+    assert generation.mime_type == "image/png" and generation.width == 512 and generation.height == 512
+    assert 0 < generation.seed <= 4_294_967_294
+    path = f"{app.config['MEDIA_ROOT']}/{generation.file_name}"
+    with Image.open(path) as image:
+        assert image.size == (512, 512)
+    assert generation.byte_size == pathlib.Path(path).stat().st_size
+    assert "harbour" not in generation.file_name  # names are generated, never taken from the prompt
+    assert generation.started_at and generation.finished_at
+
+
+def test_jobs_carry_only_the_generation_id(app):
+    ids = submit(app, "a cat")
+    (generation,) = rows(app, ids)
+    job = Job.fetch(generation.job_id, connection=redis_connection(app))
+    assert job.args == (ids[0],) and not job.kwargs
+
+
+def test_api_job_reaches_the_server_as_documented_and_records_the_answer(api_app, fake):
+    ids = submit(api_app, "a lighthouse in fog")
+    drain(api_app)
+    (generation,) = rows(api_app, ids)
+    assert generation.status == "succeeded" and generation.provider == "stability"
+    assert (generation.width, generation.height) == (1536, 1536)  # Core answers at 1.5 MP
+    (sent,) = fake.generate_requests
+    assert sent.path == "/v2beta/stable-image/generate/core"
+    assert sent.headers["authorization"] == f"Bearer {KEY}"
+    assert sent.form["prompt"] == "a lighthouse in fog"
+    assert generation.seed is not None and generation.finish_reason == "SUCCESS"
+    assert generation.api_request_id
+
+
+@pytest.mark.parametrize(("marker", "status", "reason"), [
+    ("[moderate]", "failed", "Blocked by content moderation (not charged)"),
+    ("[nocredits]", "failed", "Out of credits: the Stability account needs a top-up"),
+    ("[e422]", "failed", "The API refused the prompt: English is the only supported language for this service."),
+    ("[e500]", "failed", "Stability AI had a server error (500); try again later"),
+    ("[garbage]", "failed", "The API answered with something that is not a valid image"),
+    ("[filter]", "filtered", "Blurred by the API's content filter"),
+])
+def test_each_api_outcome_ends_with_its_own_status_and_reason(api_app, marker, status, reason):
+    ids = submit(api_app, f"a prompt {marker}", "a fine prompt")
+    drain(api_app)
+    bad, good = rows(api_app, ids)
+    assert (bad.status, bad.error) == (status, reason)
+    assert good.status == "succeeded"
+    # A failure stores no file; a filtered image is kept, but marked.
+    assert bad.has_image == (status == "filtered")
+    if marker not in ("[garbage]", "[filter]"):
+        assert bad.api_error_id and len(bad.api_error_id) == 32  # kept for support requests
+    assert bad.api_request_id
+
+
+def test_an_invalid_key_is_reported_as_such(make_app, fake):
+    app = make_app(STABILITY_API_KEY="wrong", STABILITY_API_BASE_URL=fake.base_url)
+    ids = submit(app, "a cat")
+    drain(app)
+    assert rows(app, ids)[0].error == "Invalid API key: the operator must fix the server's STABILITY_API_KEY"
+
+
+def test_an_unreachable_api_fails_the_row_with_a_reason(make_app):
+    app = make_app(STABILITY_API_KEY=KEY, STABILITY_API_BASE_URL="http://127.0.0.1:1")
+    ids = submit(app, "a cat")
+    drain(app)
+    (generation,) = rows(app, ids)
+    assert (generation.status, generation.error) == ("failed", "Could not reach the Stability API")
+
+
+def test_an_unexpected_exception_still_ends_the_row(app, monkeypatch, caplog):
+    def explode(self, request):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr("app.providers.demo.DemoProvider.generate", explode)
+    ids = submit(app, "a cat")
+    with caplog.at_level(logging.ERROR):
+        drain(app)
+    (generation,) = rows(app, ids)
+    assert generation.status == "failed"
+    assert "unexpected error" in generation.error and "boom" not in generation.error
+    assert "ZeroDivisionError" in caplog.text
+
+
+def test_a_database_failure_while_storing_removes_the_written_file(app, monkeypatch):
+    ids = submit(app, "a cat")
+    real_commit = db.session.commit
+    calls = {"n": 0}
+
+    def flaky_commit():
+        calls["n"] += 1
+        if calls["n"] == 2:  # the commit that records the stored file
+            raise sa.exc.OperationalError("UPDATE", {}, Exception("db went away"))
+        return real_commit()
+
+    monkeypatch.setattr(db.session, "commit", flaky_commit)
+    with app.app_context():
+        generate(app, ids[0])
+    monkeypatch.undo()
+    (generation,) = rows(app, ids)
+    assert generation.status == "failed" and generation.file_name is None
+    media = app.config["MEDIA_ROOT"]
+    assert not [p for p in pathlib.Path(media).rglob("*") if p.is_file()]
+
+
+def test_a_job_for_a_row_that_is_no_longer_queued_does_nothing(app):
+    ids = submit(app, "a cat")
+    drain(app)
+    with app.app_context():
+        assert generate(app, ids[0]) == "skipped"
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Generation)) == 1
+
+
+def test_failure_callback_fails_a_row_left_running_by_a_dead_worker(app):
+    ids = submit(app, "a cat")
+    with app.app_context():
+        db.session.execute(sa.update(Generation).values(status=Status.RUNNING.value))
+        db.session.commit()
+        job = Job.fetch(rows(app, ids)[0].job_id, connection=redis_connection(app))
+        on_job_failure(job, redis_connection(app), None, None, None)
+    assert (rows(app, ids)[0].status, rows(app, ids)[0].error) == ("failed", INTERRUPTED)
+
+
+def test_recovery_requeues_rows_whose_jobs_redis_lost_and_fails_abandoned_running_rows(app):
+    queued_id, running_id = submit(app, "lost in redis", "was running")
+    redis_connection(app).flushdb()  # Redis restarted without its data
+    with app.app_context():
+        db.session.execute(sa.update(Generation).where(Generation.id == running_id)
+                           .values(status=Status.RUNNING.value))
+        db.session.commit()
+    assert recover_unfinished(app) == (1, 1)
+    drain(app)
+    queued, running = rows(app, [queued_id, running_id])
+    assert queued.status == "succeeded"
+    assert (running.status, running.error) == ("failed", INTERRUPTED)
+
+
+def test_recovery_leaves_live_jobs_alone(app):
+    submit(app, "still queued")
+    assert recover_unfinished(app) == (0, 0)
+
+
+def test_no_row_is_left_unfinished_after_a_mixed_batch(api_app):
+    submit(api_app, "ok", "[moderate] x", "[garbage] y", "[filter] z", "[e503] w")
+    drain(api_app)
+    with api_app.app_context():
+        statuses = db.session.scalars(sa.select(Generation.status)).all()
+        assert Status.QUEUED.value not in statuses and Status.RUNNING.value not in statuses
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Batch)) == 1

@@ -1,0 +1,167 @@
+"""The prompt form: rows added and removed in place, validation, and what a submission creates."""
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Batch, Generation
+
+
+def prompt_fields(html: str) -> list[tuple[str, str]]:
+    """(name, text) of every prompt textarea, in page order."""
+    pattern = re.compile(r'<textarea[^>]*name="(prompts-\d+)"[^>]*>\r?\n?(.*?)</textarea>', re.S)
+    return [(name, text) for name, text in pattern.findall(html)]
+
+
+def post(client, csrf_token, prompts, headers=None, **extra):
+    """Post the form as a browser would, one field per row."""
+    data = {"csrf_token": csrf_token, **{f"prompts-{i}": text for i, text in enumerate(prompts)}, **extra}
+    return client.post("/", data=data, headers=headers or {})
+
+
+def test_home_page_shows_one_labelled_prompt_row(client):
+    html = client.get("/").get_data(as_text=True)
+    assert prompt_fields(html) == [("prompts-0", "")]
+    assert '<label for="prompts-0">Prompt 1</label>' in html
+
+
+def test_add_row_keeps_typed_text_and_appends_an_empty_row(client, csrf_token):
+    response = post(client, csrf_token, ["a red fox", "a blue bird"], add_row="1")
+    assert response.status_code == 200
+    assert prompt_fields(response.get_data(as_text=True)) == [
+        ("prompts-0", "a red fox"), ("prompts-1", "a blue bird"), ("prompts-2", "")]
+
+
+def test_htmx_row_edit_answers_with_the_rows_fragment_only(client, csrf_token):
+    response = post(client, csrf_token, ["one"], headers={"HX-Request": "true"}, add_row="1")
+    html = response.get_data(as_text=True)
+    assert html.lstrip().startswith('<fieldset id="prompt-rows"')
+    assert "<html" not in html
+    # The new row takes the focus, so a keyboard user can type straight away.
+    assert re.search(r'<textarea[^>]*autofocus[^>]*name="prompts-1"', html)
+    assert not re.search(r'<textarea[^>]*autofocus[^>]*name="prompts-0"', html)
+
+
+def test_remove_middle_row_renumbers_the_rest_without_losing_any(client, csrf_token):
+    response = post(client, csrf_token, ["first", "second", "third"], remove_row="1")
+    assert prompt_fields(response.get_data(as_text=True)) == [("prompts-0", "first"), ("prompts-1", "third")]
+
+
+def test_add_after_remove_never_collides_with_an_existing_name(client, csrf_token):
+    html = post(client, csrf_token, ["first", "second", "third"], remove_row="1").get_data(as_text=True)
+    rows = [text for _, text in prompt_fields(html)]
+    html = post(client, csrf_token, rows, add_row="1").get_data(as_text=True)
+    assert prompt_fields(html) == [("prompts-0", "first"), ("prompts-1", "third"), ("prompts-2", "")]
+
+
+def test_submitting_rows_with_gaps_in_their_numbers_keeps_every_prompt(app, client, csrf_token):
+    # A browser with a stale page might send non-contiguous names; none may be dropped.
+    data = {"csrf_token": csrf_token, "prompts-0": "zero", "prompts-3": "three", "prompts-7": "seven"}
+    assert client.post("/", data=data).status_code == 303
+    with app.app_context():
+        prompts = db.session.scalars(sa.select(Generation.prompt).order_by(Generation.position)).all()
+    assert prompts == ["zero", "three", "seven"]
+
+
+def test_remove_the_only_row_leaves_one_empty_row(client, csrf_token):
+    response = post(client, csrf_token, ["only"], remove_row="0")
+    assert prompt_fields(response.get_data(as_text=True)) == [("prompts-0", "")]
+
+
+def test_add_is_disabled_once_the_batch_cap_is_reached(make_app):
+    app = make_app(MAX_PROMPTS_PER_BATCH=2)
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/").get_data(as_text=True))[1]
+    html = post(client, token, ["a"], add_row="1").get_data(as_text=True)
+    assert re.search(r'name="add_row"[^>]*disabled', html, re.S)
+
+
+def test_submit_creates_a_batch_with_prompts_in_order_and_redirects_with_303(app, client, csrf_token):
+    response = post(client, csrf_token, ["  first  ", "", "second"])
+    assert response.status_code == 303
+    with app.app_context():
+        batch = db.session.scalars(sa.select(Batch)).one()
+        assert response.headers["Location"] == f"/generate/{batch.id}"
+        assert [(g.position, g.prompt, g.status) for g in batch.generations] == [
+            (0, "first", "queued"), (1, "second", "queued")]
+        assert all(g.job_id for g in batch.generations)
+
+
+def test_submit_flashes_how_many_images_were_queued(client, csrf_token):
+    response = post(client, csrf_token, ["a", "b", "c"])
+    assert "3 images queued." in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("prompts", [[], [""], ["   ", "\n\t"]])
+def test_an_empty_form_asks_for_at_least_one_prompt(app, client, csrf_token, prompts):
+    response = post(client, csrf_token, prompts)
+    assert response.status_code == 422
+    assert "Write at least one prompt." in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Batch.id))) == 0
+
+
+def test_an_overlong_prompt_is_refused_next_to_its_field_and_all_text_is_kept(app, client, csrf_token):
+    long_prompt = "x" * 10_001
+    response = post(client, csrf_token, ["fine", long_prompt])
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="prompts-1-error">This prompt is 10001 characters long; the limit is 10000.' in html
+    assert prompt_fields(html) == [("prompts-0", "fine"), ("prompts-1", long_prompt)]
+    assert 'aria-describedby="prompts-1-error"' in html
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Batch.id))) == 0
+
+
+def test_a_prompt_of_exactly_the_limit_after_trimming_is_accepted(client, csrf_token):
+    assert post(client, csrf_token, ["  " + "y" * 10_000 + "  "]).status_code == 303
+
+
+def test_more_prompts_than_the_cap_are_refused_and_kept(make_app):
+    app = make_app(MAX_PROMPTS_PER_BATCH=2)
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/").get_data(as_text=True))[1]
+    response = post(client, token, ["a", "b", "", "c"])
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "3 prompts is more than the 2 one batch may hold; remove 1." in html
+    assert [text for _, text in prompt_fields(html)] == ["a", "b", "", "c"]
+
+
+def test_markup_in_a_prompt_is_shown_as_text(client, csrf_token):
+    html = post(client, csrf_token, ["<script>alert(1)</script>", "y" * 10_001]).get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_post_without_csrf_token_is_refused_with_a_readable_page(app, client):
+    response = client.post("/", data={"prompts-0": "a cat"})
+    assert response.status_code == 400
+    assert "security token" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Batch.id))) == 0
+
+
+def test_htmx_row_edit_without_csrf_header_or_field_is_refused(client):
+    response = client.post("/", data={"prompts-0": "a", "add_row": "1"}, headers={"HX-Request": "true"})
+    assert response.status_code == 400
+
+
+def test_htmx_row_edit_with_the_token_in_a_header_is_accepted(client, csrf_token):
+    response = client.post("/", data={"prompts-0": "a", "add_row": "1"},
+                           headers={"HX-Request": "true", "X-CSRFToken": csrf_token})
+    assert response.status_code == 200
+
+
+def test_queue_outage_fails_the_rows_instead_of_leaving_them_queued(make_app):
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/").get_data(as_text=True))[1]
+    response = post(client, token, ["a cat"])
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "job queue is unavailable" in page
+    with app.app_context():
+        assert db.session.scalars(sa.select(Generation.status)).all() == ["failed"]
