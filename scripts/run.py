@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -11,13 +12,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from bootstrap import REPO_ROOT, bootstrap
 
 STOP_TIMEOUT_SECONDS = 10.0
-WEB_READY_TIMEOUT_SECONDS = 60.0
+COLD_STOP_SECONDS = 3.0
+_PR_SET_CHILD_SUBREAPER = 36
 POLL_SECONDS = 0.2
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -84,43 +87,66 @@ class Children:
         return process.returncode
 
     def stop_all(self) -> None:
-        """Stop every child gracefully, SIGKILL what remains after the timeout, and reap."""
+        """Stop every child: SIGTERM, a second SIGTERM after the grace period, then SIGKILL."""
         if not self.processes:
             return
         say(f"stopping {', '.join(self.processes)} ...")
         # SIGTERM goes to the leaders only: each stops its own children its own way
         # (an RQ worker lets the running job finish; its work horse would die at once
         # on a SIGTERM of its own).
-        for process in self.processes.values():
-            process.terminate()
-        if not self._wait_for_all(lambda p: p.poll() is not None, STOP_TIMEOUT_SECONDS):
-            say(f"still running after {STOP_TIMEOUT_SECONDS:.0f} s: sending SIGKILL")
-        # Kill each whole group, also sweeping up grandchildren left by a leader.
+        self._terminate_all()
+        if not self._wait_for_all(STOP_TIMEOUT_SECONDS):
+            # A second SIGTERM is RQ's cold shutdown: the worker kills the job's work
+            # horse, which runs in its own session where killpg below cannot reach it.
+            say(f"still running after {STOP_TIMEOUT_SECONDS:.0f} s: SIGTERM again, then SIGKILL")
+            self._terminate_all()
+            self._wait_for_all(COLD_STOP_SECONDS)
+        # Whole groups, to sweep up grandchildren that outlived their parent.
         for process in self.processes.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-        self._wait_for_all(lambda p: not _group_exists(p), 2.0)
+        self._wait_for_all(COLD_STOP_SECONDS)
         self.processes.clear()
 
-    def _wait_for_all(self, done: Callable[[subprocess.Popen[bytes]], bool], timeout: float) -> bool:
-        """Wait until done(process) holds for every child; False on timeout."""
+    def _terminate_all(self) -> None:
+        """Send SIGTERM to every child still running."""
+        for process in self.processes.values():
+            process.terminate()
+
+    def _wait_for_all(self, timeout: float) -> bool:
+        """Wait until every child has exited (and reap it); False on timeout."""
         deadline = time.monotonic() + timeout
-        while not all(done(p) for p in self.processes.values()):
+        while any(p.poll() is None for p in self.processes.values()):
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)
         return True
 
 
-def _group_exists(process: subprocess.Popen[bytes]) -> bool:
-    """Tell whether anything is left in the process group the child leads."""
-    # Reaping first matters: an unreaped leader would keep its group looking alive.
-    process.poll()
-    try:
-        os.killpg(process.pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def adopt_orphans() -> None:
+    """Become the parent of orphaned descendants (Linux), so kill_adopted_orphans finds them."""
+    # Without this, a process that escaped its group (RQ's work horse starts its own
+    # session) would outlive a worker that had to be killed.
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def kill_adopted_orphans() -> None:
+    """SIGKILL and reap whatever is still a child of this process; call after all else stopped."""
+    children_file = Path(f"/proc/self/task/{os.getpid()}/children")
+    deadline = time.monotonic() + COLD_STOP_SECONDS
+    while children_file.exists() and time.monotonic() < deadline:
+        pids = [int(pid) for pid in children_file.read_text().split()]
+        if not pids:
+            return
+        say(f"killing {len(pids)} leftover process(es)")
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        time.sleep(0.05)
 
 
 def web_is_up(port: int) -> bool:
@@ -207,6 +233,7 @@ def main() -> int:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     (REPO_ROOT / "instance").mkdir(exist_ok=True)
 
+    adopt_orphans()
     children = Children(preexec_fn=exit_with_parent)
     for signum in STOP_SIGNALS:
         signal.signal(signum, children.request_stop)
@@ -233,6 +260,7 @@ def main() -> int:
         if redis_server is not None:
             say("stopping embedded Redis ...")
             redis_server.stop()
+        kill_adopted_orphans()
         say("stopped")
 
 
