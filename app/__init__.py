@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 
 from app.config import Config, local_secret_key
 
+DEFAULT_INSTANCE_PATH = str(Path(__file__).resolve().parent.parent / "instance")
+
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, error handlers, security headers."""
-    app = Flask(__name__, template_folder="../templates", static_folder="../static")
-    app.config.from_object(config or Config(app.instance_path))
+    config = config or Config(DEFAULT_INSTANCE_PATH)
+    app = Flask(__name__, instance_path=config.INSTANCE_PATH, template_folder="../templates",
+                static_folder="../static")
+    app.config.from_object(config)
     _resolve_secret_key(app)
     register_extensions(app)
     register_blueprints(app)

@@ -69,6 +69,7 @@ class Config:
 
     def __init__(self, instance_path: str) -> None:
         env = os.environ
+        self.INSTANCE_PATH = instance_path
         self.SECRET_KEY = env.get("SECRET_KEY") or None
         self.LOCAL_RUN = env.get("IMAGE_GENERATOR_LOCAL") == "1"
         database_url = env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'app.db'}"

@@ -136,16 +136,17 @@ def kill_adopted_orphans() -> None:
     children_file = Path(f"/proc/self/task/{os.getpid()}/children")
     deadline = time.monotonic() + COLD_STOP_SECONDS
     while children_file.exists() and time.monotonic() < deadline:
-        pids = [int(pid) for pid in children_file.read_text().split()]
-        if not pids:
-            return
-        say(f"killing {len(pids)} leftover process(es)")
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        # Reap first, so that only live processes are left to report and kill.
         with contextlib.suppress(ChildProcessError):
             while os.waitpid(-1, os.WNOHANG)[0]:
                 pass
+        pids = [int(pid) for pid in children_file.read_text().split()]
+        if not pids:
+            return
+        say(f"killing leftover process(es) {', '.join(map(str, pids))}")
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         time.sleep(0.05)
 
 
@@ -216,52 +217,63 @@ def web_server_args(port: int) -> list[str]:
     return ["-m", "flask", "--app", "wsgi", "run", *host_port, "--no-debugger", "--no-reload"]
 
 
-def main() -> int:
-    """Start everything, wait, and stop everything that was started."""
-    bootstrap()
+def prepare_environment() -> int:
+    """Load .env, set what every child needs, and return the web server's port."""
     os.chdir(REPO_ROOT)
-    # Imported only now: bootstrap has just made these packages available.
     sys.path.insert(0, str(REPO_ROOT))
+    # Imported here: the package is only there once bootstrap() has run.
     from dotenv import load_dotenv
 
-    from app.embedded_redis import EmbeddedRedis, exit_with_parent
-
     load_dotenv(REPO_ROOT / ".env", override=False)
-    port = int(os.environ.get("PORT") or 5000)
-    # Children inherit os.environ: the app allows a per-install secret key when local.
+    # Children inherit os.environ; this lets the app keep a per-install secret key.
     os.environ["IMAGE_GENERATOR_LOCAL"] = "1"
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     (REPO_ROOT / "instance").mkdir(exist_ok=True)
+    port = os.environ.get("PORT") or "5000"
+    if not port.isdigit():
+        sys.exit(f"PORT must be a port number, not {port!r}")
+    return int(port)
+
+
+def use_redis(cleanup: contextlib.ExitStack) -> str:
+    """Describe the Redis in use, first starting the embedded one if REDIS_URL is unset."""
+    if os.environ.get("REDIS_URL"):
+        return redact_url(os.environ["REDIS_URL"])
+    from app.embedded_redis import EmbeddedRedis
+
+    server = cleanup.enter_context(EmbeddedRedis(REPO_ROOT / "instance" / "redis"))
+    cleanup.callback(say, "stopping embedded Redis ...")
+    os.environ["REDIS_URL"] = server.url
+    say(f"REDIS_URL is unset: started an embedded Redis on {server.url}")
+    return f"embedded redis-server, data in {server.data_dir}"
+
+
+def main() -> int:
+    """Start everything, wait, and stop everything that was started."""
+    bootstrap()
+    port = prepare_environment()
+    from app.embedded_redis import exit_with_parent
 
     adopt_orphans()
     children = Children(preexec_fn=exit_with_parent)
     for signum in STOP_SIGNALS:
         signal.signal(signum, children.request_stop)
-    redis_server: EmbeddedRedis | None = None
-    try:
-        if os.environ.get("REDIS_URL"):
-            redis_description = redact_url(os.environ["REDIS_URL"])
-        else:
-            # Started before the migrations so every app process sees the same settings.
-            redis_server = EmbeddedRedis(REPO_ROOT / "instance" / "redis")
-            os.environ["REDIS_URL"] = redis_server.start()
-            redis_description = f"embedded redis-server, data in {redis_server.data_dir}"
-            say(f"embedded Redis is listening on {os.environ['REDIS_URL']}")
-        if children.stop_signal is not None or not migrate(children):
-            return 0 if children.stop_signal is not None else 1
-        children.start("worker", "worker.py")
-        children.start("web server", *web_server_args(port))
-        return supervise(children, port, redis_description)
-    except RuntimeError as error:
-        say(f"error: {error}")
-        return 1
-    finally:
-        children.stop_all()
-        if redis_server is not None:
-            say("stopping embedded Redis ...")
-            redis_server.stop()
-        kill_adopted_orphans()
-        say("stopped")
+    # Undone in reverse order: the app's processes, then Redis, then any orphans.
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(say, "stopped")
+        cleanup.callback(kill_adopted_orphans)
+        try:
+            # Redis comes first so that the migrations see the same settings as the app.
+            redis_description = use_redis(cleanup)
+            cleanup.callback(children.stop_all)
+            if not migrate(children):
+                return 0 if children.stop_signal is not None else 1
+            children.start("worker", "worker.py")
+            children.start("web server", *web_server_args(port))
+            return supervise(children, port, redis_description)
+        except RuntimeError as error:
+            say(f"error: {error}")
+            return 1
 
 
 if __name__ == "__main__":

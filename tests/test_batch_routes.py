@@ -1,0 +1,124 @@
+"""The generate page, its poll endpoint and the JSON status API."""
+
+import re
+
+import sqlalchemy as sa
+
+from app.batches.service import create_batch
+from app.extensions import db
+from app.models import Generation, Status
+
+
+def make_batch(app, *prompts):
+    with app.test_request_context():
+        batch = create_batch(list(prompts))
+        return batch.id, [g.id for g in batch.generations]
+
+
+def set_status(app, generation_id, status, **values):
+    with app.app_context():
+        db.session.execute(sa.update(Generation).where(Generation.id == generation_id)
+                           .values(status=status, **values))
+        db.session.commit()
+
+
+def poll_url(html):
+    match = re.search(r'hx-get="([^"]*/status\?seen=[^"]*)"', html)
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+def test_generate_page_shows_one_card_per_prompt_in_order_and_polls(app, client):
+    batch_id, ids = make_batch(app, "first prompt", "second prompt")
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert html.index("first prompt") < html.index("second prompt")
+    assert html.count('class="card status-queued"') == 2
+    assert poll_url(html) == f"/generate/{batch_id}/status?seen=qq"
+    assert 'hx-trigger="every 2s"' in html
+    assert '<meta http-equiv="refresh"' in html  # inside <noscript>: pages without JS reload themselves
+
+
+def test_unknown_batch_is_a_404_page_everywhere(client):
+    for url in ("/generate/999", "/generate/999/status", "/api/batches/999"):
+        response = client.get(url)
+        assert response.status_code == 404
+        assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_a_poll_with_nothing_new_answers_204_without_a_body(app, client):
+    batch_id, _ = make_batch(app, "a", "b")
+    response = client.get(f"/generate/{batch_id}/status?seen=qq", headers={"HX-Request": "true"})
+    assert response.status_code == 204 and response.data == b""
+
+
+def test_a_poll_swaps_only_the_cards_that_changed(app, client, run_worker):
+    batch_id, ids = make_batch(app, "a", "b", "c")
+    set_status(app, ids[1], Status.RUNNING.value)
+    html = client.get(f"/generate/{batch_id}/status?seen=qqq").get_data(as_text=True)
+    assert f'id="generation-{ids[1]}" hx-swap-oob="true"' in html
+    assert f'id="generation-{ids[0]}"' not in html and f'id="generation-{ids[2]}"' not in html
+    assert poll_url(html) == f"/generate/{batch_id}/status?seen=qrq"
+    assert "Generating" in html
+
+
+def test_polling_stops_once_every_generation_is_final(app, client, run_worker):
+    batch_id, ids = make_batch(app, "a", "[anything]")
+    run_worker()
+    html = client.get(f"/generate/{batch_id}/status?seen=qq").get_data(as_text=True)
+    assert poll_url(html) is None and "hx-trigger" not in html
+    assert html.count('hx-swap-oob="true"') == 2
+    assert f'src="/images/{ids[0]}/file"' in html
+    assert "All done." in html
+    page = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert poll_url(page) is None and 'http-equiv="refresh"' not in page
+
+
+def test_a_failed_card_shows_its_reason_and_support_id(app, client):
+    batch_id, ids = make_batch(app, "a")
+    set_status(app, ids[0], Status.FAILED.value, error="Blocked by content moderation (not charged)",
+               api_error_id="f" * 32)
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert "Blocked by content moderation (not charged)" in html
+    assert "support id " + "f" * 32 in html
+    assert "1 of 1 finished, 1 without an image" in html
+
+
+def test_a_filtered_card_shows_the_blurred_image_marked_as_such(app, client, run_worker):
+    batch_id, ids = make_batch(app, "a")
+    run_worker()
+    set_status(app, ids[0], Status.FILTERED.value, error="Blurred by the API's content filter")
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert "Blurred by content filter" in html and "Filtered" in html
+
+
+def test_demo_images_are_labelled_on_their_cards(app, client, run_worker):
+    batch_id, _ = make_batch(app, "a")
+    run_worker()
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert "Offline demo" in html
+
+
+def test_api_reports_status_in_prompt_order(app, client, run_worker):
+    batch_id, ids = make_batch(app, "first", "second")
+    assert client.get(f"/api/batches/{batch_id}").get_json() == {
+        "id": batch_id, "done": False,
+        "generations": [
+            {"id": ids[0], "prompt": "first", "status": "queued", "error": None, "image_url": None},
+            {"id": ids[1], "prompt": "second", "status": "queued", "error": None, "image_url": None},
+        ],
+    }
+    run_worker()
+    body = client.get(f"/api/batches/{batch_id}").get_json()
+    assert body["done"] is True
+    assert [g["status"] for g in body["generations"]] == ["succeeded", "succeeded"]
+    assert body["generations"][0]["image_url"] == f"/images/{ids[0]}/file"
+    with client.get(body["generations"][0]["image_url"]) as image:
+        assert image.status_code == 200
+
+
+def test_reloading_the_page_shows_the_same_truth_as_the_api(app, client, run_worker):
+    batch_id, ids = make_batch(app, "a", "b")
+    set_status(app, ids[0], Status.FAILED.value, error="Could not reach the Stability API")
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    api = client.get(f"/api/batches/{batch_id}").get_json()
+    assert [g["status"] for g in api["generations"]] == ["failed", "queued"]
+    assert 'class="card status-failed"' in html and 'class="card status-queued"' in html
