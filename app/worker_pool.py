@@ -11,6 +11,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.worker_pool import WorkerPool
 
+from app import create_app
 from app.extensions import db
 from app.jobs import INTERRUPTED, fail_unfinished
 from app.models import Generation, Status
@@ -25,12 +26,16 @@ class GenerationWorker(SimpleWorker):
 
     def __init__(self, *args, app: Flask | None = None, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
-        self.app = app
+        # Pool children are forked without an app; each builds its own so no connection is shared.
+        self.app = app or create_app()
+
+    def work(self, *args, **kwargs) -> bool:  # noqa: ANN002, ANN003
+        """Keep an app context for RQ's housekeeping too: its failure callbacks write to the database."""
+        with self.app.app_context():
+            return super().work(*args, **kwargs)
 
     def perform_job(self, job, queue, execution) -> bool:  # noqa: ANN001
-        """Run the job inside the given app's context when there is one (tests pass theirs)."""
-        if self.app is None:
-            return super().perform_job(job, queue, execution)
+        """Give every job a context of its own, so each starts with a fresh database session."""
         with self.app.app_context():
             return super().perform_job(job, queue, execution)
 
@@ -66,6 +71,7 @@ def recover_unfinished(app: Flask) -> tuple[int, int]:
             elif fail_unfinished(generation_id, INTERRUPTED):
                 failed += 1
         # Forked workers must not share the parent's database connections.
+        db.session.remove()
         db.engine.dispose()
     return requeued, failed
 

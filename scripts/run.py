@@ -14,9 +14,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from bootstrap import REPO_ROOT, bootstrap
+
+if TYPE_CHECKING:  # importable only once bootstrap() has run
+    from app.embedded_redis import EmbeddedRedis
 
 STOP_TIMEOUT_SECONDS = 10.0
 COLD_STOP_SECONDS = 3.0
@@ -192,10 +196,13 @@ def migrate(children: Children) -> bool:
     return status == 0
 
 
-def supervise(children: Children, port: int, redis_description: str) -> int:
+def supervise(children: Children, port: int, redis: Redis) -> int:
     """Announce the app once it answers, then wait for a stop request or a child's exit."""
     announced = False
     while children.stop_signal is None:
+        if redis.server is not None and not redis.server.is_running:
+            say(f"the embedded Redis exited unexpectedly (see {redis.server.log_file}); stopping everything")
+            return 1
         exited = children.first_exited()
         if exited is not None:
             status = children.processes[exited].returncode
@@ -204,7 +211,7 @@ def supervise(children: Children, port: int, redis_description: str) -> int:
                 say(f"if port {port} is taken, set PORT to another port (e.g. PORT=5001)")
             return 1
         if not announced and web_is_up(port):
-            print_summary(f"http://127.0.0.1:{port}/", redis_description)
+            print_summary(f"http://127.0.0.1:{port}/", redis.description)
             announced = True
         time.sleep(POLL_SECONDS)
     say(f"received {signal.Signals(children.stop_signal).name}")
@@ -235,17 +242,24 @@ def prepare_environment() -> int:
     return int(port)
 
 
-def use_redis(cleanup: contextlib.ExitStack) -> str:
-    """Describe the Redis in use, first starting the embedded one if REDIS_URL is unset."""
+class Redis(NamedTuple):
+    """The Redis the app uses: how to describe it, and the embedded server if one was started."""
+
+    description: str
+    server: EmbeddedRedis | None
+
+
+def use_redis(cleanup: contextlib.ExitStack) -> Redis:
+    """Use REDIS_URL if set, else start the embedded Redis and point REDIS_URL at it."""
     if os.environ.get("REDIS_URL"):
-        return redact_url(os.environ["REDIS_URL"])
+        return Redis(redact_url(os.environ["REDIS_URL"]), None)
     from app.embedded_redis import EmbeddedRedis
 
     server = cleanup.enter_context(EmbeddedRedis(REPO_ROOT / "instance" / "redis"))
     cleanup.callback(say, "stopping embedded Redis ...")
     os.environ["REDIS_URL"] = server.url
     say(f"REDIS_URL is unset: started an embedded Redis on {server.url}")
-    return f"embedded redis-server, data in {server.data_dir}"
+    return Redis(f"embedded redis-server, data in {server.data_dir}", server)
 
 
 def main() -> int:
@@ -264,13 +278,13 @@ def main() -> int:
         cleanup.callback(kill_adopted_orphans)
         try:
             # Redis comes first so that the migrations see the same settings as the app.
-            redis_description = use_redis(cleanup)
+            redis = use_redis(cleanup)
             cleanup.callback(children.stop_all)
             if not migrate(children):
                 return 0 if children.stop_signal is not None else 1
             children.start("worker", "worker.py")
             children.start("web server", *web_server_args(port))
-            return supervise(children, port, redis_description)
+            return supervise(children, port, redis)
         except RuntimeError as error:
             say(f"error: {error}")
             return 1

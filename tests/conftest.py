@@ -20,8 +20,10 @@ from app.extensions import db
 from app.queueing import generation_queue, redis_connection
 from app.worker_pool import GenerationWorker
 
-# Tests use their own Redis database number and flush only that one.
-TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "13"))
+# Tests claim a Redis database number of their own (flushing only that one); the lock key
+# keeps two test runs on one Redis server (a developer's and CI's) out of each other's way.
+TEST_REDIS_DBS = range(15, 0, -1)
+LOCK_KEY = "imagegen-test-run-lock"
 
 
 @pytest.fixture(scope="session")
@@ -45,10 +47,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory):
     """The configured Redis on a separate db number, or a private embedded redis-server."""
     configured = os.environ.get("REDIS_URL")
     if configured:
-        base = configured.split("?")[0]
-        base = re.sub(r"/\d*$", "", base) if re.match(r"^rediss?://[^/]+/\d*$", base) else base
-        yield f"{base}/{TEST_REDIS_DB}"
-        return
+        base = re.sub(r"/\d*$", "", configured.split("?")[0])
+        for number in TEST_REDIS_DBS:
+            url = f"{base}/{number}"
+            token = uuid.uuid4().hex
+            if Redis.from_url(url).set(LOCK_KEY, token, nx=True, ex=3600):
+                yield url
+                Redis.from_url(url).delete(LOCK_KEY)
+                return
+        pytest.fail("every Redis database number is held by another test run")
     with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
         yield server.url
 
@@ -76,7 +83,7 @@ def make_app(migrated: str, redis_url: str, tmp_path: Path):
         apps.append(app)
         return app
 
-    Redis.from_url(redis_url).flushdb()
+    wipe_redis(redis_url)
     yield build
     for app in apps:
         with app.app_context():
@@ -85,7 +92,17 @@ def make_app(migrated: str, redis_url: str, tmp_path: Path):
                 db.session.execute(sa.delete(table))
             db.session.commit()
             db.engine.dispose()
-    Redis.from_url(redis_url).flushdb()
+    wipe_redis(redis_url)
+
+
+def wipe_redis(url: str) -> None:
+    """Empty the test's own Redis database, keeping its claim on the number."""
+    connection = Redis.from_url(url)
+    token = connection.get(LOCK_KEY)
+    connection.flushdb()
+    if token:
+        connection.set(LOCK_KEY, token, ex=3600)
+    connection.close()
 
 
 @pytest.fixture
