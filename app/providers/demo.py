@@ -58,7 +58,8 @@ class DemoProvider:
         """Wait a little, like the real API would, then draw the placeholder."""
         seed = request.seed or random.randint(1, 4_294_967_294)
         if self.delay:
-            time.sleep(self.delay)
+            # 0.5x to 1.5x of the delay, so a batch's images arrive one by one as real ones do.
+            time.sleep(self.delay * (0.5 + hashlib.sha256(request.prompt.encode()).digest()[0] / 255))
         data = render_demo_image(request.prompt, seed, request.aspect_ratio, request.output_format)
         mime = "image/" + request.output_format
         return GeneratedImage(data=data, mime_type=mime, seed=seed, finish_reason="SUCCESS")
