@@ -64,7 +64,6 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    GALLERY_PAGE_SIZE = 24
     RQ_QUEUE_NAME = "generations"
 
     def __init__(self, instance_path: str) -> None:
@@ -81,6 +80,7 @@ class Config:
         self.WORKER_CONCURRENCY = _int_env("WORKER_CONCURRENCY", 8)
         self.MAX_PROMPTS_PER_BATCH = _int_env("MAX_PROMPTS_PER_BATCH", 10)
         self.DEMO_PROVIDER_DELAY = _float_env("DEMO_PROVIDER_DELAY", 2.0)
+        self.GALLERY_PAGE_SIZE = _int_env("GALLERY_PAGE_SIZE", 24)
         self.RQ_DASHBOARD_USERNAME = env.get("RQ_DASHBOARD_USERNAME") or None
         self.RQ_DASHBOARD_PASSWORD = env.get("RQ_DASHBOARD_PASSWORD") or None
         self.SESSION_COOKIE_SECURE = env.get("SESSION_COOKIE_SECURE") == "1"

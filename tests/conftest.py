@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -26,38 +28,59 @@ TEST_REDIS_DBS = range(15, 0, -1)
 LOCK_KEY = "imagegen-test-run-lock"
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory):
-    """PostgreSQL when DATABASE_URL names one (a fresh database, dropped afterwards), else SQLite."""
+@contextmanager
+def throwaway_database(sqlite_dir: Path) -> Iterator[str]:
+    """A fresh PostgreSQL database on DATABASE_URL's server (dropped afterwards), else a SQLite file."""
     server_url = os.environ.get("DATABASE_URL", "")
     if not server_url.startswith(("postgres://", "postgresql://", "postgresql+psycopg://")):
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        yield f"sqlite:///{sqlite_dir / f'test-{uuid.uuid4().hex[:8]}.db'}"
         return
     plain = re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", server_url)
     name = f"imagegen_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield normalise_database_url(plain.rsplit("/", 1)[0] + "/" + name)
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield normalise_database_url(plain.rsplit("/", 1)[0] + "/" + name)
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def private_redis(data_dir: Path) -> Iterator[str]:
+    """A Redis database number of our own on REDIS_URL's server, or a private embedded redis-server."""
+    configured = os.environ.get("REDIS_URL")
+    if not configured:
+        with EmbeddedRedis(data_dir) as server:
+            yield server.url
+        return
+    base = re.sub(r"/\d*$", "", configured.split("?")[0])
+    for number in TEST_REDIS_DBS:
+        url = f"{base}/{number}"
+        connection = Redis.from_url(url)
+        if connection.set(LOCK_KEY, uuid.uuid4().hex, nx=True, ex=3600):
+            try:
+                yield url
+            finally:
+                connection.flushdb()
+                connection.close()
+            return
+        connection.close()
+    pytest.fail("every Redis database number is held by another test run")
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory):
-    """The configured Redis on a separate db number, or a private embedded redis-server."""
-    configured = os.environ.get("REDIS_URL")
-    if configured:
-        base = re.sub(r"/\d*$", "", configured.split("?")[0])
-        for number in TEST_REDIS_DBS:
-            url = f"{base}/{number}"
-            token = uuid.uuid4().hex
-            if Redis.from_url(url).set(LOCK_KEY, token, nx=True, ex=3600):
-                yield url
-                Redis.from_url(url).delete(LOCK_KEY)
-                return
-        pytest.fail("every Redis database number is held by another test run")
-    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
-        yield server.url
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The test run's database."""
+    with throwaway_database(tmp_path_factory.mktemp("db")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The test run's Redis."""
+    with private_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

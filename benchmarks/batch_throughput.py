@@ -1,0 +1,511 @@
+"""Time batches of N prompts end to end through the real stack and compare with the ideal.
+
+Run from the repository root with the project's virtualenv:
+
+    .venv/bin/python benchmarks/batch_throughput.py [--prompts 8,32,128] [--latency 1.0] [--concurrency 8]
+
+It starts the loopback fake of Stability's API, a throwaway database (PostgreSQL when DATABASE_URL names
+one, else SQLite) and Redis (a free db number on REDIS_URL, else an embedded redis-server), runs
+`python worker.py` as production does, times each batch from create_batch() until every generation is
+final, then times the htmx poll endpoint. Everything it starts is stopped and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import hashlib
+import math
+import os
+import platform
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, so neither the app package nor the test fake is on the path yet.
+sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
+
+import fake_stability  # noqa: E402  (needs the path above)
+import psycopg  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from flask import Flask  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+from redis import Redis  # noqa: E402
+from rq import Worker  # noqa: E402
+from rq.job import Job  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.batches.progress import seen_signature  # noqa: E402
+from app.batches.service import create_batch, generations_of  # noqa: E402
+from app.config import TestConfig, normalise_database_url  # noqa: E402
+from app.embedded_redis import EmbeddedRedis, exit_with_parent  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.models import FINAL_STATUSES, Generation, Status  # noqa: E402
+from app.queueing import generation_queue, redis_connection  # noqa: E402
+
+API_KEY = "bench-key"
+POLL_SECONDS = 0.02
+READY_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 15.0
+# Same numbers and lock key as tests/conftest.py, so a test run and a benchmark on one Redis
+# server never pick the same database number (and neither touches the app's own db 0).
+REDIS_DBS = range(15, 0, -1)
+LOCK_KEY = "imagegen-test-run-lock"
+POSTGRES_PREFIXES = ("postgres://", "postgresql://", "postgresql+psycopg://")
+
+
+def say(message: str) -> None:
+    """Progress on stderr, so stdout carries only the report."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite and some RQ fields come back naive; every timestamp here is written in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def seconds(start: datetime, end: datetime) -> float:
+    """Seconds from start to end, tolerating naive UTC timestamps."""
+    return (as_utc(end) - as_utc(start)).total_seconds()
+
+
+def redact(url: str) -> str:
+    """The URL with any password hidden, for the printed command."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def mean(values: list[float]) -> float:
+    """Arithmetic mean, NaN for no values (printed as a dash)."""
+    return sum(values) / len(values) if values else math.nan
+
+
+# ----- throwaway services ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def throwaway_database(tmp: Path) -> Iterator[str]:
+    """A fresh PostgreSQL database when DATABASE_URL names a server (dropped afterwards), else SQLite."""
+    server_url = os.environ.get("DATABASE_URL", "")
+    if not server_url.startswith(POSTGRES_PREFIXES):
+        yield f"sqlite:///{tmp / 'bench.db'}"
+        return
+    plain = re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", server_url)
+    name = f"imagegen_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield normalise_database_url(plain.rsplit("/", 1)[0] + "/" + name)
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def throwaway_redis(tmp: Path) -> Iterator[str]:
+    """A free, emptied db number on REDIS_URL (emptied again afterwards), else a private redis-server."""
+    configured = os.environ.get("REDIS_URL")
+    if not configured:
+        with EmbeddedRedis(tmp / "redis") as server:
+            yield server.url
+        return
+    base = re.sub(r"/\d*$", "", configured.split("?")[0])
+    for number in REDIS_DBS:
+        url = f"{base}/{number}"
+        connection = Redis.from_url(url)
+        token = uuid.uuid4().hex
+        if not connection.set(LOCK_KEY, token, nx=True, ex=3600):
+            continue
+        # Whatever a crashed run left here would otherwise be picked up by our workers.
+        connection.flushdb()
+        connection.set(LOCK_KEY, token, ex=3600)
+        try:
+            yield url
+        finally:
+            connection.flushdb()  # also releases the lock
+            connection.close()
+        return
+    raise SystemExit("every Redis database number 1-15 is held by a test or benchmark run")
+
+
+def warmed_fake(prompts: list[str], latency: float) -> fake_stability.FakeStability:
+    """Start the fake with every prompt's image already encoded, so timing sees the app, not Pillow."""
+    # The fake PNG-encodes a 1536x1536 image per distinct prompt (about 50 ms of CPU, in this
+    # process, under the GIL) and caches only 64; unbounded and pre-warmed, that cost drops out.
+    render = fake_stability.render_image
+    fake_stability.render_image = functools.lru_cache(maxsize=None)(getattr(render, "__wrapped__", render))
+    width, height = fake_stability.pixel_size("core", "1:1")
+    for prompt in prompts:
+        fake_stability.render_image(width, height, "png", hashlib.sha256(prompt.encode()).digest(), False)
+    return fake_stability.FakeStability(api_key=API_KEY, latency=latency, rate_limit=None).start()
+
+
+# ----- the worker pool ------------------------------------------------------------------------------
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of live processes in a process group (Linux /proc), to prove nothing was left behind."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # Field 5 is the group; split after the ')' that ends the command name, which may hold spaces.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(stat.parent.name))
+    return members
+
+
+@contextlib.contextmanager
+def worker_pool(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `python worker.py` (the production WorkerPool) in its own session; stop it and its children."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "worker.py"], cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT,
+            # Own group, so one killpg reaches the forked workers; Ctrl-C reaches only this script.
+            start_new_session=True,
+            # If this script is killed outright the pool still gets its SIGTERM.
+            preexec_fn=exit_with_parent,  # noqa: PLW1509
+        )
+    try:
+        yield process
+    finally:
+        stop_worker_pool(process)
+
+
+def stop_worker_pool(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the pool (it stops its workers after their current job), then SIGKILL what is left."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            say(f"worker pool still running after {STOP_TIMEOUT_SECONDS:.0f} s: SIGKILL")
+    # Checked even after a clean exit: a forked worker could outlive its pool.
+    if process.poll() is None or group_members(process.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def wait_for_workers(app: Flask, process: subprocess.Popen[bytes], count: int, log_path: Path) -> None:
+    """Block until `count` workers are registered and idle, so start-up is not timed."""
+    queue = generation_queue(app)
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker.py exited with status {process.returncode}:\n{tail(log_path)}")
+        workers = Worker.all(queue=queue)
+        if len(workers) == count and all(w.get_state() == "idle" for w in workers):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{count} workers did not become ready in {READY_TIMEOUT_SECONDS:.0f} s:\n{tail(log_path)}")
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    """The end of a log file, for error messages."""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+# ----- measurements ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one timed batch measured (seconds unless the name says otherwise)."""
+
+    prompts: int
+    wall: float
+    ideal: float
+    enqueue: float  # time inside create_batch: insert, commit, one enqueue per prompt, commit
+    first_start: float  # from before create_batch to the first job starting on a worker
+    app_extra: float  # mean time a job spends in our code beyond the API's latency
+    rq_extra: float  # mean RQ bookkeeping per job around our code
+    gap: float  # mean idle time on one worker between two of its jobs
+    tail: float  # last row final to the poller noticing
+    max_per_worker: int
+    poll_unchanged_us: float = math.nan
+    poll_render_us: float = math.nan
+
+    @property
+    def ratio(self) -> float:
+        """Wall time over ideal time."""
+        return self.wall / self.ideal
+
+    @property
+    def overhead_ms(self) -> float:
+        """Time beyond the ideal, per image."""
+        return (self.wall - self.ideal) / self.prompts * 1000
+
+
+def pending_count(batch_id: int) -> int:
+    """How many generations of the batch are not final yet."""
+    count = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Generation)
+        .where(Generation.batch_id == batch_id, Generation.status.not_in(FINAL_STATUSES))
+    )
+    # End the read transaction so the next poll sees the workers' later commits.
+    db.session.rollback()
+    return count or 0
+
+
+def wait_until_final(batch_id: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Poll the database every 20 ms until the batch is final, as a watching page would."""
+    deadline = time.monotonic() + timeout
+    while pending_count(batch_id):
+        if process.poll() is not None:
+            raise RuntimeError(f"worker.py exited with status {process.returncode} mid-batch")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"batch {batch_id} not final after {timeout:.0f} s")
+        time.sleep(POLL_SECONDS)
+
+
+def run_batch(app: Flask, process: subprocess.Popen[bytes], prompts: list[str], latency: float,
+              concurrency: int) -> tuple[int, BatchResult]:
+    """Create one batch the way the prompt form does and time it until every image is final."""
+    ideal = latency * math.ceil(len(prompts) / concurrency)
+    with app.test_request_context():
+        started_wall = datetime.now(UTC)
+        started = time.perf_counter()
+        batch = create_batch(prompts)
+        enqueue = time.perf_counter() - started
+        batch_id = batch.id
+        wait_until_final(batch_id, process, timeout=ideal * 5 + 60)
+        wall = time.perf_counter() - started
+        final_wall = datetime.now(UTC)
+        generations = generations_of(batch_id)
+        failed = [g for g in generations if g.status_enum is not Status.SUCCEEDED]
+        if failed:
+            raise RuntimeError(f"{len(failed)} of {len(prompts)} did not succeed, e.g. "
+                               f"{failed[0].status}: {failed[0].error}")
+        result = breakdown(generations, started_wall, final_wall, latency)
+    return batch_id, BatchResult(prompts=len(prompts), wall=wall, ideal=ideal, enqueue=enqueue, **result)
+
+
+def breakdown(generations: list[Generation], started: datetime, final: datetime, latency: float) -> dict:
+    """Split the time using the rows' timestamps and RQ's own per-job records (worker, start, end)."""
+    jobs = Job.fetch_many([g.job_id for g in generations], connection=redis_connection())
+    per_worker: dict[str, list[Job]] = defaultdict(list)
+    for job in jobs:
+        per_worker[job.worker_name].append(job)
+    gaps = []
+    for worker_jobs in per_worker.values():
+        worker_jobs.sort(key=lambda j: as_utc(j.started_at))
+        gaps += [seconds(a.ended_at, b.started_at) for a, b in zip(worker_jobs, worker_jobs[1:], strict=False)]
+    app_times = [seconds(g.started_at, g.finished_at) for g in generations]
+    return {
+        "first_start": seconds(started, min(as_utc(j.started_at) for j in jobs)),
+        "app_extra": mean(app_times) - latency,
+        "rq_extra": mean([seconds(j.started_at, j.ended_at) for j in jobs]) - mean(app_times),
+        "gap": mean(gaps),
+        "tail": seconds(max(as_utc(g.finished_at) for g in generations), final),
+        "max_per_worker": max(len(v) for v in per_worker.values()),
+    }
+
+
+def time_requests(app: Flask, url: str, expected: int, count: int) -> float:
+    """Mean microseconds per GET through the test client (full Flask stack, no socket)."""
+    client = app.test_client()
+    for _ in range(20):  # compile templates and warm the connection pool first
+        client.get(url)
+    started = time.perf_counter()
+    for _ in range(count):
+        response = client.get(url)
+        if response.status_code != expected:
+            raise RuntimeError(f"GET {url} answered {response.status_code}, expected {expected}")
+    return (time.perf_counter() - started) / count * 1e6
+
+
+def time_poll(app: Flask, batch_id: int, count: int) -> tuple[float, float]:
+    """Time the htmx poll with the current signature (204) and a stale one (every card re-rendered)."""
+    with app.app_context():
+        current = seen_signature(generations_of(batch_id))
+        db.session.remove()
+    # What a page that last saw every card queued sends back: all of them differ now.
+    stale = "q" * len(current)
+    base = f"/generate/{batch_id}/status?seen="
+    return time_requests(app, base + current, 204, count), time_requests(app, base + stale, 200, count)
+
+
+# ----- report ---------------------------------------------------------------------------------------
+
+
+def fmt_ms(value: float) -> str:
+    """Seconds as whole milliseconds, or a dash when there was nothing to measure."""
+    return "–" if math.isnan(value) else f"{value * 1000:.0f}"
+
+
+def report_tables(results: list[BatchResult]) -> str:
+    """The Markdown tables: headline numbers, then where the overhead went."""
+    lines = [
+        "| prompts | wall (s) | ideal (s) | ratio | overhead / image (ms) "
+        "| poll, unchanged (µs) | poll, re-render (µs) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(f"| {r.prompts} | {r.wall:.2f} | {r.ideal:.2f} | {r.ratio:.3f} | {r.overhead_ms:.1f} "
+                     f"| {r.poll_unchanged_us:.0f} | {r.poll_render_us:.0f} |")
+    lines += [
+        "",
+        "| prompts | create_batch (ms) | to first job start (ms) | app / job beyond latency (ms) "
+        "| RQ / job (ms) | worker idle between jobs (ms) | last final → seen (ms) | max jobs on one worker |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(f"| {r.prompts} | {fmt_ms(r.enqueue)} | {fmt_ms(r.first_start)} | {fmt_ms(r.app_extra)} "
+                     f"| {fmt_ms(r.rq_extra)} | {fmt_ms(r.gap)} | {fmt_ms(r.tail)} | {r.max_per_worker} |")
+    return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    """The CPU's name from /proc/cpuinfo, if readable."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def backend_facts(app: Flask) -> tuple[str, str]:
+    """Which database and Redis the run used, with versions."""
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            database = "PostgreSQL " + str(db.session.scalar(sa.text("SHOW server_version")))
+        else:
+            database = f"SQLite {sqlite3.sqlite_version} (temp file)"
+        db.session.remove()
+        version = redis_connection(app).info("server")["redis_version"]
+    redis_kind = "embedded redis-server" if not os.environ.get("REDIS_URL") else "REDIS_URL server"
+    return database, f"Redis {version} ({redis_kind})"
+
+
+def command_line(argv: list[str]) -> str:
+    """The command as it was run, with the environment that changes its backends."""
+    env = " ".join(f"{k}={redact(os.environ[k])}" for k in ("DATABASE_URL", "REDIS_URL") if os.environ.get(k))
+    return f"{env + ' ' if env else ''}.venv/bin/python benchmarks/batch_throughput.py {' '.join(argv)}".strip()
+
+
+def print_report(results: list[BatchResult], args: argparse.Namespace, facts: tuple[str, str],
+                 argv: list[str]) -> None:
+    """Print the paste-ready report: command, machine, tables."""
+    database, redis_kind = facts
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"```\n{command_line(argv)}\n```\n")
+    print(f"Machine: {cpus} CPUs ({cpu_model()}), Python {platform.python_version()}, {platform.system()} "
+          f"{platform.release()}; {database}; {redis_kind}. Fake Stability API on loopback with "
+          f"{args.latency:g} s latency per image, no rate limit; WORKER_CONCURRENCY={args.concurrency}; "
+          f"ideal = latency × ceil(prompts / concurrency); poll figures are the mean of "
+          f"{args.poll_requests} test-client requests.\n")
+    print(report_tables(results))
+
+
+# ----- main -----------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", default="8,32,128", help="comma-separated batch sizes (default 8,32,128)")
+    parser.add_argument("--latency", type=float, default=1.0, help="fake API seconds per image (default 1.0)")
+    parser.add_argument("--concurrency", type=int, default=8, help="WORKER_CONCURRENCY (default 8)")
+    parser.add_argument("--poll-requests", type=int, default=2000, help="requests per poll timing (default 2000)")
+    args = parser.parse_args(argv)
+    try:
+        args.sizes = [int(n) for n in args.prompts.split(",") if n.strip()]
+    except ValueError:
+        parser.error(f"--prompts must be comma-separated integers, got {args.prompts!r}")
+    if not args.sizes or min(args.sizes) < 1 or args.concurrency < 1 or args.latency <= 0:
+        parser.error("batch sizes and --concurrency must be at least 1, --latency above 0")
+    return args
+
+
+def dispose_engine(app: Flask) -> None:
+    """Close this process's database connections, so dropping the database finds none."""
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def worker_environment(app: Flask) -> dict[str, str]:
+    """The environment under which worker.py's create_app() reads the same settings as the app here."""
+    config = app.config
+    return {
+        **os.environ,
+        "DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": config["REDIS_URL"],
+        "STABILITY_API_KEY": config["STABILITY_API_KEY"],
+        "STABILITY_API_BASE_URL": config["STABILITY_API_BASE_URL"],
+        "MEDIA_ROOT": config["MEDIA_ROOT"],
+        "WORKER_CONCURRENCY": str(config["WORKER_CONCURRENCY"]),
+        "SECRET_KEY": "bench-secret",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def benchmark(args: argparse.Namespace, stack: contextlib.ExitStack) -> tuple[list[BatchResult], tuple[str, str]]:
+    """Bring the stack up (each piece registered on `stack` for teardown) and time every batch size."""
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="imagegen-bench-")))
+    database_url = stack.enter_context(throwaway_database(tmp))
+    redis_url = stack.enter_context(throwaway_redis(tmp))
+    prompts = [f"benchmark image {i}: a lighthouse at dusk" for i in range(max(args.sizes))]
+    say(f"encoding {len(prompts)} fake images and starting the fake API")
+    fake = warmed_fake(prompts, args.latency)
+    stack.callback(fake.stop)
+    app = create_app(TestConfig(
+        str(tmp / "instance"), SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=redis_url,
+        MEDIA_ROOT=str(tmp / "media"), STABILITY_API_KEY=API_KEY, STABILITY_API_BASE_URL=fake.base_url,
+        WORKER_CONCURRENCY=args.concurrency,
+    ))
+    with app.app_context():
+        upgrade()
+    # Unwound after the worker pool stops and before the database is dropped.
+    stack.callback(dispose_engine, app)
+    facts = backend_facts(app)
+    log_path = tmp / "worker.log"
+    say(f"starting worker.py with {args.concurrency} workers ({facts[0]}; {facts[1]})")
+    process = stack.enter_context(worker_pool(worker_environment(app), log_path))
+    with app.app_context():
+        wait_for_workers(app, process, args.concurrency, log_path)
+    results = []
+    for size in args.sizes:
+        say(f"batch of {size} (ideal {args.latency * math.ceil(size / args.concurrency):.1f} s)")
+        batch_id, result = run_batch(app, process, prompts[:size], args.latency, args.concurrency)
+        say(f"  {result.wall:.2f} s; timing the poll endpoint")
+        unchanged, rendered = time_poll(app, batch_id, args.poll_requests)
+        results.append(replace(result, poll_unchanged_us=unchanged, poll_render_us=rendered))
+    return results, facts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the report; everything started is stopped on any exit."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    # A plain SIGTERM would skip the clean-up below and leave the worker pool and Redis running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with contextlib.ExitStack() as stack:
+        try:
+            results, facts = benchmark(args, stack)
+        except RuntimeError as error:
+            say(f"error: {error}")
+            return 1
+    print_report(results, args, facts, argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
