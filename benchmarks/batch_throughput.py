@@ -226,6 +226,17 @@ def tail(path: Path, lines: int = 30) -> str:
 
 
 @dataclass(frozen=True)
+class Stack:
+    """The running pieces a batch is timed against."""
+
+    app: Flask
+    worker: subprocess.Popen[bytes]
+    fake: fake_stability.FakeStability
+    latency: float
+    concurrency: int
+
+
+@dataclass(frozen=True)
 class BatchResult:
     """What one timed batch measured (seconds unless the name says otherwise)."""
 
@@ -234,7 +245,8 @@ class BatchResult:
     ideal: float
     enqueue: float  # time inside create_batch: insert, commit, one enqueue per prompt, commit
     first_start: float  # from before create_batch to the first job starting on a worker
-    app_extra: float  # mean time a job spends in our code beyond the API's latency
+    fake_extra: float  # mean time the fake itself took per answer beyond the configured latency
+    app_extra: float  # mean time a job spends in our code (claim, HTTP client, store) beyond the API's answer
     rq_extra: float  # mean RQ bookkeeping per job around our code
     gap: float  # mean idle time on one worker between two of its jobs
     tail: float  # last row final to the poller noticing
@@ -275,17 +287,17 @@ def wait_until_final(batch_id: int, process: subprocess.Popen[bytes], timeout: f
         time.sleep(POLL_SECONDS)
 
 
-def run_batch(app: Flask, process: subprocess.Popen[bytes], prompts: list[str], latency: float,
-              concurrency: int) -> tuple[int, BatchResult]:
+def run_batch(stack: Stack, prompts: list[str]) -> tuple[int, BatchResult]:
     """Create one batch the way the prompt form does and time it until every image is final."""
-    ideal = latency * math.ceil(len(prompts) / concurrency)
-    with app.test_request_context():
+    ideal = stack.latency * math.ceil(len(prompts) / stack.concurrency)
+    stack.fake.reset()  # its request log then holds this batch's calls only
+    with stack.app.test_request_context():
         started_wall = datetime.now(UTC)
         started = time.perf_counter()
         batch = create_batch(prompts)
         enqueue = time.perf_counter() - started
         batch_id = batch.id
-        wait_until_final(batch_id, process, timeout=ideal * 5 + 60)
+        wait_until_final(batch_id, stack.worker, timeout=ideal * 5 + 60)
         wall = time.perf_counter() - started
         final_wall = datetime.now(UTC)
         generations = generations_of(batch_id)
@@ -293,13 +305,34 @@ def run_batch(app: Flask, process: subprocess.Popen[bytes], prompts: list[str], 
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(prompts)} did not succeed, e.g. "
                                f"{failed[0].status}: {failed[0].error}")
-        result = breakdown(generations, started_wall, final_wall, latency)
-    return batch_id, BatchResult(prompts=len(prompts), wall=wall, ideal=ideal, enqueue=enqueue, **result)
+        api_times = fake_service_times(stack.fake)
+        result = breakdown(generations, started_wall, final_wall, api_times)
+    return batch_id, BatchResult(prompts=len(prompts), wall=wall, ideal=ideal, enqueue=enqueue,
+                                 fake_extra=mean(api_times) - stack.latency, **result)
 
 
-def breakdown(generations: list[Generation], started: datetime, final: datetime, latency: float) -> dict:
+def fake_service_times(fake: fake_stability.FakeStability) -> list[float]:
+    """Seconds from each generate request reaching the fake to its answer being ready."""
+    return [r.answered_at - r.arrived_at for r in fake.generate_requests if r.status == 200]
+
+
+def finished_jobs(job_ids: list[str]) -> list[Job]:
+    """RQ's records of the jobs, once each has an end time."""
+    # A row turns final when the job commits; RQ writes ended_at a moment later.
+    deadline = time.monotonic() + 10
+    while True:
+        jobs = Job.fetch_many(job_ids, connection=redis_connection())
+        if all(j is not None and j.ended_at for j in jobs) or time.monotonic() > deadline:
+            break
+        time.sleep(POLL_SECONDS)
+    if not all(j is not None and j.ended_at for j in jobs):
+        raise RuntimeError("RQ did not record the end of every job within 10 s")
+    return jobs
+
+
+def breakdown(generations: list[Generation], started: datetime, final: datetime, api_times: list[float]) -> dict:
     """Split the time using the rows' timestamps and RQ's own per-job records (worker, start, end)."""
-    jobs = Job.fetch_many([g.job_id for g in generations], connection=redis_connection())
+    jobs = finished_jobs([g.job_id for g in generations])
     per_worker: dict[str, list[Job]] = defaultdict(list)
     for job in jobs:
         per_worker[job.worker_name].append(job)
@@ -310,7 +343,7 @@ def breakdown(generations: list[Generation], started: datetime, final: datetime,
     app_times = [seconds(g.started_at, g.finished_at) for g in generations]
     return {
         "first_start": seconds(started, min(as_utc(j.started_at) for j in jobs)),
-        "app_extra": mean(app_times) - latency,
+        "app_extra": mean(app_times) - mean(api_times),
         "rq_extra": mean([seconds(j.started_at, j.ended_at) for j in jobs]) - mean(app_times),
         "gap": mean(gaps),
         "tail": seconds(max(as_utc(g.finished_at) for g in generations), final),
@@ -362,12 +395,14 @@ def report_tables(results: list[BatchResult]) -> str:
                      f"| {r.poll_unchanged_us:.0f} | {r.poll_render_us:.0f} |")
     lines += [
         "",
-        "| prompts | create_batch (ms) | to first job start (ms) | app / job beyond latency (ms) "
-        "| RQ / job (ms) | worker idle between jobs (ms) | last final → seen (ms) | max jobs on one worker |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| prompts | create_batch (ms) | to first job start (ms) | fake API beyond latency (ms) "
+        "| our job code beyond API (ms) | RQ / job (ms) | worker idle between jobs (ms) | last final → seen (ms) "
+        "| max jobs on one worker |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        lines.append(f"| {r.prompts} | {fmt_ms(r.enqueue)} | {fmt_ms(r.first_start)} | {fmt_ms(r.app_extra)} "
+        lines.append(f"| {r.prompts} | {fmt_ms(r.enqueue)} | {fmt_ms(r.first_start)} | {fmt_ms(r.fake_extra)} "
+                     f"| {fmt_ms(r.app_extra)} "
                      f"| {fmt_ms(r.rq_extra)} | {fmt_ms(r.gap)} | {fmt_ms(r.tail)} | {r.max_per_worker} |")
     return "\n".join(lines)
 
@@ -381,8 +416,8 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def backend_facts(app: Flask) -> tuple[str, str]:
-    """Which database and Redis the run used, with versions."""
+def backend_facts(app: Flask) -> tuple[str, str, str]:
+    """Which database and Redis the run used, with versions, and how busy the machine already was."""
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
             database = "PostgreSQL " + str(db.session.scalar(sa.text("SHOW server_version")))
@@ -391,7 +426,9 @@ def backend_facts(app: Flask) -> tuple[str, str]:
         db.session.remove()
         version = redis_connection(app).info("server")["redis_version"]
     redis_kind = "embedded redis-server" if not os.environ.get("REDIS_URL") else "REDIS_URL server"
-    return database, f"Redis {version} ({redis_kind})"
+    # Other work on the machine shares the CPUs with 8 workers; the load average shows when it did.
+    load = "/".join(f"{x:.2f}" for x in os.getloadavg())
+    return database, f"Redis {version} ({redis_kind})", load
 
 
 def command_line(argv: list[str]) -> str:
@@ -400,17 +437,20 @@ def command_line(argv: list[str]) -> str:
     return f"{env + ' ' if env else ''}.venv/bin/python benchmarks/batch_throughput.py {' '.join(argv)}".strip()
 
 
-def print_report(results: list[BatchResult], args: argparse.Namespace, facts: tuple[str, str],
+def print_report(results: list[BatchResult], args: argparse.Namespace, facts: tuple[str, str, str],
                  argv: list[str]) -> None:
     """Print the paste-ready report: command, machine, tables."""
-    database, redis_kind = facts
+    database, redis_kind, load = facts
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"```\n{command_line(argv)}\n```\n")
-    print(f"Machine: {cpus} CPUs ({cpu_model()}), Python {platform.python_version()}, {platform.system()} "
-          f"{platform.release()}; {database}; {redis_kind}. Fake Stability API on loopback with "
-          f"{args.latency:g} s latency per image, no rate limit; WORKER_CONCURRENCY={args.concurrency}; "
-          f"ideal = latency × ceil(prompts / concurrency); poll figures are the mean of "
-          f"{args.poll_requests} test-client requests.\n")
+    warmup = "after an untimed warm-up batch of one job per worker" if args.warmup else "no warm-up batch"
+    print(" ".join([
+        f"Machine: {cpus} CPUs ({cpu_model()}), Python {platform.python_version()},",
+        f"{platform.system()} {platform.release()}, load average {load} at start; {database}; {redis_kind}.",
+        f"Fake Stability API on loopback, {args.latency:g} s latency per image, no rate limit;",
+        f"WORKER_CONCURRENCY={args.concurrency}; {warmup}; ideal = latency × ceil(prompts / concurrency);",
+        f"poll figures are the mean of {args.poll_requests} test-client requests.\n",
+    ]))
     print(report_tables(results))
 
 
@@ -423,6 +463,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--prompts", default="8,32,128", help="comma-separated batch sizes (default 8,32,128)")
     parser.add_argument("--latency", type=float, default=1.0, help="fake API seconds per image (default 1.0)")
     parser.add_argument("--concurrency", type=int, default=8, help="WORKER_CONCURRENCY (default 8)")
+    parser.add_argument("--no-warmup", dest="warmup", action="store_false",
+                        help="time the workers' first jobs too (no untimed warm-up batch)")
     parser.add_argument("--poll-requests", type=int, default=2000, help="requests per poll timing (default 2000)")
     args = parser.parse_args(argv)
     try:
@@ -457,15 +499,15 @@ def worker_environment(app: Flask) -> dict[str, str]:
     }
 
 
-def benchmark(args: argparse.Namespace, stack: contextlib.ExitStack) -> tuple[list[BatchResult], tuple[str, str]]:
-    """Bring the stack up (each piece registered on `stack` for teardown) and time every batch size."""
-    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="imagegen-bench-")))
-    database_url = stack.enter_context(throwaway_database(tmp))
-    redis_url = stack.enter_context(throwaway_redis(tmp))
-    prompts = [f"benchmark image {i}: a lighthouse at dusk" for i in range(max(args.sizes))]
+def benchmark(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> tuple[list[BatchResult], tuple[str, ...]]:
+    """Bring the stack up (each piece registered on `cleanup` for teardown) and time every batch size."""
+    tmp = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="imagegen-bench-")))
+    database_url = cleanup.enter_context(throwaway_database(tmp))
+    redis_url = cleanup.enter_context(throwaway_redis(tmp))
+    prompts = [f"benchmark image {i}: a lighthouse at dusk" for i in range(max(*args.sizes, args.concurrency))]
     say(f"encoding {len(prompts)} fake images and starting the fake API")
     fake = warmed_fake(prompts, args.latency)
-    stack.callback(fake.stop)
+    cleanup.callback(fake.stop)
     app = create_app(TestConfig(
         str(tmp / "instance"), SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=redis_url,
         MEDIA_ROOT=str(tmp / "media"), STABILITY_API_KEY=API_KEY, STABILITY_API_BASE_URL=fake.base_url,
@@ -474,17 +516,23 @@ def benchmark(args: argparse.Namespace, stack: contextlib.ExitStack) -> tuple[li
     with app.app_context():
         upgrade()
     # Unwound after the worker pool stops and before the database is dropped.
-    stack.callback(dispose_engine, app)
+    cleanup.callback(dispose_engine, app)
     facts = backend_facts(app)
     log_path = tmp / "worker.log"
-    say(f"starting worker.py with {args.concurrency} workers ({facts[0]}; {facts[1]})")
-    process = stack.enter_context(worker_pool(worker_environment(app), log_path))
+    say(f"starting worker.py with {args.concurrency} workers ({facts[0]}; {facts[1]}; load {facts[2]})")
+    process = cleanup.enter_context(worker_pool(worker_environment(app), log_path))
     with app.app_context():
         wait_for_workers(app, process, args.concurrency, log_path)
+    stack = Stack(app=app, worker=process, fake=fake, latency=args.latency, concurrency=args.concurrency)
+    if args.warmup:
+        # Each worker's first job pays one-off costs (HTTP connection, lazy imports, SQL compilation);
+        # one untimed job per worker keeps those out of the steady-state numbers.
+        say(f"untimed warm-up batch of {args.concurrency}")
+        run_batch(stack, prompts[:args.concurrency])
     results = []
     for size in args.sizes:
         say(f"batch of {size} (ideal {args.latency * math.ceil(size / args.concurrency):.1f} s)")
-        batch_id, result = run_batch(app, process, prompts[:size], args.latency, args.concurrency)
+        batch_id, result = run_batch(stack, prompts[:size])
         say(f"  {result.wall:.2f} s; timing the poll endpoint")
         unchanged, rendered = time_poll(app, batch_id, args.poll_requests)
         results.append(replace(result, poll_unchanged_us=unchanged, poll_render_us=rendered))
@@ -497,9 +545,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # A plain SIGTERM would skip the clean-up below and leave the worker pool and Redis running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as cleanup:
         try:
-            results, facts = benchmark(args, stack)
+            results, facts = benchmark(args, cleanup)
         except RuntimeError as error:
             say(f"error: {error}")
             return 1

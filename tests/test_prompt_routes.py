@@ -115,6 +115,10 @@ def test_an_overlong_prompt_is_refused_next_to_its_field_and_all_text_is_kept(ap
         assert db.session.scalar(sa.select(sa.func.count(Batch.id))) == 0
 
 
+def test_textareas_carry_no_maxlength_that_would_silently_cut_pasted_text(client):
+    assert "maxlength" not in client.get("/").get_data(as_text=True)
+
+
 def test_a_prompt_of_exactly_the_limit_after_trimming_is_accepted(client, csrf_token):
     assert post(client, csrf_token, ["  " + "y" * 10_000 + "  "]).status_code == 303
 
