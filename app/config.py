@@ -38,6 +38,22 @@ def _float_env(name: str, default: float) -> float:
         raise RuntimeError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _timeout_env(name: str, default: tuple[float, float]) -> tuple[float, float]:
+    """Read 'read' or 'connect,read' seconds."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        parts = [float(part) for part in raw.split(",")]
+    except ValueError:
+        raise RuntimeError(f"{name} must be seconds, as 'read' or 'connect,read', got {raw!r}") from None
+    if len(parts) == 1:
+        return (default[0], parts[0])
+    if len(parts) == 2 and min(parts) > 0:
+        return (parts[0], parts[1])
+    raise RuntimeError(f"{name} must be seconds, as 'read' or 'connect,read', got {raw!r}")
+
+
 def local_secret_key(instance_path: str) -> str:
     """Return the per-install random secret kept in the instance folder, creating it once."""
     path = Path(instance_path) / "secret_key"
@@ -81,6 +97,11 @@ class Config:
         self.MAX_PROMPTS_PER_BATCH = _int_env("MAX_PROMPTS_PER_BATCH", 10)
         self.DEMO_PROVIDER_DELAY = _float_env("DEMO_PROVIDER_DELAY", 2.0)
         self.GALLERY_PAGE_SIZE = _int_env("GALLERY_PAGE_SIZE", 24)
+        self.STABILITY_MAX_ATTEMPTS = _int_env("STABILITY_MAX_ATTEMPTS", 3)
+        self.STABILITY_RETRY_BASE_DELAY = _float_env("STABILITY_RETRY_BASE_DELAY", 2.0)
+        self.STABILITY_RATE_LIMIT = env.get("STABILITY_RATE_LIMIT") or "140/10"
+        self.STABILITY_LOCKOUT_SECONDS = _float_env("STABILITY_LOCKOUT_SECONDS", 60.0)
+        self.STABILITY_TIMEOUT = _timeout_env("STABILITY_TIMEOUT", (5.0, 120.0))
         self.RQ_DASHBOARD_USERNAME = env.get("RQ_DASHBOARD_USERNAME") or None
         self.RQ_DASHBOARD_PASSWORD = env.get("RQ_DASHBOARD_PASSWORD") or None
         self.SESSION_COOKIE_SECURE = env.get("SESSION_COOKIE_SECURE") == "1"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,9 +14,8 @@ from flask import Flask, current_app, has_app_context
 from app.extensions import db
 from app.images import inspect_image
 from app.models import Generation, Status, utcnow
+from app.providers import provider_for
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest, ImageProvider
-from app.providers.demo import DemoProvider
-from app.providers.stability import StabilityClient
 from app.storage import delete_file, new_file_name, write_atomically
 
 log = logging.getLogger(__name__)
@@ -41,17 +42,6 @@ def app_context() -> Iterator[Flask]:
         yield _process_app
 
 
-def provider_for(app: Flask) -> ImageProvider:
-    """Return this process's provider: one pooled Stability session, or the offline demo."""
-    key = app.config.get("STABILITY_API_KEY")
-    if not key:
-        return DemoProvider(delay=app.config["DEMO_PROVIDER_DELAY"])
-    cached = app.extensions.get("stability_client")
-    if cached is None:
-        cached = app.extensions["stability_client"] = StabilityClient(key, app.config["STABILITY_API_BASE_URL"])
-    return cached
-
-
 def run_generation(generation_id: int) -> str:
     """RQ entry point: generate the image for one row and return its final status."""
     with app_context() as app:
@@ -66,7 +56,7 @@ def generate(app: Flask, generation_id: int) -> str:
     try:
         provider = provider_for(app)
         generation.provider = provider.name
-        image = provider.generate(_request_for(generation))
+        image = _generate_with_retries(app, generation, provider)
         _store(app, generation, image)
     except GenerationError as exc:
         _fail(generation, exc.reason, error_id=exc.error_id, request_id=exc.request_id)
@@ -102,7 +92,34 @@ def _request_for(generation: Generation) -> GenerationRequest:
         model=generation.model,
         aspect_ratio=generation.aspect_ratio,
         output_format=generation.output_format,
+        seed=generation.requested_seed or 0,
+        negative_prompt=generation.negative_prompt,
+        style_preset=generation.style_preset,
+        cfg_scale=generation.cfg_scale,
     )
+
+
+def backoff_delay(attempt: int, base: float) -> float:
+    """Exponential backoff with full jitter: up to base, 2*base, 4*base… after attempts 1, 2, 3…"""
+    return random.uniform(0, base * 2 ** (attempt - 1))
+
+
+def _generate_with_retries(app: Flask, generation: Generation, provider: ImageProvider) -> GeneratedImage:
+    """Call the provider, retrying transient failures (429, 5xx, timeouts) with backoff; never permanent ones."""
+    request = _request_for(generation)
+    while True:
+        generation.attempts += 1
+        db.session.commit()  # the card shows "retrying (n/m)" from this
+        try:
+            return provider.generate(request)
+        except GenerationError as exc:
+            if not exc.transient or generation.attempts >= generation.max_attempts:
+                raise
+            delay = backoff_delay(generation.attempts, app.config["STABILITY_RETRY_BASE_DELAY"])
+            log.info("generation %s attempt %d/%d failed (%s); retrying in %.1f s", generation.id,
+                     generation.attempts, generation.max_attempts, exc.reason, delay)
+            generation.error = f"{exc.reason} (retrying)"
+            time.sleep(delay)
 
 
 def _store(app: Flask, generation: Generation, image: GeneratedImage) -> None:
@@ -122,6 +139,7 @@ def _store(app: Flask, generation: Generation, image: GeneratedImage) -> None:
         generation.error = "Blurred by the API's content filter"
     else:
         generation.status = Status.SUCCEEDED.value
+        generation.error = None  # a transient error an earlier attempt met is no longer the story
     generation.finished_at = utcnow()
     try:
         db.session.commit()

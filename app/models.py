@@ -68,6 +68,12 @@ class Generation(db.Model):
     model: so.Mapped[str] = so.mapped_column(sa.String(32), default="core")
     aspect_ratio: so.Mapped[str] = so.mapped_column(sa.String(8), default="1:1")
     output_format: so.Mapped[str] = so.mapped_column(sa.String(8), default="png")
+    negative_prompt: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    style_preset: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    requested_seed: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)  # None: the API picks one
+    cfg_scale: so.Mapped[float | None]
+    attempts: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    max_attempts: so.Mapped[int] = so.mapped_column(default=1, server_default="1")
     provider: so.Mapped[str] = so.mapped_column(sa.String(16))
     status: so.Mapped[str] = so.mapped_column(sa.String(16), default=Status.QUEUED.value, index=True)
     error: so.Mapped[str | None] = so.mapped_column(sa.Text)
@@ -96,6 +102,11 @@ class Generation(db.Model):
     def has_image(self) -> bool:
         """True when a file was stored (a success, or a blurred filtered result)."""
         return self.file_name is not None
+
+    @property
+    def is_retrying(self) -> bool:
+        """True while a later attempt runs after a transient failure."""
+        return self.status == Status.RUNNING.value and self.attempts > 1
 
     @property
     def is_demo(self) -> bool:

@@ -6,8 +6,14 @@ from flask import Flask, current_app
 from redis import Redis
 from rq import Callback, Queue
 
-# Longer than the API client's read timeout, so the client gives up first and records why.
-JOB_TIMEOUT = 300
+
+def job_timeout(config: dict) -> int:
+    """Longer than every attempt's timeouts, backoffs and a lockout, so the job itself records why it ended."""
+    connect, read = config["STABILITY_TIMEOUT"]
+    attempts = config["STABILITY_MAX_ATTEMPTS"]
+    per_attempt = connect + read + config["STABILITY_LOCKOUT_SECONDS"]
+    backoffs = config["STABILITY_RETRY_BASE_DELAY"] * (2 ** attempts)
+    return int(attempts * per_attempt + backoffs + 60)
 
 
 def redis_connection(app: Flask | None = None) -> Redis:
@@ -33,7 +39,7 @@ def enqueue_generation(generation_id: int) -> str:
     job = generation_queue().enqueue_call(
         "app.jobs.run_generation",
         args=(generation_id,),
-        timeout=JOB_TIMEOUT,
+        timeout=job_timeout(current_app.config),
         result_ttl=3600,
         failure_ttl=7 * 24 * 3600,
         description=f"generation {generation_id}",

@@ -99,7 +99,8 @@ def prompt_values(page) -> list[str]:
 
 
 def card_states(page) -> list[str]:
-    return page.eval_on_selector_all(".card", "els => els.map(e => e.className.replace('card status-', ''))")
+    # data-status, not the class list: htmx adds its own classes while it swaps.
+    return page.eval_on_selector_all(".card", "els => els.map(e => e.dataset.status)")
 
 
 def wait_for_states(page, done, timeout=40.0, on_change=None) -> list[list[str]]:

@@ -108,7 +108,7 @@ def test_an_overlong_prompt_is_refused_next_to_its_field_and_all_text_is_kept(ap
     response = post(client, csrf_token, ["fine", long_prompt])
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert 'id="prompts-1-error">This prompt is 10001 characters long; the limit is 10000.' in html
+    assert 'id="prompts-1-error">This is 10001 characters long; the limit is 10000.' in html
     assert prompt_fields(html) == [("prompts-0", "fine"), ("prompts-1", long_prompt)]
     assert 'aria-describedby="prompts-1-error"' in html
     with app.app_context():

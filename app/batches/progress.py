@@ -8,23 +8,31 @@ from flask import url_for
 
 from app.models import Generation, Status
 
-# One letter per generation, in prompt order, is what a page has seen; polls compare it.
+# One token per generation, in prompt order, is what a page has seen; polls compare it.
+# A token is the status letter, plus the attempt number once a retry has started.
 STATUS_LETTERS = {
     Status.QUEUED: "q", Status.RUNNING: "r", Status.SUCCEEDED: "s",
     Status.FILTERED: "f", Status.FAILED: "x", Status.CANCELED: "c",
 }
 
 
+def _token(generation: Generation) -> str:
+    """What a card shows, in a few characters."""
+    letter = STATUS_LETTERS[generation.status_enum]
+    return f"{letter}{generation.attempts}" if generation.attempts > 1 else letter
+
+
 def seen_signature(generations: list[Generation]) -> str:
-    """Encode the batch's statuses as the string a polling page sends back."""
-    return "".join(STATUS_LETTERS[g.status_enum] for g in generations)
+    """Encode the batch's card states as the string a polling page sends back."""
+    return ".".join(_token(g) for g in generations)
 
 
 def changed_since(generations: list[Generation], seen: str) -> list[Generation]:
-    """The generations whose status differs from what the page last saw."""
-    if len(seen) != len(generations):
+    """The generations whose card differs from what the page last saw."""
+    tokens = seen.split(".")
+    if len(tokens) != len(generations):
         return list(generations)
-    return [g for g, letter in zip(generations, seen, strict=True) if STATUS_LETTERS[g.status_enum] != letter]
+    return [g for g, token in zip(generations, tokens, strict=True) if _token(g) != token]
 
 
 @dataclass(frozen=True)

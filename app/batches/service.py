@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
@@ -16,12 +17,31 @@ log = logging.getLogger(__name__)
 QUEUE_DOWN = "Could not queue this image: the job queue is unavailable. Try again shortly."
 
 
-def create_batch(prompts: list[str]) -> Batch:
+@dataclass(frozen=True)
+class BatchOptions:
+    """Options chosen once for every prompt of a batch, as the API names them."""
+
+    model: str = "core"
+    aspect_ratio: str = "1:1"
+    output_format: str = "png"
+    style_preset: str | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None  # None: the API picks one per image
+    cfg_scale: float | None = None
+
+
+def create_batch(prompts: list[str], options: BatchOptions | None = None) -> Batch:
     """Store a batch with one queued generation per prompt, commit, then enqueue a job per generation."""
+    options = options or BatchOptions()
     provider = "stability" if current_app.config.get("STABILITY_API_KEY") else "demo"
+    attempts = current_app.config["STABILITY_MAX_ATTEMPTS"]
     now = utcnow()
     batch = Batch(created_at=now, generations=[
-        Generation(position=i, prompt=text, provider=provider, created_at=now) for i, text in enumerate(prompts)
+        Generation(position=i, prompt=text, provider=provider, created_at=now, max_attempts=attempts,
+                   model=options.model, aspect_ratio=options.aspect_ratio, output_format=options.output_format,
+                   style_preset=options.style_preset, negative_prompt=options.negative_prompt,
+                   requested_seed=options.seed, cfg_scale=options.cfg_scale)
+        for i, text in enumerate(prompts)
     ])
     db.session.add(batch)
     # Committed first: a worker that picks up a job must find its row.

@@ -1,12 +1,57 @@
-"""The home page's prompt form: one textarea per prompt, as a WTForms FieldList."""
+"""The home page's form: one textarea per prompt (a WTForms FieldList) and the batch's options."""
 
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import FieldList, TextAreaField
-from wtforms.validators import Length
+from wtforms import FieldList, FloatField, IntegerField, SelectField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length, NumberRange, Optional
+
+from app.batches.service import BatchOptions
+from app.providers.options import (
+    ASPECT_RATIOS,
+    CFG_SCALE_RANGE,
+    DEFAULT_MODEL,
+    MAX_SEED,
+    MODELS,
+    OUTPUT_FORMATS,
+    STYLE_PRESETS,
+)
+from app.providers.options import (
+    Model as ModelInfo,
+)
 
 MAX_PROMPT_LENGTH = 10_000  # the API's limit, counted after trimming
+LENGTH_MESSAGE = "This is %(length)d characters long; the limit is %(max)d."
+
+
+SEED_MESSAGE = f"Use a whole number from 0 to {MAX_SEED:,}, or leave it empty."
+CFG_MESSAGE = "Use a number from 1 to 10, or leave it empty."
+
+
+class PlainNumberMixin:
+    """Replace WTForms' 'Not a valid … value' with a message that says what to type."""
+
+    invalid_message = ""
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        """Parse the number, explaining plainly what was wrong."""
+        try:
+            super().process_formdata(valuelist)  # type: ignore[misc]
+        except ValueError:
+            raise ValueError(self.invalid_message) from None
+
+
+class SeedField(PlainNumberMixin, IntegerField):
+    """The seed: empty (random) or a whole number the API accepts."""
+
+    invalid_message = SEED_MESSAGE
+
+
+class CfgScaleField(PlainNumberMixin, FloatField):
+    """How closely SD 3.5 follows the prompt."""
+
+    invalid_message = CFG_MESSAGE
 
 
 def strip_text(value: str | None) -> str:
@@ -14,18 +59,29 @@ def strip_text(value: str | None) -> str:
     return (value or "").strip()
 
 
+def style_label(style: str) -> str:
+    """'comic-book' -> 'Comic book'."""
+    return style.replace("-", " ").capitalize()
+
+
 class PromptForm(FlaskForm):
-    """Several prompts; blank rows are ignored, the rest must fit the API and the batch cap."""
+    """Several prompts (blank rows ignored) and options shared by the whole batch, named as the API names them."""
 
     prompts = FieldList(
-        TextAreaField(
-            "Prompt",
-            filters=[strip_text],
-            validators=[Length(max=MAX_PROMPT_LENGTH,
-                               message="This prompt is %(length)d characters long; the limit is %(max)d.")],
-        ),
+        TextAreaField("Prompt", filters=[strip_text],
+                      validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE)]),
         min_entries=1,
     )
+    model = SelectField("Model", default=DEFAULT_MODEL, choices=[
+        SelectChoice(m.id, f"{m.label} · {m.credits:g} credits") for m in MODELS.values()])
+    aspect_ratio = SelectField("Aspect ratio", default="1:1", choices=[SelectChoice(r) for r in ASPECT_RATIOS])
+    style_preset = SelectField("Style", default="", choices=[SelectChoice("", "None")] + [
+        SelectChoice(s, style_label(s)) for s in STYLE_PRESETS])
+    output_format = SelectField("Format", default="png", choices=[SelectChoice(f, f.upper()) for f in OUTPUT_FORMATS])
+    negative_prompt = TextAreaField("Negative prompt", filters=[strip_text],
+                                    validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE)])
+    seed = SeedField("Seed", validators=[Optional(), NumberRange(0, MAX_SEED, message=SEED_MESSAGE)])
+    cfg_scale = CfgScaleField("CFG scale", validators=[Optional(), NumberRange(*CFG_SCALE_RANGE, message=CFG_MESSAGE)])
 
     def __init__(self, *args, max_prompts: int = 10, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
@@ -36,8 +92,26 @@ class PromptForm(FlaskForm):
         """The non-blank prompts, in the order they appear."""
         return [entry.data for entry in self.prompts.entries if entry.data]
 
+    @property
+    def chosen_model(self) -> ModelInfo:
+        """The selected model, or the default if the value is unknown."""
+        return MODELS.get(self.model.data or "", MODELS[DEFAULT_MODEL])
+
+    def batch_options(self) -> BatchOptions:
+        """The validated options; cfg_scale only for the models that take it, seed 0 meaning random."""
+        model = self.chosen_model
+        return BatchOptions(
+            model=model.id,
+            aspect_ratio=self.aspect_ratio.data,
+            output_format=self.output_format.data,
+            style_preset=self.style_preset.data or None,
+            negative_prompt=self.negative_prompt.data or None,
+            seed=self.seed.data or None,
+            cfg_scale=self.cfg_scale.data if model.takes_cfg_scale else None,
+        )
+
     def validate(self, extra_validators=None) -> bool:  # noqa: ANN001
-        """Validate each row, then the batch as a whole."""
+        """Validate each field, then the batch as a whole."""
         valid = super().validate(extra_validators)
         count = len(self.prompt_texts())
         if count == 0:
@@ -50,6 +124,7 @@ class PromptForm(FlaskForm):
         return valid and not self.batch_errors
 
 
-def rebuilt_form(texts: list[str], max_prompts: int) -> PromptForm:
-    """A form whose rows are exactly these texts, numbered 0..n-1 (at least one row)."""
-    return PromptForm(formdata=None, data={"prompts": texts or [""]}, max_prompts=max_prompts)
+def rebuilt_form(form: PromptForm, texts: list[str]) -> PromptForm:
+    """A copy of the form whose rows are exactly these texts, numbered 0..n-1 (at least one row)."""
+    data = {name: field.data for name, field in form._fields.items() if name not in ("prompts", "csrf_token")}
+    return PromptForm(formdata=None, data={**data, "prompts": texts or [""]}, max_prompts=form.max_prompts)

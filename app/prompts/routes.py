@@ -1,4 +1,4 @@
-"""Home page: write prompts, add and remove rows in place, submit a batch."""
+"""Home page: write prompts, choose options, add and remove rows in place, see the cost, submit a batch."""
 
 from __future__ import annotations
 
@@ -6,40 +6,62 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.wrappers import Response
 
 from app.batches.service import create_batch
+from app.prompts.cost import batch_cost, current_balance
 from app.prompts.forms import PromptForm, rebuilt_form
 
 bp = Blueprint("prompts", __name__)
 
 
-def _max_prompts() -> int:
-    return current_app.config["MAX_PROMPTS_PER_BATCH"]
+def _form() -> PromptForm:
+    """The form bound to this request's data (or empty on GET)."""
+    return PromptForm(max_prompts=current_app.config["MAX_PROMPTS_PER_BATCH"])
 
 
 def _edited_rows(form: PromptForm) -> PromptForm | None:
     """Apply an 'Add prompt' or 'Remove' press; None when the button pressed was Generate."""
     texts = [entry.data for entry in form.prompts.entries]
     if "add_row" in request.form:
-        return rebuilt_form(texts + [""], _max_prompts())
+        return rebuilt_form(form, texts + [""])
     remove = request.form.get("remove_row", "")
     if remove.isdigit():
         index = int(remove)
-        return rebuilt_form(texts[:index] + texts[index + 1:], _max_prompts())
+        return rebuilt_form(form, texts[:index] + texts[index + 1:])
     return None
 
 
+def _page(form: PromptForm, status: int = 200) -> tuple[str, int]:
+    """The full home page for this form."""
+    return render_template("prompts/index.html", form=form, cost=batch_cost(form)), status
+
+
 @bp.route("/", methods=["GET", "POST"])
-def index() -> Response | str | tuple[str, int]:
+def index() -> Response | tuple[str, int]:
     """Show the prompt form; on submit, edit its rows or queue one generation per prompt."""
-    form = PromptForm(max_prompts=_max_prompts())
-    if request.method == "POST":
-        edited = _edited_rows(form)
-        if edited is not None:
-            # Row edits re-render the rows renumbered, so no prompt is dropped or overwritten.
-            template = "prompts/_prompt_rows.html" if request.headers.get("HX-Request") else "prompts/index.html"
-            return render_template(template, form=edited, focus_last=True)
-        if form.validate():
-            batch = create_batch(form.prompt_texts())
-            flash(f"{len(batch.generations)} image{'s' if len(batch.generations) != 1 else ''} queued.")
-            return redirect(url_for("batches.show", batch_id=batch.id), code=303)
-        return render_template("prompts/index.html", form=form), 422
-    return render_template("prompts/index.html", form=form)
+    form = _form()
+    if request.method == "GET":
+        return _page(form)
+    edited = _edited_rows(form)
+    if edited is not None:
+        # Row edits re-render the rows renumbered, so no prompt is dropped or overwritten.
+        if request.headers.get("HX-Request"):
+            return render_template("prompts/_prompt_rows.html", form=edited, focus_last=True,
+                                   cost=batch_cost(edited), cost_oob=True), 200
+        return _page(edited)
+    if not form.validate():
+        return _page(form, 422)
+    batch = create_batch(form.prompt_texts(), form.batch_options())
+    count = len(batch.generations)
+    flash(f"{count} image{'s' if count != 1 else ''} queued.")
+    return redirect(url_for("batches.show", batch_id=batch.id), code=303)
+
+
+@bp.post("/cost")
+def cost() -> str:
+    """The batch's price for the prompts and model currently in the form (htmx refreshes it as they change)."""
+    return render_template("prompts/_cost.html", cost=batch_cost(_form()))
+
+
+@bp.get("/balance")
+def balance() -> str:
+    """The account's balance in credits, loaded after the page so a slow API never delays it."""
+    return render_template("prompts/_balance.html", balance=current_balance())

@@ -17,6 +17,7 @@ class GenerationRequest:
     seed: int = 0
     negative_prompt: str | None = None
     style_preset: str | None = None
+    cfg_scale: float | None = None
 
 
 @dataclass(frozen=True)

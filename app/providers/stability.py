@@ -5,16 +5,17 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from typing import Protocol
 
 import requests
 
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
+from app.providers.options import MODELS
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "image-generator"
 APP_VERSION = "0.1.0"
-SD3_MODELS = ("sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium", "sd3.5-flash")
 # (connect, read): generation is synchronous and can take tens of seconds.
 DEFAULT_TIMEOUT = (5.0, 120.0)
 
@@ -33,13 +34,23 @@ SERVER_ERROR_REASON = "Stability AI had a server error ({status}); try again lat
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
+class Limiter(Protocol):
+    """The shared rate limiter the client waits on (see app/rate_limit.py)."""
+
+    def acquire(self, timeout: float | None = None) -> float:
+        """Block until a request may be sent."""
+        ...
+
+    def lock_out(self, seconds: float | None = None) -> None:
+        """Make every process pause after a 429."""
+        ...
+
+
 def endpoint_for(model: str) -> str:
     """Return the generate path for a model: SD 3.5 variants share /sd3, chosen by a form field."""
-    if model in SD3_MODELS:
-        return "/v2beta/stable-image/generate/sd3"
-    if model in ("core", "ultra"):
-        return f"/v2beta/stable-image/generate/{model}"
-    raise ValueError(f"unknown model {model!r}")
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}")
+    return MODELS[model].endpoint
 
 
 def form_fields(request: GenerationRequest) -> dict[str, str]:
@@ -55,8 +66,10 @@ def form_fields(request: GenerationRequest) -> dict[str, str]:
         fields["negative_prompt"] = request.negative_prompt
     if request.style_preset:
         fields["style_preset"] = request.style_preset
-    if request.model in SD3_MODELS:
+    if MODELS[request.model].takes_cfg_scale:
         fields["model"] = request.model
+        if request.cfg_scale is not None:
+            fields["cfg_scale"] = f"{request.cfg_scale:g}"
     return fields
 
 
@@ -97,12 +110,14 @@ class StabilityClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
         accept: str = "image/*",
+        limiter: Limiter | None = None,
     ) -> None:
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.accept = accept
         self.session = session or requests.Session()
+        self.limiter = limiter
 
     def __repr__(self) -> str:
         # Never let the key reach a log line through repr().
@@ -120,6 +135,8 @@ class StabilityClient:
     def generate(self, request: GenerationRequest) -> GeneratedImage:
         """Generate one image; raise GenerationError with a readable reason on any failure."""
         url = self.base_url + endpoint_for(request.model)
+        if self.limiter is not None:
+            self.limiter.acquire()
         try:
             response = self.session.post(
                 url,
@@ -137,9 +154,26 @@ class StabilityClient:
             raise GenerationError(f"Request to the Stability API failed: {type(exc).__name__}") from None
         log.info("stability %s -> %s request_id=%s", endpoint_for(request.model), response.status_code,
                  response.headers.get("x-request-id"))
+        if response.status_code == 429 and self.limiter is not None:
+            # The API locks the whole account out; every worker must wait, not only this one.
+            self.limiter.lock_out()
         if response.status_code != 200:
             raise error_from_response(response)
         return self._parse_success(response)
+
+    def balance(self) -> float:
+        """Return the account's credits (GET /v1/user/balance); raise GenerationError on failure."""
+        try:
+            response = self.session.get(self.base_url + "/v1/user/balance",
+                                        headers=self._headers("application/json"), timeout=(self.timeout[0], 10))
+        except requests.RequestException:
+            raise GenerationError("Could not reach the Stability API", transient=True) from None
+        if response.status_code != 200:
+            raise error_from_response(response)
+        try:
+            return float(response.json()["credits"])
+        except (ValueError, KeyError, TypeError):
+            raise GenerationError("The API answered the balance request with something unexpected") from None
 
     def _parse_success(self, response: requests.Response) -> GeneratedImage:
         """Read an image from either response mode: raw bytes with headers, or base64 JSON."""

@@ -1,0 +1,62 @@
+"""What a batch will cost, and the account's balance (cached briefly, shared by every web process)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import current_app
+from redis.exceptions import RedisError
+
+from app.prompts.forms import PromptForm
+from app.providers import stability_client_for
+from app.providers.base import GenerationError
+from app.providers.options import USD_PER_CREDIT
+from app.queueing import redis_connection
+
+log = logging.getLogger(__name__)
+BALANCE_KEY = "imagegen:stability-balance"
+BALANCE_TTL_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class BatchCost:
+    """Images times the model's credits per image."""
+
+    images: int
+    credits_per_image: float
+    model_label: str
+
+    @property
+    def credits(self) -> float:
+        """Credits the whole batch costs."""
+        return self.images * self.credits_per_image
+
+    @property
+    def usd(self) -> float:
+        """The same in US dollars (1 credit = $0.01)."""
+        return self.credits * USD_PER_CREDIT
+
+
+def batch_cost(form: PromptForm) -> BatchCost:
+    """Price the prompts currently in the form with its chosen model."""
+    model = form.chosen_model
+    return BatchCost(images=len(form.prompt_texts()), credits_per_image=model.credits, model_label=model.label)
+
+
+def current_balance() -> float | None:
+    """The account's credits, from a one-minute cache; None in demo mode or when the API cannot say."""
+    client = stability_client_for(current_app._get_current_object())  # type: ignore[attr-defined]
+    if client is None:
+        return None
+    try:
+        connection = redis_connection()
+        cached = connection.get(BALANCE_KEY)
+        if cached is not None:
+            return float(cached)
+        balance = client.balance()
+        connection.set(BALANCE_KEY, repr(balance), ex=BALANCE_TTL_SECONDS)
+        return balance
+    except (GenerationError, RedisError, ValueError) as exc:
+        log.info("balance unavailable: %s", getattr(exc, "reason", type(exc).__name__))
+        return None
