@@ -111,11 +111,13 @@ class TestConfig(Config):
     """Settings for the test suite: explicit, never read from a developer's .env by accident."""
 
     TESTING = True
+    __test__ = False  # not a pytest test class, whatever its name
 
     def __init__(self, instance_path: str, **overrides: object) -> None:
         super().__init__(instance_path)
         self.SECRET_KEY = "test-secret"
         self.DEMO_PROVIDER_DELAY = 0.0
+        self.STABILITY_RETRY_BASE_DELAY = 0.05
         self.STABILITY_API_KEY = None
         self.RQ_DASHBOARD_USERNAME = None
         self.RQ_DASHBOARD_PASSWORD = None

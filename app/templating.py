@@ -8,6 +8,7 @@ from flask import Flask, current_app
 
 from app.batches.progress import image_url
 from app.images import ratio_class
+from app.providers.options import model_label
 
 
 def utc_time(value: datetime | None) -> str:
@@ -38,5 +39,6 @@ def register(app: Flask) -> None:
     app.add_template_filter(utc_time)
     app.add_template_filter(iso_time)
     app.add_template_filter(ratio_class)
+    app.add_template_filter(model_label)
     app.add_template_global(image_url)
     app.context_processor(page_globals)

@@ -62,29 +62,46 @@ def _web_is_up(url: str) -> bool:
         return False
 
 
+def _environment(env: dict[str, str], concurrency: int) -> dict[str, str]:
+    return {**os.environ, **env, "PYTHONUNBUFFERED": "1", "WORKER_CONCURRENCY": str(concurrency)}
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> subprocess.Popen:
+    """Start a child in its own process group, its output in log_dir/<name>.log."""
+    with open(log_dir / f"{name}.log", "wb") as log:
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def migrate(env: dict[str, str]) -> None:
+    """Create the schema with the production command."""
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT,
+                   env=_environment(env, 1), check=True, capture_output=True)
+
+
+@contextmanager
+def worker_pool(env: dict[str, str], log_dir: Path, concurrency: int) -> Iterator[subprocess.Popen]:
+    """Run `python worker.py` until every one of its workers is listening; stop it afterwards."""
+    process = _spawn("worker", [sys.executable, "worker.py"], _environment(env, concurrency), log_dir)
+    try:
+        redis = Redis.from_url(env["REDIS_URL"])
+        _wait_until(lambda: len(Worker.all(connection=redis)) >= concurrency, "the workers", [process])
+        yield process
+    finally:
+        _stop(process)
+
+
 @contextmanager
 def live_stack(env: dict[str, str], log_dir: Path, concurrency: int) -> Iterator[str]:
     """Migrate, start gunicorn and the worker pool with env, yield the base URL, stop everything."""
-    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1", "WORKER_CONCURRENCY": str(concurrency)}
-    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=full_env,
-                   check=True, capture_output=True)
+    migrate(env)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    processes: list[subprocess.Popen] = []
+    gunicorn = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "wsgi:app"]
+    web = _spawn("web", gunicorn, _environment(env, concurrency), log_dir)
     try:
-        for name, args in [
-            ("web", [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-                     "wsgi:app"]),
-            ("worker", [sys.executable, "worker.py"]),
-        ]:
-            log = open(log_dir / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
-            processes.append(subprocess.Popen(args, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-                                              start_new_session=True))
-            log.close()
-        _wait_until(lambda: _web_is_up(base_url + "/"), "the web server", processes)
-        redis = Redis.from_url(env["REDIS_URL"])
-        _wait_until(lambda: len(Worker.all(connection=redis)) >= concurrency, "the workers", processes)
-        yield base_url
+        _wait_until(lambda: _web_is_up(base_url + "/"), "the web server", [web])
+        with worker_pool(env, log_dir, concurrency):
+            yield base_url
     finally:
-        for process in reversed(processes):
-            _stop(process)
+        _stop(web)

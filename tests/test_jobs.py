@@ -200,3 +200,58 @@ def test_no_row_is_left_unfinished_after_a_mixed_batch(api_app):
         statuses = db.session.scalars(sa.select(Generation.status)).all()
         assert Status.QUEUED.value not in statuses and Status.RUNNING.value not in statuses
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Batch)) == 1
+
+
+def test_a_prompt_whose_first_two_attempts_get_500_ends_with_an_image(api_app, fake):
+    ids = submit(api_app, "a harbour [e500x2]")
+    drain(api_app)
+    (generation,) = rows(api_app, ids)
+    assert generation.status == "succeeded" and generation.attempts == 3 and generation.error is None
+    assert [r.status for r in fake.generate_requests] == [500, 500, 200]
+    files = [p for p in pathlib.Path(api_app.config["MEDIA_ROOT"]).rglob("*") if p.is_file()]
+    assert len(files) == 1  # retries never store a second image
+
+
+def test_transient_failures_stop_after_the_last_attempt(api_app, fake):
+    ids = submit(api_app, "a harbour [e503]")
+    drain(api_app)
+    (generation,) = rows(api_app, ids)
+    assert (generation.status, generation.attempts) == ("failed", 3)
+    assert generation.error == "Stability AI had a server error (503); try again later"
+    assert len(fake.generate_requests) == 3
+
+
+@pytest.mark.parametrize("marker", ["[moderate]", "[nocredits]", "[e422]"])
+def test_permanent_failures_are_never_retried(api_app, fake, marker):
+    ids = submit(api_app, f"a harbour {marker}")
+    drain(api_app)
+    assert rows(api_app, ids)[0].attempts == 1
+    assert len(fake.generate_requests) == 1
+
+
+def test_a_card_says_retrying_with_the_attempt_count(api_app):
+    from app.batches.service import batch_or_none
+
+    ids = submit(api_app, "a harbour")
+    with api_app.app_context():
+        db.session.execute(sa.update(Generation).values(status=Status.RUNNING.value, attempts=2))
+        db.session.commit()
+        batch_id = db.session.get(Generation, ids[0]).batch_id
+        assert batch_or_none(batch_id) is not None
+    html = api_app.test_client().get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert "Retrying (2/3)" in html
+
+
+def test_a_429_pauses_every_worker_for_the_lockout(make_app, fake):
+    from app.providers import stability_client_for
+
+    app = make_app(STABILITY_API_KEY=KEY, STABILITY_API_BASE_URL=fake.base_url, STABILITY_LOCKOUT_SECONDS=0.6)
+    fake.script(429, {"id": "rate_limit_exceeded", "name": "rate_limit_exceeded", "errors": ["slow down"]})
+    ids = submit(app, "first", "second")
+    drain(app)
+    assert [g.status for g in rows(app, ids)] == ["succeeded", "succeeded"]
+    statuses = [(r.status, r.arrived_at) for r in fake.generate_requests]
+    assert statuses[0][0] == 429 and [s for s, _ in statuses[1:]] == [200, 200]
+    assert statuses[1][1] - statuses[0][1] >= 0.55  # nobody called during the lockout
+    with app.app_context():
+        assert stability_client_for(app).limiter.locked_out_for() == 0
