@@ -15,7 +15,7 @@ from app.rate_limit import MAX_JITTER_SECONDS, RateLimit, RateLimitTimeout, Redi
 
 # Grant times are read by the callers after Redis answered, so two of them can be late by a
 # round trip plus scheduling; this is the slack allowed when checking that a window holds no more than its limit.
-CLOCK_TOLERANCE = 0.01
+CLOCK_TOLERANCE = 0.02
 # Redis measures waits on its clock and these tests on time.monotonic(); allow for rounding between the two.
 SLACK = 0.003
 
@@ -52,6 +52,13 @@ def take_all(limiter: RedisRateLimiter) -> tuple[int, float]:
         granted += 1
         assert granted <= limiter.limit.requests, "granted more slots than the limit"
     return granted, wait
+
+
+def timed_try(limiter: RedisRateLimiter) -> tuple[float, float, float]:
+    """Call try_acquire; return its answer and the monotonic times just before and just after the call."""
+    before = time.monotonic()
+    wait = limiter.try_acquire()
+    return wait, before, time.monotonic()
 
 
 # --- parse_rate_limit -------------------------------------------------------------------------------------------
@@ -102,14 +109,11 @@ def test_limiter_rejects_bad_settings(connection: Redis) -> None:
 
 def test_try_acquire_grants_exactly_the_limit_then_a_fitting_wait(make_limiter) -> None:
     limiter = make_limiter(requests=20, seconds=0.5)
-    before_first = time.monotonic()
-    assert limiter.try_acquire() == 0
-    after_first = time.monotonic()
+    granted, before_first, after_first = timed_try(limiter)
+    assert granted == 0
     for _ in range(19):
         assert limiter.try_acquire() == 0
-    before_refusal = time.monotonic()
-    wait = limiter.try_acquire()
-    after_refusal = time.monotonic()
+    wait, before_refusal, after_refusal = timed_try(limiter)
     assert 0 < wait <= 0.5
     # The oldest grant is due to leave 0.5 s after it was made, and Redis answered between the refusal's brackets.
     assert before_first + 0.5 - after_refusal - SLACK <= wait <= after_first + 0.5 - before_refusal + SLACK
@@ -122,23 +126,24 @@ def test_try_acquire_grants_exactly_the_limit_then_a_fitting_wait(make_limiter) 
 
 def test_the_window_slides_rather_than_resetting(make_limiter) -> None:
     limiter = make_limiter(requests=20, seconds=0.5)
-    first_batch_started = time.monotonic()
+    first_started = time.monotonic()
     for _ in range(10):
         assert limiter.try_acquire() == 0
-    first_batch_done = time.monotonic()
+    first_done = time.monotonic()
     time.sleep(0.3)
-    second_batch_started = time.monotonic()
+    second_started = time.monotonic()
     for _ in range(10):
         assert limiter.try_acquire() == 0
-    wait = limiter.try_acquire()
-    assert wait <= first_batch_done + 0.5 - time.monotonic() + SLACK
-    assert wait >= first_batch_started + 0.5 - time.monotonic() - SLACK
+    second_done = time.monotonic()
+    wait, before, after = timed_try(limiter)
+    assert first_started + 0.5 - after - SLACK <= wait <= first_done + 0.5 - before + SLACK  # about 0.2 s
 
     # Once the first ten have left, exactly ten slots are free while the second ten are still in the window.
-    time.sleep(max(0.0, first_batch_done + 0.5 + 0.02 - time.monotonic()))
-    granted, wait = take_all(limiter)
-    assert granted == 10
-    assert 0 < wait <= second_batch_started + 0.5 + SLACK - time.monotonic() + 0.1
+    time.sleep(max(0.0, first_done + 0.5 + 0.02 - time.monotonic()))
+    for _ in range(10):
+        assert limiter.try_acquire() == 0
+    wait, before, after = timed_try(limiter)
+    assert second_started + 0.5 - after - SLACK <= wait <= second_done + 0.5 - before + SLACK  # about 0.3 s
 
 
 def test_keys_are_namespaced_and_expire_when_idle(make_limiter, connection: Redis) -> None:
@@ -290,18 +295,21 @@ def test_threads_and_processes_together_stay_under_the_limit_and_near_it(redis_u
     finally:
         for process in processes:
             process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join()
         connection.delete(parent_limiter.log_key, parent_limiter.lockout_key)
     assert all(process.exitcode == 0 for process in processes)
     # Greedy callers make the split between processes uneven, so only ask that more than one took part.
-    assert sum(1 for share in [parent_grants, *child_grants] if share) >= 2, "the processes did not all compete"
+    assert sum(1 for share in [parent_grants, *child_grants] if share) >= 2, "only one process was ever granted"
 
     grants = parent_grants + [grant for grants in child_grants for grant in grants]
-    index, span = busiest_window(grants, limit)
-    assert span >= limit.seconds - CLOCK_TOLERANCE, (
-        f"{limit.requests + 1} grants within {span:.3f} s starting at grant {index}: over the limit")
     # Not merely safe but close to the allowed rate: the window refills about three times in 2.5 s,
     # and with callers always waiting, each refill should be taken within moments of becoming free.
     assert len(grants) >= 0.8 * limit.requests * duration / limit.seconds, f"only {len(grants)} grants"
+    index, span = busiest_window(grants, limit)
+    assert span >= limit.seconds - CLOCK_TOLERANCE, (
+        f"{limit.requests + 1} grants within {span:.3f} s starting at grant {index}: over the limit")
     ordered = sorted(grants)
     two_refills = ordered[2 * limit.requests] - ordered[0]
     assert two_refills <= 2 * limit.seconds + 0.1, f"the third window's first grant came {two_refills:.3f} s in"

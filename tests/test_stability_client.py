@@ -6,9 +6,11 @@ import io
 import pytest
 import requests
 from PIL import Image
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.providers.base import GenerationError, GenerationRequest
 from app.providers.stability import StabilityClient, endpoint_for
+from app.rate_limit import RateLimitTimeout
 
 BASE = "https://api.example.test"
 CORE = BASE + "/v2beta/stable-image/generate/core"
@@ -179,3 +181,54 @@ def test_log_lines_carry_the_request_id_and_never_the_key(client, requests_mock,
         client.generate(GenerationRequest(prompt="p"))
     assert "req-77" in caplog.text
     assert KEY not in caplog.text
+
+
+class FakeLimiter:
+    """Records how the client uses its limiter; can refuse like a real one."""
+
+    def __init__(self, error=None):
+        self.acquired, self.lockouts, self.error = [], [], error
+
+    def acquire(self, timeout=None):
+        if self.error:
+            raise self.error
+        self.acquired.append(timeout)
+        return 0.0
+
+    def lock_out(self, seconds=None):
+        self.lockouts.append(seconds)
+
+
+def test_every_call_takes_a_rate_limit_slot_and_a_429_locks_everyone_out(requests_mock):
+    limiter = FakeLimiter()
+    client = StabilityClient(KEY, BASE, limiter=limiter)
+    requests_mock.post(CORE, [{"status_code": 429, "json": {"id": "rate_limit_exceeded"}},
+                              {"content": png_bytes(), "headers": {"content-type": "image/png"}}])
+    with pytest.raises(GenerationError):
+        client.generate(GenerationRequest(prompt="p"))
+    client.generate(GenerationRequest(prompt="p"))
+    assert len(limiter.acquired) == 2 and limiter.lockouts == [None]
+
+
+@pytest.mark.parametrize(("error", "reason"), [
+    (RateLimitTimeout(), "Waited too long for the API's rate limit"),
+    (RedisConnectionError(), r"The rate limiter \(Redis\) is unavailable"),
+])
+def test_a_limiter_that_cannot_grant_a_slot_is_a_transient_failure_and_nothing_is_sent(requests_mock, error, reason):
+    requests_mock.post(CORE, content=png_bytes())
+    with pytest.raises(GenerationError, match=reason) as caught:
+        StabilityClient(KEY, BASE, limiter=FakeLimiter(error)).generate(GenerationRequest(prompt="p"))
+    assert caught.value.transient and not requests_mock.called
+
+
+def test_balance_is_read_from_v1_user_balance(requests_mock):
+    requests_mock.get(BASE + "/v1/user/balance", json={"credits": 0.0790329})
+    assert StabilityClient(KEY, BASE).balance() == pytest.approx(0.0790329)
+    assert requests_mock.last_request.headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_a_v1_balance_error_becomes_a_reason(requests_mock):
+    requests_mock.get(BASE + "/v1/user/balance", status_code=401,
+                      json={"id": "c" * 32, "name": "unauthorized", "message": "bad key"})
+    with pytest.raises(GenerationError, match="Invalid API key"):
+        StabilityClient(KEY, BASE).balance()

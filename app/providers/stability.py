@@ -8,9 +8,11 @@ import logging
 from typing import Protocol
 
 import requests
+from redis.exceptions import RedisError
 
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
 from app.providers.options import MODELS
+from app.rate_limit import RateLimitTimeout
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +20,9 @@ APP_NAME = "image-generator"
 APP_VERSION = "0.1.0"
 # (connect, read): generation is synchronous and can take tens of seconds.
 DEFAULT_TIMEOUT = (5.0, 120.0)
+# Longest waits for a rate-limit slot: a generation may sit out a whole lockout; the balance is a nicety.
+RATE_LIMIT_WAIT = 150.0
+BALANCE_WAIT = 2.0
 
 # What a person is told for each error status; {detail} is the API's own message.
 REASONS = {
@@ -135,8 +140,7 @@ class StabilityClient:
     def generate(self, request: GenerationRequest) -> GeneratedImage:
         """Generate one image; raise GenerationError with a readable reason on any failure."""
         url = self.base_url + endpoint_for(request.model)
-        if self.limiter is not None:
-            self.limiter.acquire()
+        self._wait_for_slot(RATE_LIMIT_WAIT)
         try:
             response = self.session.post(
                 url,
@@ -161,8 +165,21 @@ class StabilityClient:
             raise error_from_response(response)
         return self._parse_success(response)
 
+    def _wait_for_slot(self, timeout: float) -> None:
+        """Take a slot from the shared rate limiter; waiting too long, or no Redis, is a transient failure."""
+        if self.limiter is None:
+            return
+        try:
+            self.limiter.acquire(timeout=timeout)
+        except RateLimitTimeout:
+            raise GenerationError("Waited too long for the API's rate limit", transient=True) from None
+        except RedisError:
+            # Sending unlimited could earn the whole account a lockout; better to retry later.
+            raise GenerationError("The rate limiter (Redis) is unavailable", transient=True) from None
+
     def balance(self) -> float:
         """Return the account's credits (GET /v1/user/balance); raise GenerationError on failure."""
+        self._wait_for_slot(BALANCE_WAIT)
         try:
             response = self.session.get(self.base_url + "/v1/user/balance",
                                         headers=self._headers("application/json"), timeout=(self.timeout[0], 10))
