@@ -91,11 +91,11 @@ def add_row(page, expected_rows):
 
 def expect_rows(page, count):
     # Locator waits, not wait_for_function: a string predicate is an eval, which our CSP refuses.
-    sync_api.expect(page.locator("textarea")).to_have_count(count)
+    sync_api.expect(page.locator("textarea.prompt-input")).to_have_count(count)
 
 
 def prompt_values(page) -> list[str]:
-    return page.eval_on_selector_all("textarea", "els => els.map(e => e.value)")
+    return page.eval_on_selector_all("textarea.prompt-input", "els => els.map(e => e.value)")
 
 
 def card_states(page) -> list[str]:
@@ -246,3 +246,18 @@ def test_pages_send_a_strict_csp_and_break_none_of_it(watched, base_url, path):
     assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy
     watched.page.wait_for_timeout(300)
     assert requests.get(base_url + path, timeout=5).headers["Content-Security-Policy"] == policy
+
+
+def test_the_cost_updates_as_prompts_and_the_model_change(watched, base_url):
+    page = watched.page
+    page.goto(base_url + "/")
+    cost = page.locator("#batch-cost")
+    sync_api.expect(cost).to_contain_text("Write a prompt")
+    page.fill("#prompts-0", "a lighthouse")
+    sync_api.expect(cost).to_contain_text("1 image × 3 credits (Stable Image Core) = 3 credits")
+    add_row(page, 2)
+    page.fill("#prompts-1", "a harbour")
+    page.select_option("#model", "ultra")
+    sync_api.expect(cost).to_contain_text("2 images × 8 credits (Stable Image Ultra) = 16 credits (about $0.16)")
+    sync_api.expect(page.locator("#balance")).to_contain_text("credits")
+    assert watched.loads == 1
