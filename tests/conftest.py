@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
+from fake_stability import FakeStability
 from flask_migrate import upgrade
 from redis import Redis
 
@@ -115,6 +116,10 @@ def make_app(migrated: str, redis_url: str, tmp_path: Path):
                 db.session.execute(sa.delete(table))
             db.session.commit()
             db.engine.dispose()
+        if "redis" in app.extensions:
+            app.extensions["redis"].close()
+        if "stability_client" in app.extensions:
+            app.extensions["stability_client"].session.close()
     wipe_redis(redis_url)
 
 
@@ -151,12 +156,28 @@ def csrf_token(client) -> str:
     return match.group(1)
 
 
+def drain(app) -> None:
+    """Run every queued job with a real RQ worker in burst mode, in this process."""
+    GenerationWorker([generation_queue(app)], connection=redis_connection(app), app=app).work(burst=True)
+
+
 @pytest.fixture
 def run_worker(app):
-    """Drain the queue with a real RQ worker in burst mode, in this process."""
+    """Drain the test app's queue."""
+    return lambda: drain(app)
 
-    def run() -> None:
-        worker = GenerationWorker([generation_queue(app)], connection=redis_connection(app), app=app)
-        worker.work(burst=True)
 
-    return run
+API_KEY = "sk-test-key-for-the-fake-api-0123456789"
+
+
+@pytest.fixture
+def fake():
+    """The fake Stability API on a loopback port, expecting API_KEY."""
+    with FakeStability(api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def api_app(make_app, fake):
+    """An app that calls the fake API with API_KEY."""
+    return make_app(STABILITY_API_KEY=API_KEY, STABILITY_API_BASE_URL=fake.base_url)

@@ -141,7 +141,7 @@ def test_rows_added_and_removed_in_place_generate_exactly_the_remaining_prompts_
                "a green owl on a branch"]
     submit_three_prompts_with_a_removal(page, base_url, prompts)
     assert watched.loads == 1  # every row edit happened in place
-    page.screenshot(path=str(SCREENSHOTS / "home.png"))
+    page.screenshot(path=str(SCREENSHOTS / "home.png"), full_page=True)
     page.click("button[name=generate]")
     page.wait_for_url("**/generate/*")
     loads_after_submit = watched.loads

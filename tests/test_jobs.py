@@ -5,17 +5,16 @@ import pathlib
 
 import pytest
 import sqlalchemy as sa
-from fake_stability import FakeStability
+from conftest import API_KEY as KEY
+from conftest import drain
 from PIL import Image
 from rq.job import Job
 
 from app.extensions import db
 from app.jobs import INTERRUPTED, generate, on_job_failure
 from app.models import Batch, Generation, Status
-from app.queueing import generation_queue, redis_connection
-from app.worker_pool import GenerationWorker, recover_unfinished
-
-KEY = "sk-fake-key-for-tests-0123456789"
+from app.queueing import redis_connection
+from app.worker_pool import recover_unfinished
 
 
 def submit(app, *prompts):
@@ -30,21 +29,6 @@ def submit(app, *prompts):
 def rows(app, ids):
     with app.app_context():
         return [db.session.get(Generation, i) for i in ids]
-
-
-def drain(app):
-    GenerationWorker([generation_queue(app)], connection=redis_connection(app), app=app).work(burst=True)
-
-
-@pytest.fixture
-def fake():
-    with FakeStability(api_key=KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def api_app(make_app, fake):
-    return make_app(STABILITY_API_KEY=KEY, STABILITY_API_BASE_URL=fake.base_url)
 
 
 def test_demo_provider_job_stores_a_labelled_image_file_and_its_facts(app):

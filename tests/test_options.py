@@ -4,36 +4,19 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from fake_stability import FakeStability
+from conftest import API_KEY as KEY
+from conftest import drain
 
 from app.extensions import db
 from app.models import Batch, Generation
-from app.queueing import generation_queue, redis_connection
-from app.worker_pool import GenerationWorker
 
-KEY = "sk-options-test-key-0123456789"
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
-
-@pytest.fixture
-def fake():
-    with FakeStability(api_key=KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def api_app(make_app, fake):
-    return make_app(STABILITY_API_KEY=KEY, STABILITY_API_BASE_URL=fake.base_url)
 
 
 def submit(client, prompts, **options):
     token = TOKEN.search(client.get("/").get_data(as_text=True))[1]
     data = {"csrf_token": token, **{f"prompts-{i}": p for i, p in enumerate(prompts)}, **options}
     return client.post("/", data=data)
-
-
-def drain(app):
-    GenerationWorker([generation_queue(app)], connection=redis_connection(app), app=app).work(burst=True)
 
 
 def test_the_form_offers_every_documented_value(client):

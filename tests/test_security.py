@@ -6,12 +6,12 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from conftest import drain
 from rq.job import Job
 
 from app.extensions import db
 from app.models import Generation
-from app.queueing import generation_queue, redis_connection
-from app.worker_pool import GenerationWorker
+from app.queueing import redis_connection
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 KEY = "sk-secret-never-shown-0123456789abcdef"
@@ -71,7 +71,7 @@ def test_the_api_key_is_never_in_a_page_a_job_redis_or_a_log(make_app, caplog):
         job = Job.fetch(db.session.scalars(sa.select(Generation.job_id)).one(), connection=connection)
     assert KEY not in repr(job.args) + repr(job.kwargs) + repr(job.meta)
     with caplog.at_level("DEBUG"):
-        GenerationWorker([generation_queue(app)], connection=connection, app=app).work(burst=True)
+        drain(app)
     assert KEY not in caplog.text
     for url in ("/", location, location.replace("/generate/", "/api/batches/"), "/all/"):
         assert KEY not in client.get(url).get_data(as_text=True)
