@@ -13,10 +13,12 @@ from flask import Flask, current_app, has_app_context
 
 from app.extensions import db
 from app.images import inspect_image
+from app.metadata import ImageParameters, embed_parameters, parameters_text
 from app.models import Generation, Status, utcnow
 from app.providers import provider_for
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest, ImageProvider
 from app.storage import delete_file, new_file_name, write_atomically
+from app.thumbnails import make_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,12 @@ def _request_for(generation: Generation) -> GenerationRequest:
     )
 
 
+def _still_running(generation_id: int) -> bool:
+    """Whether nobody canceled the row while this job slept between attempts."""
+    status = db.session.scalar(sa.select(Generation.status).where(Generation.id == generation_id))
+    return status == Status.RUNNING.value
+
+
 def backoff_delay(attempt: int, base: float) -> float:
     """Exponential backoff with full jitter: up to base, 2*base, 4*base… after attempts 1, 2, 3…"""
     return random.uniform(0, base * 2 ** (attempt - 1))
@@ -108,6 +116,8 @@ def _generate_with_retries(app: Flask, generation: Generation, provider: ImagePr
     """Call the provider, retrying transient failures (429, 5xx, timeouts) with backoff; never permanent ones."""
     request = _request_for(generation)
     while True:
+        if generation.attempts and not _still_running(generation.id):
+            raise GenerationError("Canceled")  # _finish will not overwrite the canceled row
         generation.attempts += 1
         db.session.commit()  # the card shows "retrying (n/m)" from this
         try:
@@ -123,41 +133,56 @@ def _generate_with_retries(app: Flask, generation: Generation, provider: ImagePr
 
 
 def _store(app: Flask, generation: Generation, image: GeneratedImage) -> None:
-    """Check and write the file, then record it; a filtered (blurred) result is kept but marked."""
+    """Check and write the image and its thumbnail, then record them; a filtered (blurred) result is kept, marked."""
     generation.api_request_id = image.request_id
     info = inspect_image(image.data)
-    file_name = new_file_name(info.mime_type)
-    write_atomically(app.config["MEDIA_ROOT"], file_name, image.data)
-    generation.file_name = file_name
-    generation.mime_type = info.mime_type
-    generation.byte_size = len(image.data)
-    generation.width, generation.height = info.width, info.height
-    generation.seed = image.seed
-    generation.finish_reason = image.finish_reason
-    if image.is_filtered:
-        generation.status = Status.FILTERED.value
-        generation.error = "Blurred by the API's content filter"
-    else:
-        generation.status = Status.SUCCEEDED.value
-        generation.error = None  # a transient error an earlier attempt met is no longer the story
-    generation.finished_at = utcnow()
+    thumbnail = make_thumbnail(image.data)
+    # The prompt and settings travel inside the file, as AUTOMATIC1111 writes them, without re-encoding.
+    data = embed_parameters(image.data, info.mime_type, parameters_text(ImageParameters(
+        prompt=generation.prompt, negative_prompt=generation.negative_prompt, seed=image.seed, model=generation.model,
+        width=info.width, height=info.height, style_preset=generation.style_preset,
+        aspect_ratio=generation.aspect_ratio, cfg_scale=generation.cfg_scale)))
+    media = app.config["MEDIA_ROOT"]
+    file_name, thumb_name = new_file_name(info.mime_type), new_file_name("image/webp")
+    write_atomically(media, file_name, data)
+    write_atomically(media, thumb_name, thumbnail.data)
+    filtered = image.is_filtered
+    values = {
+        "file_name": file_name, "mime_type": info.mime_type, "byte_size": len(data),
+        "width": info.width, "height": info.height, "seed": image.seed, "finish_reason": image.finish_reason,
+        "thumb_name": thumb_name, "thumb_width": thumbnail.width, "thumb_height": thumbnail.height,
+        "status": Status.FILTERED.value if filtered else Status.SUCCEEDED.value,
+        # A transient error an earlier attempt met is no longer the story once an image arrived.
+        "error": "Blurred by the API's content filter" if filtered else None,
+        "api_request_id": image.request_id,
+    }
+    stored = False
     try:
-        db.session.commit()
-    except Exception:
-        # The row could not point at the file, so the file must not outlive the attempt.
-        db.session.rollback()
-        delete_file(app.config["MEDIA_ROOT"], file_name)
-        raise
+        stored = _finish(generation.id, **values)
+    finally:
+        if not stored:
+            # Canceled meanwhile, or the row could not point at the files: they must not outlive the attempt.
+            delete_file(media, file_name)
+            delete_file(media, thumb_name)
+
+
+def _finish(generation_id: int, **values: object) -> bool:
+    """Write a final outcome only if the row is still running; False means it was canceled meanwhile."""
+    changed = db.session.execute(
+        sa.update(Generation)
+        .where(Generation.id == generation_id, Generation.status == Status.RUNNING.value)
+        .values(finished_at=utcnow(), **values)
+    ).rowcount
+    db.session.commit()
+    if not changed:
+        log.info("generation %s was canceled while running; its result is discarded", generation_id)
+    return bool(changed)
 
 
 def _fail(generation: Generation, reason: str, error_id: str | None = None, request_id: str | None = None) -> None:
-    """Record a failure reason and make the row final."""
-    generation.status = Status.FAILED.value
-    generation.error = reason
-    generation.api_error_id = error_id
-    generation.api_request_id = request_id or generation.api_request_id
-    generation.finished_at = utcnow()
-    db.session.commit()
+    """Record a failure reason and make the row final (unless it was canceled meanwhile)."""
+    _finish(generation.id, status=Status.FAILED.value, error=reason, api_error_id=error_id,
+            api_request_id=request_id or generation.api_request_id)
 
 
 def fail_unfinished(generation_id: int, reason: str) -> bool:

@@ -59,6 +59,8 @@ class Generation(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("batch_id", "position", name="uq_generations_batch_position"),
         sa.Index("ix_generations_created_at_id", "created_at", "id"),
+        # Queue positions count the queued rows ahead of a card: status first, then id.
+        sa.Index("ix_generations_status_id", "status", "id"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -75,7 +77,7 @@ class Generation(db.Model):
     attempts: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     max_attempts: so.Mapped[int] = so.mapped_column(default=1, server_default="1")
     provider: so.Mapped[str] = so.mapped_column(sa.String(16))
-    status: so.Mapped[str] = so.mapped_column(sa.String(16), default=Status.QUEUED.value, index=True)
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), default=Status.QUEUED.value)
     error: so.Mapped[str | None] = so.mapped_column(sa.Text)
     api_error_id: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     api_request_id: so.Mapped[str | None] = so.mapped_column(sa.String(128))
@@ -84,6 +86,11 @@ class Generation(db.Model):
     finish_reason: so.Mapped[str | None] = so.mapped_column(sa.String(32))
     file_name: so.Mapped[str | None] = so.mapped_column(sa.String(128))
     mime_type: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    thumb_name: so.Mapped[str | None] = so.mapped_column(sa.String(128))
+    thumb_width: so.Mapped[int | None]
+    thumb_height: so.Mapped[int | None]
+    # Earlier attempts' outcomes, oldest first: [{"at": iso time, "status": ..., "error": ...}]
+    history: so.Mapped[list[dict]] = so.mapped_column(sa.JSON, default=list, server_default="[]")
     byte_size: so.Mapped[int | None]
     width: so.Mapped[int | None]
     height: so.Mapped[int | None]
@@ -92,6 +99,8 @@ class Generation(db.Model):
     finished_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
 
     batch: so.Mapped[Batch] = so.relationship(back_populates="generations")
+    # Queued rows ahead of this one across every batch; loaded only by the generate page's query.
+    queue_ahead: so.Mapped[int | None] = so.query_expression()
 
     @property
     def status_enum(self) -> Status:

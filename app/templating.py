@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from flask import Flask, current_app
 
-from app.batches.progress import image_url
+from app.batches.progress import elapsed_seconds, image_url
 from app.images import ratio_class
 from app.providers.options import model_label
 
@@ -41,4 +41,5 @@ def register(app: Flask) -> None:
     app.add_template_filter(ratio_class)
     app.add_template_filter(model_label)
     app.add_template_global(image_url)
+    app.add_template_global(elapsed_seconds)
     app.context_processor(page_globals)

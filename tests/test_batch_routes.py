@@ -32,7 +32,7 @@ def test_generate_page_shows_one_card_per_prompt_in_order_and_polls(app, client)
     html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert html.index("first prompt") < html.index("second prompt")
     assert html.count('data-status="queued"') == 2
-    assert poll_url(html) == f"/generate/{batch_id}/status?seen=q.q"
+    assert poll_url(html) == f"/generate/{batch_id}/status?seen=q0.q1"  # status and place in the queue
     assert 'hx-trigger="every 2s"' in html
     assert '<meta http-equiv="refresh"' in html  # inside <noscript>: pages without JS reload themselves
 
@@ -46,24 +46,26 @@ def test_unknown_batch_is_a_404_page_everywhere(client):
 
 def test_a_poll_with_nothing_new_answers_204_without_a_body(app, client):
     batch_id, _ = make_batch(app, "a", "b")
-    response = client.get(f"/generate/{batch_id}/status?seen=q.q", headers={"HX-Request": "true"})
+    response = client.get(f"/generate/{batch_id}/status?seen=q0.q1", headers={"HX-Request": "true"})
     assert response.status_code == 204 and response.data == b""
 
 
 def test_a_poll_swaps_only_the_cards_that_changed(app, client, run_worker):
     batch_id, ids = make_batch(app, "a", "b", "c")
     set_status(app, ids[1], Status.RUNNING.value)
-    html = client.get(f"/generate/{batch_id}/status?seen=q.q.q").get_data(as_text=True)
+    html = client.get(f"/generate/{batch_id}/status?seen=q0.q1.q2").get_data(as_text=True)
+    # The second card started; the third moved up the queue; the first is unchanged.
     assert f'id="generation-{ids[1]}" hx-swap-oob="true"' in html
-    assert f'id="generation-{ids[0]}"' not in html and f'id="generation-{ids[2]}"' not in html
-    assert poll_url(html) == f"/generate/{batch_id}/status?seen=q.r.q"
-    assert "Generating" in html
+    assert f'id="generation-{ids[2]}" hx-swap-oob="true"' in html
+    assert f'id="generation-{ids[0]}"' not in html
+    assert poll_url(html) == f"/generate/{batch_id}/status?seen=q0.r.q1"
+    assert "Generating" in html and "1 ahead" in html
 
 
 def test_polling_stops_once_every_generation_is_final(app, client, run_worker):
     batch_id, ids = make_batch(app, "a", "[anything]")
     run_worker()
-    html = client.get(f"/generate/{batch_id}/status?seen=q.q").get_data(as_text=True)
+    html = client.get(f"/generate/{batch_id}/status?seen=q0.q1").get_data(as_text=True)
     assert poll_url(html) is None and "hx-trigger" not in html
     assert html.count('hx-swap-oob="true"') == 2
     assert f'src="/images/{ids[0]}/file"' in html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from flask import url_for
 
@@ -17,8 +18,10 @@ STATUS_LETTERS = {
 
 
 def _token(generation: Generation) -> str:
-    """What a card shows, in a few characters."""
+    """What a card shows, in a few characters: status, then its place in the queue or its attempt number."""
     letter = STATUS_LETTERS[generation.status_enum]
+    if generation.status_enum is Status.QUEUED and generation.queue_ahead is not None:
+        return f"{letter}{generation.queue_ahead}"
     return f"{letter}{generation.attempts}" if generation.attempts > 1 else letter
 
 
@@ -57,6 +60,16 @@ def progress_of(generations: list[Generation]) -> Progress:
     succeeded = statuses.count(Status.SUCCEEDED)
     return Progress(total=len(statuses), succeeded=succeeded, failed=len(statuses) - pending - succeeded,
                     pending=pending)
+
+
+def elapsed_seconds(generation: Generation) -> int:
+    """Whole seconds since the generation started (0 if it has not)."""
+    if generation.started_at is None:
+        return 0
+    started = generation.started_at
+    if started.tzinfo is None:  # SQLite returns naive UTC
+        started = started.replace(tzinfo=UTC)
+    return max(0, int((datetime.now(UTC) - started).total_seconds()))
 
 
 def image_url(generation: Generation) -> str | None:

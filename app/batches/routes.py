@@ -1,12 +1,15 @@
-"""The live generate page, its poll endpoint, and the JSON status API."""
+"""The live generate page, its poll endpoint, card actions, the batch ZIP, and the JSON status API."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, render_template, request
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from app.batches import actions
+from app.batches.archive import batch_zip_response
 from app.batches.progress import batch_json, changed_since, progress_of, seen_signature
 from app.batches.service import batch_or_none, generations_of
+from app.extensions import db
 from app.models import Generation
 
 bp = Blueprint("batches", __name__)
@@ -24,7 +27,7 @@ def _generations_or_404(batch_id: int) -> list[Generation]:
 def show(batch_id: int) -> str:
     """One card per prompt; htmx keeps them current until every one is final."""
     batch = batch_or_none(batch_id) or abort(404)
-    generations = batch.generations
+    generations = generations_of(batch_id)
     return render_template("batches/generate.html", batch=batch, generations=generations,
                            progress=progress_of(generations), seen=seen_signature(generations))
 
@@ -39,6 +42,55 @@ def status(batch_id: int) -> Response | str:
         return Response(status=204)
     return render_template("batches/_status.html", batch_id=batch_id, progress=progress_of(generations),
                            seen=current, changed=changed_since(generations, seen))
+
+
+def _after_action(batch_id: int, message: str) -> Response | str:
+    """htmx: the progress and every card, out of band (polling resumes if needed); else back to the page."""
+    if request.headers.get("HX-Request"):
+        generations = generations_of(batch_id)
+        return render_template("batches/_status.html", batch_id=batch_id, progress=progress_of(generations),
+                               seen=seen_signature(generations), changed=generations, progress_oob=True,
+                               announcement=message)
+    flash(message)
+    return redirect(url_for("batches.show", batch_id=batch_id), code=303)
+
+
+def _generation_or_404(generation_id: int) -> Generation:
+    return db.session.get(Generation, generation_id) or abort(404)
+
+
+@bp.post("/generations/<int:generation_id>/cancel")
+def cancel_generation(generation_id: int) -> Response | str:
+    """Cancel one queued or running generation; a running one's late result is discarded."""
+    generation = _generation_or_404(generation_id)
+    canceled = actions.cancel_generation(generation_id)
+    return _after_action(generation.batch_id, "Canceled." if canceled else "That image had already finished.")
+
+
+@bp.post("/generate/<int:batch_id>/cancel")
+def cancel_batch(batch_id: int) -> Response | str:
+    """Cancel every unfinished generation of the batch."""
+    _generations_or_404(batch_id)
+    count = actions.cancel_batch(batch_id)
+    return _after_action(batch_id, f"Canceled {count} image{'s' if count != 1 else ''}.")
+
+
+@bp.post("/generations/<int:generation_id>/retry")
+def retry_generation(generation_id: int) -> Response | str:
+    """Queue a new attempt for a failed, filtered or canceled card, with the same options."""
+    generation = _generation_or_404(generation_id)
+    retried = actions.retry_generation(generation_id)
+    return _after_action(generation.batch_id, "Queued again." if retried else "Only a failed, filtered or "
+                         "canceled image can be retried.")
+
+
+@bp.get("/generate/<int:batch_id>/images.zip")
+def download_zip(batch_id: int) -> Response:
+    """Every image of the batch in one ZIP, streamed as it is built."""
+    generations = [g for g in _generations_or_404(batch_id) if g.has_image]
+    if not generations:
+        abort(404)
+    return batch_zip_response(batch_id, generations, current_app.config["MEDIA_ROOT"])
 
 
 @bp.get("/api/batches/<int:batch_id>")

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import current_app
 from redis.exceptions import RedisError
 
@@ -67,7 +68,15 @@ def batch_or_none(batch_id: int) -> Batch | None:
 
 
 def generations_of(batch_id: int) -> list[Generation]:
-    """The batch's generations in prompt order (one query on the (batch_id, position) index)."""
+    """The batch's generations in prompt order with each queued one's place in line, in one query."""
+    ahead = so.aliased(Generation)
+    queue_ahead = sa.case(
+        (Generation.status == Status.QUEUED.value,
+         sa.select(sa.func.count()).where(ahead.status == Status.QUEUED.value, ahead.id < Generation.id)
+         .scalar_subquery()),
+        else_=None,
+    )
     return list(db.session.scalars(
         sa.select(Generation).where(Generation.batch_id == batch_id).order_by(Generation.position)
+        .options(so.with_expression(Generation.queue_ahead, queue_ahead))
     ))

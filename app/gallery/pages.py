@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -9,6 +10,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Generation
+from app.providers.options import MODELS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -47,6 +49,45 @@ class Cursor:
         return EPOCH + self.micros * ONE_MICROSECOND
 
 
+GALLERY_STATUSES = ("succeeded", "filtered")
+
+
+@dataclass(frozen=True)
+class GalleryFilter:
+    """What the gallery is narrowed to; kept in the URL so a search can be shared and bookmarked."""
+
+    q: str = ""
+    status: str = ""
+    model: str = ""
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> GalleryFilter:
+        """Read ?q=&status=&model=, dropping values that are not offered."""
+        status = args.get("status", "")
+        model = args.get("model", "")
+        return cls(q=args.get("q", "").strip()[:200], status=status if status in GALLERY_STATUSES else "",
+                   model=model if model in MODELS else "")
+
+    def as_args(self) -> dict[str, str]:
+        """The non-empty filters, for links that keep them."""
+        return {key: value for key, value in (("q", self.q), ("status", self.status), ("model", self.model)) if value}
+
+    def apply(self, query: sa.Select) -> sa.Select:
+        """Narrow a query of generations."""
+        if self.q:
+            query = query.where(Generation.prompt.ilike(f"%{escape_like(self.q)}%", escape="\\"))
+        if self.status:
+            query = query.where(Generation.status == self.status)
+        if self.model:
+            query = query.where(Generation.model == self.model)
+        return query
+
+
+def escape_like(text: str) -> str:
+    """Make %, _ and the escape character itself match literally in LIKE."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 @dataclass(frozen=True)
 class GalleryPage:
     """One page of images and the cursor of the next, if any."""
@@ -55,9 +96,9 @@ class GalleryPage:
     next_cursor: Cursor | None
 
 
-def gallery_page(cursor: Cursor | None, size: int) -> GalleryPage:
+def gallery_page(cursor: Cursor | None, size: int, filters: GalleryFilter | None = None) -> GalleryPage:
     """Fetch one page with a single indexed query, reading one extra row to know whether more follow."""
-    query = sa.select(Generation).where(Generation.file_name.is_not(None))
+    query = (filters or GalleryFilter()).apply(sa.select(Generation).where(Generation.file_name.is_not(None)))
     if cursor is not None:
         query = query.where(sa.tuple_(Generation.created_at, Generation.id) < (cursor.created_at, cursor.id))
     rows = list(db.session.scalars(

@@ -8,6 +8,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 
 from app.batches.service import BatchOptions
+from app.models import Generation
 from app.providers.options import (
     ASPECT_RATIOS,
     CFG_SCALE_RANGE,
@@ -122,6 +123,17 @@ class PromptForm(FlaskForm):
                 f"remove {count - self.max_prompts}."
             )
         return valid and not self.batch_errors
+
+
+def reused_form(generation: Generation, max_prompts: int) -> PromptForm:
+    """The form pre-filled with one image's prompt and settings, its actual seed included, to make it again."""
+    data = {
+        "prompts": [generation.prompt], "model": generation.model, "aspect_ratio": generation.aspect_ratio,
+        "style_preset": generation.style_preset or "", "output_format": generation.output_format,
+        "negative_prompt": generation.negative_prompt or "", "cfg_scale": generation.cfg_scale,
+        "seed": generation.seed if generation.seed is not None else generation.requested_seed,
+    }
+    return PromptForm(formdata=None, data=data, max_prompts=max_prompts)
 
 
 def rebuilt_form(form: PromptForm, texts: list[str]) -> PromptForm:

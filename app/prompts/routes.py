@@ -6,8 +6,10 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.wrappers import Response
 
 from app.batches.service import create_batch
+from app.extensions import db
+from app.models import Generation
 from app.prompts.cost import batch_cost, current_balance
-from app.prompts.forms import PromptForm, rebuilt_form
+from app.prompts.forms import PromptForm, rebuilt_form, reused_form
 
 bp = Blueprint("prompts", __name__)
 
@@ -29,6 +31,16 @@ def _edited_rows(form: PromptForm) -> PromptForm | None:
     return None
 
 
+def _reused() -> PromptForm | None:
+    """?reuse=<id>: the form filled from that image, without generating anything."""
+    reuse = request.args.get("reuse", "")
+    generation = db.session.get(Generation, int(reuse)) if reuse.isdigit() else None
+    if generation is None:
+        return None
+    flash(f"Prompt and settings of image {generation.id} are filled in; change anything, then press Generate.")
+    return reused_form(generation, current_app.config["MAX_PROMPTS_PER_BATCH"])
+
+
 def _page(form: PromptForm, status: int = 200) -> tuple[str, int]:
     """The full home page for this form."""
     return render_template("prompts/index.html", form=form, cost=batch_cost(form)), status
@@ -37,9 +49,9 @@ def _page(form: PromptForm, status: int = 200) -> tuple[str, int]:
 @bp.route("/", methods=["GET", "POST"])
 def index() -> Response | tuple[str, int]:
     """Show the prompt form; on submit, edit its rows or queue one generation per prompt."""
-    form = _form()
     if request.method == "GET":
-        return _page(form)
+        return _page(_reused() or _form())
+    form = _form()
     edited = _edited_rows(form)
     if edited is not None:
         # Row edits re-render the rows renumbered, so no prompt is dropped or overwritten.
