@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from fake_stability import FakeStability
 from flask_migrate import upgrade
 from redis import Redis
+from tests_support import csrf_for
 
 from app import create_app
 from app.config import TestConfig, normalise_database_url
@@ -145,15 +146,10 @@ def client(app):
     return app.test_client()
 
 
-CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
-
 @pytest.fixture
 def csrf_token(client) -> str:
     """A valid CSRF token for this client's session, read from the home page as a browser would."""
-    match = CSRF_PATTERN.search(client.get("/").get_data(as_text=True))
-    assert match, "home page has no csrf_token field"
-    return match.group(1)
+    return csrf_for(client)
 
 
 def drain(app) -> None:

@@ -2,6 +2,7 @@
 
 import re
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -113,3 +114,68 @@ def test_a_file_missing_from_disk_is_404_not_500(app, client, images):
 
     os.remove(os.path.join(app.config["MEDIA_ROOT"], "aa/file0.png"))
     assert client.get(f"/images/{images[0]}/file").status_code == 404
+
+
+@pytest.fixture
+def searchable(app):
+    """Images whose prompts contain LIKE's special characters and quotes."""
+    prompts = ["100% cotton shirt", "100 percent wool", "snake_case sign", "snakeXcase sign", 'a "quoted" word',
+               "it's a Lighthouse", "back\\slash art"]
+    with app.app_context():
+        batch = Batch()
+        db.session.add(batch)
+        for i, prompt in enumerate(prompts):
+            batch.generations.append(Generation(
+                position=i, prompt=prompt, provider="demo", status="filtered" if i == 1 else "succeeded",
+                model="ultra" if i == 0 else "core", file_name=f"bb/{i}.png", mime_type="image/png", width=8, height=8,
+                created_at=datetime(2026, 2, 1, 0, 0, i, tzinfo=UTC)))
+        db.session.commit()
+
+
+def tiles(client, url):
+    return re.findall(r'<p class="tile-prompt">([^<]*)</p>', client.get(url).get_data(as_text=True))
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("100%", ["100% cotton shirt"]),
+    ("snake_case", ["snake_case sign"]),
+    ('"quoted"', ["a &#34;quoted&#34; word"]),
+    ("it's", ["it&#39;s a Lighthouse"]),
+    ("LIGHTHOUSE", ["it&#39;s a Lighthouse"]),
+    ("back\\slash", ["back\\slash art"]),
+    ("%", ["100% cotton shirt"]),
+    ("_", ["snake_case sign"]),
+    ("nothing like this", []),
+])
+def test_search_is_case_insensitive_and_takes_special_characters_literally(client, searchable, query, expected):
+    assert tiles(client, f"/all/?q={quote(query)}") == expected
+
+
+def test_filters_by_status_and_model_and_keeps_them_in_load_more_links(make_app, searchable):
+    client = make_app(GALLERY_PAGE_SIZE=2).test_client()
+    assert tiles(client, "/all/?status=filtered") == ["100 percent wool"]
+    assert tiles(client, "/all/?model=ultra") == ["100% cotton shirt"]
+    html = client.get("/all/?q=sign&model=core").get_data(as_text=True)
+    assert "snakeXcase sign" in html
+    assert tiles(client, "/all/?q=s&status=succeeded")[:2] == ["back\\slash art", "it&#39;s a Lighthouse"]
+    link = next_link(client.get("/all/?q=s&status=succeeded").get_data(as_text=True)).replace("&amp;", "&")
+    assert "q=s" in link and "status=succeeded" in link
+    assert tiles(client, link) == ["snakeXcase sign", "snake_case sign"]
+
+
+def test_unknown_filter_values_are_ignored(client, searchable):
+    assert len(tiles(client, "/all/?status=deleted&model=dall-e")) == 7
+
+
+def test_a_search_with_no_match_says_so(client, searchable):
+    assert "No image matches this search." in client.get("/all/?q=zebra").get_data(as_text=True)
+
+
+def test_an_htmx_search_answers_the_results_only(client, searchable):
+    html = client.get("/all/?q=sign", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert html.lstrip().startswith('<div id="gallery-results"') and "<html" not in html
+
+
+def test_tiles_show_thumbnails_and_link_to_the_detail_page(client, images):
+    html = client.get("/all/").get_data(as_text=True)
+    assert f'src="/images/{images[0]}/thumb"' in html and f'href="/images/{images[0]}"' in html

@@ -6,15 +6,14 @@ import pytest
 import sqlalchemy as sa
 from conftest import API_KEY as KEY
 from conftest import drain
+from tests_support import csrf_for
 
 from app.extensions import db
 from app.models import Batch, Generation
 
-TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
 
 def submit(client, prompts, **options):
-    token = TOKEN.search(client.get("/").get_data(as_text=True))[1]
+    token = csrf_for(client)
     data = {"csrf_token": token, **{f"prompts-{i}": p for i, p in enumerate(prompts)}, **options}
     return client.post("/", data=data)
 
@@ -94,7 +93,7 @@ def test_sd35_models_are_chosen_by_the_model_field_never_the_path(api_app, fake,
 
 
 def test_the_cost_follows_the_prompt_count_and_the_model(client):
-    token = TOKEN.search(client.get("/").get_data(as_text=True))[1]
+    token = csrf_for(client)
     html = client.post("/cost", data={"csrf_token": token, "prompts-0": "a", "prompts-1": " ", "prompts-2": "c",
                                       "model": "ultra"}).get_data(as_text=True)
     text = " ".join(re.sub(r"<[^>]+>", "", html).split())
@@ -107,7 +106,7 @@ def test_the_home_page_shows_the_cost_before_submitting(client):
 
 
 def test_a_row_edit_refreshes_the_cost_out_of_band(client):
-    token = TOKEN.search(client.get("/").get_data(as_text=True))[1]
+    token = csrf_for(client)
     html = client.post("/", data={"csrf_token": token, "prompts-0": "a", "model": "sd3.5-flash", "add_row": "1"},
                        headers={"HX-Request": "true"}).get_data(as_text=True)
     assert 'id="batch-cost"' in html and 'hx-swap-oob="true"' in html and "2.5 credits" in html

@@ -4,6 +4,7 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from tests_support import csrf_for
 
 from app.extensions import db
 from app.models import Batch, Generation
@@ -73,7 +74,7 @@ def test_remove_the_only_row_leaves_one_empty_row(client, csrf_token):
 def test_add_is_disabled_once_the_batch_cap_is_reached(make_app):
     app = make_app(MAX_PROMPTS_PER_BATCH=2)
     client = app.test_client()
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/").get_data(as_text=True))[1]
+    token = csrf_for(client)
     html = post(client, token, ["a"], add_row="1").get_data(as_text=True)
     assert re.search(r'name="add_row"[^>]*disabled', html, re.S)
 
@@ -126,7 +127,7 @@ def test_a_prompt_of_exactly_the_limit_after_trimming_is_accepted(client, csrf_t
 def test_more_prompts_than_the_cap_are_refused_and_kept(make_app):
     app = make_app(MAX_PROMPTS_PER_BATCH=2)
     client = app.test_client()
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/").get_data(as_text=True))[1]
+    token = csrf_for(client)
     response = post(client, token, ["a", "b", "", "c"])
     html = response.get_data(as_text=True)
     assert response.status_code == 422
@@ -162,7 +163,7 @@ def test_htmx_row_edit_with_the_token_in_a_header_is_accepted(client, csrf_token
 def test_queue_outage_fails_the_rows_instead_of_leaving_them_queued(make_app):
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens on port 1
     client = app.test_client()
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/").get_data(as_text=True))[1]
+    token = csrf_for(client)
     response = post(client, token, ["a cat"])
     assert response.status_code == 303
     page = client.get(response.headers["Location"]).get_data(as_text=True)

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import drain
 from rq.job import Job
+from tests_support import csrf_for
 
 from app.extensions import db
 from app.models import Generation
@@ -64,7 +65,7 @@ def test_an_unexpected_error_shows_a_plain_page_without_a_traceback(app, client,
 def test_the_api_key_is_never_in_a_page_a_job_redis_or_a_log(make_app, caplog):
     app = make_app(STABILITY_API_KEY=KEY, STABILITY_API_BASE_URL="http://127.0.0.1:1")
     client = app.test_client()
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/").get_data(as_text=True))[1]
+    token = csrf_for(client)
     location = client.post("/", data={"csrf_token": token, "prompts-0": "a cat"}).headers["Location"]
     connection = redis_connection(app)
     with app.app_context():

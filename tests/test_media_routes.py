@@ -1,0 +1,161 @@
+"""The image detail page, downloads, delete, reuse, thumbnails, metadata in files, and the batch ZIP."""
+
+import io
+import pathlib
+import re
+import zipfile
+
+import pytest
+from conftest import drain
+from PIL import Image
+from tests_support import csrf_for
+
+from app.batches.service import BatchOptions, create_batch
+from app.extensions import db
+from app.metadata import read_parameters
+from app.models import Generation
+
+
+def made(app, *prompts, **options):
+    """Generate images for these prompts with the demo provider; return the generation ids."""
+    with app.test_request_context():
+        batch = create_batch(list(prompts), BatchOptions(**options))
+        ids = [g.id for g in batch.generations]
+    drain(app)
+    return ids
+
+
+def row(app, generation_id):
+    with app.app_context():
+        return db.session.get(Generation, generation_id)
+
+
+def test_detail_page_shows_the_image_and_everything_it_was_made_with(app, client):
+    (gid,) = made(app, "a lighthouse <b>at dusk</b>", model="sd3.5-medium", aspect_ratio="16:9",
+                  style_preset="cinematic", negative_prompt="fog", seed=42, cfg_scale=3.5, output_format="jpeg")
+    html = client.get(f"/images/{gid}").get_data(as_text=True)
+    for text in ("a lighthouse &lt;b&gt;at dusk&lt;/b&gt;", "fog", "SD 3.5 Medium", "16:9 (672 × 384)", "cinematic",
+                 "3.5", ">42<", "JPEG", f">Batch {row(app, gid).batch_id}<", "Offline demo"):
+        assert text in html, text
+    assert f'href="/images/{gid}/file?download=1"' in html
+    assert f'href="/?reuse={gid}"' in html
+    assert 'data-copy-target="prompt-text"' in html
+
+
+def test_download_sends_the_original_as_an_attachment(app, client):
+    (gid,) = made(app, "a red fox")
+    with client.get(f"/images/{gid}/file?download=1") as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Disposition"].startswith('attachment; filename=01-a-red-fox.png')
+
+
+def test_the_stored_file_carries_its_prompt_and_settings(app):
+    for fmt in ("png", "jpeg", "webp"):
+        (gid,) = made(app, f"a harbour in {fmt}", negative_prompt="people", seed=7, output_format=fmt)
+        data = (pathlib.Path(app.config["MEDIA_ROOT"]) / row(app, gid).file_name).read_bytes()
+        text = read_parameters(data)
+        assert text.startswith(f"a harbour in {fmt}\nNegative prompt: people\nSeed: 7, Size: 512x512, Model: core")
+
+
+def test_a_thumbnail_of_at_most_384_pixels_is_written_as_webp(app, client):
+    (gid,) = made(app, "a tall tower", aspect_ratio="9:16")
+    generation = row(app, gid)
+    assert (generation.thumb_width, generation.thumb_height) == (219, 384)
+    with client.get(f"/images/{gid}/thumb") as response:
+        assert response.mimetype == "image/webp"
+        with Image.open(io.BytesIO(response.data)) as thumb:
+            assert thumb.format == "WEBP" and thumb.size == (219, 384)
+
+
+def test_a_gallery_page_of_24_thumbnails_weighs_well_under_a_megabyte(make_app):
+    app = make_app()
+    with app.test_request_context():
+        for _ in range(3):
+            create_batch([f"prompt {i}" for i in range(8)], BatchOptions(output_format="png"))
+    drain(app)
+    client = app.test_client()
+    html = client.get("/all/").get_data(as_text=True)
+    thumbs = [line.split('"')[1] for line in html.split("<img src=")[1:]]
+    assert len(thumbs) == 24
+    total = len(html.encode())
+    for url in thumbs:
+        with client.get(url) as response:
+            total += len(response.data)
+    assert total < 500_000, total
+
+
+def test_reuse_fills_the_home_form_without_generating(app, client):
+    (gid,) = made(app, "a castle", model="ultra", aspect_ratio="3:2", style_preset="anime", negative_prompt="rain",
+                  output_format="webp")
+    html = client.get(f"/?reuse={gid}").get_data(as_text=True)
+    assert re.search(r'name="prompts-0"[^>]*>\r?\na castle</textarea>', html)
+    assert '<option selected value="ultra">' in html and '<option selected value="3:2">' in html
+    assert '<option selected value="anime">' in html and '<option selected value="webp">' in html
+    assert f'value="{row(app, gid).seed}"' in html and "rain</textarea>" in html
+    assert f"settings of image {gid} are filled in" in html
+    with app.app_context():
+        assert db.session.query(Generation).count() == 1
+
+
+def test_reuse_of_an_unknown_image_shows_the_empty_form(client):
+    assert client.get("/?reuse=999").status_code == 200
+
+
+def test_delete_asks_first_then_removes_the_row_and_both_files(app, client):
+    (gid,) = made(app, "a cat")
+    generation = row(app, gid)
+    media = pathlib.Path(app.config["MEDIA_ROOT"])
+    assert "Delete this image?" in client.get(f"/images/{gid}/delete").get_data(as_text=True)
+    response = client.post(f"/images/{gid}/delete", data={"csrf_token": csrf_for(client)})
+    assert response.status_code == 303 and response.headers["Location"] == "/all/"
+    assert row(app, gid) is None
+    assert not (media / generation.file_name).exists() and not (media / generation.thumb_name).exists()
+    assert "Image deleted." in client.get("/all/").get_data(as_text=True)
+    assert client.get(f"/images/{gid}").status_code == 404
+
+
+def test_delete_with_htmx_redirects_the_page_to_the_gallery(app, client):
+    (gid,) = made(app, "a cat")
+    response = client.post(f"/images/{gid}/delete", headers={"HX-Request": "true", "X-CSRFToken": csrf_for(client)})
+    assert response.status_code == 204 and response.headers["HX-Redirect"] == "/all/"
+
+
+def test_deleting_an_image_whose_files_are_already_gone_still_works(app, client):
+    (gid,) = made(app, "a cat")
+    generation = row(app, gid)
+    for name in (generation.file_name, generation.thumb_name):
+        (pathlib.Path(app.config["MEDIA_ROOT"]) / name).unlink()
+    assert client.post(f"/images/{gid}/delete", data={"csrf_token": csrf_for(client)}).status_code == 303
+    assert row(app, gid) is None
+
+
+def test_delete_needs_a_csrf_token_and_a_real_id(app, client):
+    (gid,) = made(app, "a cat")
+    assert client.post(f"/images/{gid}/delete").status_code == 400
+    assert row(app, gid) is not None
+    assert client.post("/images/999/delete", data={"csrf_token": csrf_for(client)}).status_code == 404
+
+
+@pytest.mark.parametrize("url", ["/images/999", "/images/999/thumb", "/images/999/delete"])
+def test_unknown_images_are_404(client, url):
+    assert client.get(url).status_code == 404
+
+
+def test_a_batch_downloads_as_one_zip_of_its_images_in_prompt_order(app, client):
+    ids = made(app, "first prompt", "second prompt", output_format="webp")
+    batch_id = row(app, ids[0]).batch_id
+    with client.get(f"/generate/{batch_id}/images.zip") as response:
+        assert response.status_code == 200 and response.mimetype == "application/zip"
+        assert response.is_streamed
+        archive = zipfile.ZipFile(io.BytesIO(response.data))
+    assert archive.namelist() == ["01-first-prompt.webp", "02-second-prompt.webp"]
+    assert archive.testzip() is None
+    stored = (pathlib.Path(app.config["MEDIA_ROOT"]) / row(app, ids[0]).file_name).read_bytes()
+    assert archive.read("01-first-prompt.webp") == stored
+
+
+def test_a_batch_without_images_has_no_zip(app, client):
+    with app.test_request_context():
+        batch_id = create_batch(["never made"]).id
+    assert client.get(f"/generate/{batch_id}/images.zip").status_code == 404
+    assert client.get("/generate/999/images.zip").status_code == 404
