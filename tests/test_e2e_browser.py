@@ -38,7 +38,9 @@ def base_url(tmp_path_factory):
             throwaway_database(tmp) as database_url, private_redis(tmp / "redis") as redis_url:
         env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "STABILITY_API_KEY": KEY,
                "STABILITY_API_BASE_URL": fake.base_url, "SECRET_KEY": "e2e-secret", "MEDIA_ROOT": str(tmp / "media"),
-               "GALLERY_PAGE_SIZE": str(PAGE_SIZE), "MAX_PROMPTS_PER_BATCH": "10"}
+               "GALLERY_PAGE_SIZE": str(PAGE_SIZE), "MAX_PROMPTS_PER_BATCH": "10",
+               # Two quick attempts, so "[e500x2]" fails once as a whole and then succeeds on a retry.
+               "STABILITY_MAX_ATTEMPTS": "2", "STABILITY_RETRY_BASE_DELAY": "0.2"}
         with live_stack(env, tmp, concurrency=CONCURRENCY) as url:
             yield url
 
@@ -261,3 +263,96 @@ def test_the_cost_updates_as_prompts_and_the_model_change(watched, base_url):
     sync_api.expect(cost).to_contain_text("2 images × 8 credits (Stable Image Ultra) = 16 credits (about $0.16)")
     sync_api.expect(page.locator("#balance")).to_contain_text("credits")
     assert watched.loads == 1
+
+
+def submit_prompts(page, base_url, prompts):
+    """Fill one row per prompt through 'Add prompt' and press Generate."""
+    page.goto(base_url + "/")
+    for index, prompt in enumerate(prompts):
+        if index:
+            add_row(page, index + 1)
+        page.fill(f"#prompts-{index}", prompt)
+    page.click("button[name=generate]")
+    page.wait_for_url("**/generate/*")
+
+
+def card(page, position):
+    return page.locator(".card").nth(position)
+
+
+def test_cancel_one_card_retry_a_failed_one_and_watch_the_batch_finish_in_place(watched, base_url):
+    page = watched.page
+    submit_prompts(page, base_url, ["an island [e500x2]", "a forest", "a desert", "a glacier to cancel"])
+    loads = watched.loads
+    sync_api.expect(card(page, 3)).to_have_attribute("data-status", "queued")
+    sync_api.expect(card(page, 3)).to_contain_text("ahead")
+    card(page, 3).get_by_role("button", name="Cancel").click()
+    sync_api.expect(card(page, 3)).to_have_attribute("data-status", "canceled")
+    sync_api.expect(card(page, 0)).to_have_attribute("data-status", "failed", timeout=30_000)
+    sync_api.expect(card(page, 0)).to_contain_text("server error (500)")
+    card(page, 0).get_by_role("button", name="Retry").click()
+    sync_api.expect(card(page, 0)).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    sync_api.expect(card(page, 0)).to_contain_text("Earlier attempts (1)")
+    sync_api.expect(page.locator(".progress-text")).to_contain_text("All done", timeout=30_000)
+    sync_api.expect(page.locator(".progress-text")).to_contain_text("4 of 4 finished, 1 without an image")
+    assert card_states(page) == ["succeeded", "succeeded", "succeeded", "canceled"]
+    assert watched.loads == loads  # every action swapped in place
+
+
+def test_find_open_reuse_and_delete_an_image_from_the_gallery(watched, base_url):
+    page = watched.page
+    submit_prompts(page, base_url, ["a zeppelin over the harbour"])
+    sync_api.expect(card(page, 0)).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    page.goto(base_url + "/all/")
+    loads = watched.loads
+    page.fill("#q", "zeppelin")
+    sync_api.expect(page.locator(".tile")).to_have_count(1)
+    assert watched.loads == loads and "q=zeppelin" in page.url  # searched in place, and the URL can be shared
+    page.click(".tile-image")
+    page.wait_for_url("**/images/*")
+    sync_api.expect(page.locator("#prompt-text")).to_have_value("a zeppelin over the harbour")
+    detail_url = page.url
+    page.click("text=Reuse prompt and settings")
+    page.wait_for_url("**/?reuse=*")
+    assert prompt_values(page) == ["a zeppelin over the harbour"]
+    sync_api.expect(page.locator("#batch-cost")).to_contain_text("1 image")
+    page.goto(detail_url)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("text=Delete")
+    page.wait_for_url("**/all/")
+    sync_api.expect(page.locator(".flashes")).to_contain_text("Image deleted.")
+    assert requests.get(detail_url, timeout=5).status_code == 404
+
+
+def test_without_javascript_cancel_retry_search_and_delete_work_through_plain_forms(browser, base_url):
+    watched = open_page(browser, javascript=False)
+    page = watched.page
+    page.goto(base_url + "/")
+    page.fill("#prompts-0", "a volcano [moderate]")
+    page.click("button[name=add_row]")
+    page.fill("#prompts-1", "a quiet meadow for no-js")
+    page.click("button[name=add_row]")
+    page.fill("#prompts-2", "a canyon to cancel")
+    page.click("button[name=generate]")
+    page.wait_for_url("**/generate/*")
+    card(page, 2).get_by_role("button", name="Cancel").click()
+    sync_api.expect(card(page, 2)).to_have_attribute("data-status", "canceled")
+    deadline = time.monotonic() + 40
+    while card_states(page)[:2] != ["failed", "succeeded"]:
+        assert time.monotonic() < deadline, card_states(page)
+        page.wait_for_event("load", timeout=10_000)
+    card(page, 0).get_by_role("button", name="Retry").click()
+    page.wait_for_load_state()
+    assert "Queued again." in page.inner_text(".flashes")
+    page.goto(base_url + "/all/")
+    page.fill("#q", "meadow for no-js")
+    page.click("button:has-text('Search')")
+    page.wait_for_url("**q=meadow*")
+    sync_api.expect(page.locator(".tile")).to_have_count(1)
+    page.click(".tile-image")
+    page.click("text=Delete")
+    page.wait_for_url("**/delete")
+    page.click("button:has-text('Delete')")
+    page.wait_for_url("**/all/")
+    assert "Image deleted." in page.inner_text(".flashes")
+    watched.page.context.close()
