@@ -61,6 +61,8 @@ class Generation(db.Model):
         sa.Index("ix_generations_created_at_id", "created_at", "id"),
         # Queue positions count the queued rows ahead of a card: status first, then id.
         sa.Index("ix_generations_status_id", "status", "id"),
+        sa.Index("ix_generations_status_created_at_id", "status", "created_at", "id"),
+        # On PostgreSQL a pg_trgm GIN index on prompt serves the gallery search; the migration creates it.
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
