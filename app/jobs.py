@@ -26,7 +26,6 @@ INTERRUPTED = "The worker stopped before this image was finished"
 UNEXPECTED = "An unexpected error stopped this generation; it has been logged"
 
 _process_app: Flask | None = None
-_process_provider: ImageProvider | None = None
 
 
 @contextmanager
