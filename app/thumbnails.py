@@ -23,8 +23,10 @@ class Thumbnail:
 def make_thumbnail(data: bytes) -> Thumbnail:
     """Scale an image (already checked by inspect_image) to at most 384 px on its long side, as WebP."""
     with Image.open(io.BytesIO(data)) as image:
-        image = image.convert("RGB")
-        image.thumbnail((THUMBNAIL_LONG_SIDE, THUMBNAIL_LONG_SIDE), Image.Resampling.LANCZOS)
+        if image.mode not in ("RGB", "RGBA"):
+            image = image.convert("RGB")
+        # reducing_gap: shrink by whole factors first (cheap), then LANCZOS only the last step.
+        image.thumbnail((THUMBNAIL_LONG_SIDE, THUMBNAIL_LONG_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
         buffer = io.BytesIO()
         image.save(buffer, format="WEBP", quality=THUMBNAIL_QUALITY, method=4)
         return Thumbnail(buffer.getvalue(), image.width, image.height)

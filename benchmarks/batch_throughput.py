@@ -55,6 +55,7 @@ from app.embedded_redis import EmbeddedRedis, exit_with_parent  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import FINAL_STATUSES, Generation, Status  # noqa: E402
 from app.queueing import generation_queue, redis_connection  # noqa: E402
+from app.rate_limit import parse_rate_limit  # noqa: E402
 
 API_KEY = "bench-key"
 POLL_SECONDS = 0.02
@@ -110,7 +111,8 @@ def throwaway_database(tmp: Path) -> Iterator[str]:
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield normalise_database_url(plain.rsplit("/", 1)[0] + "/" + name)
+        # Only the database name changes; host, user and any ?options stay as configured.
+        yield normalise_database_url(urlsplit(plain)._replace(path=f"/{name}").geturl())
     finally:
         with psycopg.connect(plain, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -130,6 +132,7 @@ def throwaway_redis(tmp: Path) -> Iterator[str]:
         connection = Redis.from_url(url)
         token = uuid.uuid4().hex
         if not connection.set(LOCK_KEY, token, nx=True, ex=3600):
+            connection.close()
             continue
         # Whatever a crashed run left here would otherwise be picked up by our workers.
         connection.flushdb()
@@ -143,7 +146,8 @@ def throwaway_redis(tmp: Path) -> Iterator[str]:
     raise SystemExit("every Redis database number 1-15 is held by a test or benchmark run")
 
 
-def warmed_fake(prompts: list[str], latency: float) -> fake_stability.FakeStability:
+def warmed_fake(prompts: list[str], latency: float,
+                api_limit: tuple[int, float] | None) -> fake_stability.FakeStability:
     """Start the fake with every prompt's image already encoded, so timing sees the app, not Pillow."""
     # The fake PNG-encodes a 1536x1536 image per distinct prompt (about 50 ms of CPU, in this
     # process, under the GIL) and caches only 64; unbounded and pre-warmed, that cost drops out.
@@ -152,7 +156,7 @@ def warmed_fake(prompts: list[str], latency: float) -> fake_stability.FakeStabil
     width, height = fake_stability.pixel_size("core", "1:1")
     for prompt in prompts:
         fake_stability.render_image(width, height, "png", hashlib.sha256(prompt.encode()).digest(), False)
-    return fake_stability.FakeStability(api_key=API_KEY, latency=latency, rate_limit=None).start()
+    return fake_stability.FakeStability(api_key=API_KEY, latency=latency, rate_limit=api_limit).start()
 
 
 # ----- the worker pool ------------------------------------------------------------------------------
@@ -234,6 +238,7 @@ class Stack:
     fake: fake_stability.FakeStability
     latency: float
     concurrency: int
+    rate: float | None = None  # requests per second the app's limiter admits, when the API enforces a limit
 
 
 @dataclass(frozen=True)
@@ -253,6 +258,7 @@ class BatchResult:
     max_per_worker: int
     poll_unchanged_us: float = math.nan
     poll_render_us: float = math.nan
+    answers_429: int = 0
 
     @property
     def ratio(self) -> float:
@@ -287,9 +293,17 @@ def wait_until_final(batch_id: int, process: subprocess.Popen[bytes], timeout: f
         time.sleep(POLL_SECONDS)
 
 
+def ideal_seconds(stack: Stack, count: int) -> float:
+    """Workers alone: latency per round of `concurrency`; under a rate limit: latency + N / rate."""
+    ideal = stack.latency * math.ceil(count / stack.concurrency)
+    if stack.rate:
+        ideal = max(ideal, stack.latency + count / stack.rate)
+    return ideal
+
+
 def run_batch(stack: Stack, prompts: list[str]) -> tuple[int, BatchResult]:
     """Create one batch the way the prompt form does and time it until every image is final."""
-    ideal = stack.latency * math.ceil(len(prompts) / stack.concurrency)
+    ideal = ideal_seconds(stack, len(prompts))
     stack.fake.reset()  # its request log then holds this batch's calls only
     with stack.app.test_request_context():
         started_wall = datetime.now(UTC)
@@ -308,7 +322,8 @@ def run_batch(stack: Stack, prompts: list[str]) -> tuple[int, BatchResult]:
         api_times = fake_service_times(stack.fake)
         result = breakdown(generations, started_wall, final_wall, api_times)
     return batch_id, BatchResult(prompts=len(prompts), wall=wall, ideal=ideal, enqueue=enqueue,
-                                 fake_extra=mean(api_times) - stack.latency, **result)
+                                 fake_extra=mean(api_times) - stack.latency, answers_429=stack.fake.count_429,
+                                 **result)
 
 
 def fake_service_times(fake: fake_stability.FakeStability) -> list[float]:
@@ -386,12 +401,12 @@ def report_tables(results: list[BatchResult]) -> str:
     """The Markdown tables: headline numbers, then where the overhead went."""
     lines = [
         "| prompts | wall (s) | ideal (s) | ratio | overhead / image (ms) "
-        "| poll, unchanged (µs) | poll, re-render (µs) |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| poll, unchanged (µs) | poll, re-render (µs) | 429 answers |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(f"| {r.prompts} | {r.wall:.2f} | {r.ideal:.2f} | {r.ratio:.3f} | {r.overhead_ms:.1f} "
-                     f"| {r.poll_unchanged_us:.0f} | {r.poll_render_us:.0f} |")
+                     f"| {r.poll_unchanged_us:.0f} | {r.poll_render_us:.0f} | {r.answers_429} |")
     lines += [
         "",
         "| prompts | create_batch (ms) | to first job start (ms) | fake API beyond latency (ms) "
@@ -446,8 +461,11 @@ def print_report(results: list[BatchResult], args: argparse.Namespace, facts: tu
     print(" ".join([
         f"Machine: {cpus} CPUs ({cpu_model()}), Python {platform.python_version()},",
         f"{platform.system()} {platform.release()}, load average {load} at start; {database}; {redis_kind}.",
-        f"Fake Stability API on loopback, {args.latency:g} s latency per image, no rate limit;",
-        f"WORKER_CONCURRENCY={args.concurrency}; {warmup}; ideal = latency × ceil(prompts / concurrency);",
+        f"Fake Stability API on loopback, {args.latency:g} s latency per image, "
+        + (f"enforcing {args.api_rate_limit} with a 60 s lockout, app limiter {args.app_rate_limit};"
+           if args.api_rate_limit else "no rate limit;"),
+        f"WORKER_CONCURRENCY={args.concurrency}; {warmup}; ideal = latency × ceil(prompts / concurrency)"
+        + (", or latency + prompts / rate if longer;" if args.api_rate_limit else ";"),
         f"poll figures are the mean of {args.poll_requests} test-client requests.\n",
     ]))
     print(report_tables(results))
@@ -465,6 +483,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-warmup", dest="warmup", action="store_false",
                         help="time the workers' first jobs too (no untimed warm-up batch)")
     parser.add_argument("--poll-requests", type=int, default=2000, help="requests per poll timing (default 2000)")
+    parser.add_argument("--api-rate-limit", default="", help="limit the fake API enforces, e.g. 150/10 (default none)")
+    parser.add_argument("--app-rate-limit", default="140/10", help="STABILITY_RATE_LIMIT for the workers (140/10)")
     args = parser.parse_args(argv)
     try:
         args.sizes = [int(n) for n in args.prompts.split(",") if n.strip()]
@@ -493,6 +513,7 @@ def worker_environment(app: Flask) -> dict[str, str]:
         "STABILITY_API_BASE_URL": config["STABILITY_API_BASE_URL"],
         "MEDIA_ROOT": config["MEDIA_ROOT"],
         "WORKER_CONCURRENCY": str(config["WORKER_CONCURRENCY"]),
+        "STABILITY_RATE_LIMIT": config["STABILITY_RATE_LIMIT"],
         "SECRET_KEY": "bench-secret",
         "PYTHONUNBUFFERED": "1",
     }
@@ -505,12 +526,13 @@ def benchmark(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> tuple[
     redis_url = cleanup.enter_context(throwaway_redis(tmp))
     prompts = [f"benchmark image {i}: a lighthouse at dusk" for i in range(max(*args.sizes, args.concurrency))]
     say(f"encoding {len(prompts)} fake images and starting the fake API")
-    fake = warmed_fake(prompts, args.latency)
+    api_limit = tuple(parse_rate_limit(args.api_rate_limit)) if args.api_rate_limit else None
+    fake = warmed_fake(prompts, args.latency, api_limit)
     cleanup.callback(fake.stop)
     app = create_app(TestConfig(
         str(tmp / "instance"), SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=redis_url,
         MEDIA_ROOT=str(tmp / "media"), STABILITY_API_KEY=API_KEY, STABILITY_API_BASE_URL=fake.base_url,
-        WORKER_CONCURRENCY=args.concurrency,
+        WORKER_CONCURRENCY=args.concurrency, STABILITY_RATE_LIMIT=args.app_rate_limit,
     ))
     with app.app_context():
         upgrade()
@@ -522,7 +544,9 @@ def benchmark(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> tuple[
     process = cleanup.enter_context(worker_pool(worker_environment(app), log_path))
     with app.app_context():
         wait_for_workers(app, process, args.concurrency, log_path)
-    stack = Stack(app=app, worker=process, fake=fake, latency=args.latency, concurrency=args.concurrency)
+    app_limit = parse_rate_limit(args.app_rate_limit)
+    stack = Stack(app=app, worker=process, fake=fake, latency=args.latency, concurrency=args.concurrency,
+                  rate=app_limit.requests / app_limit.seconds if api_limit else None)
     if args.warmup:
         # Each worker's first job pays one-off costs (HTTP connection, lazy imports, SQL compilation);
         # one untimed job per worker keeps those out of the steady-state numbers.
@@ -530,7 +554,7 @@ def benchmark(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> tuple[
         run_batch(stack, prompts[:args.concurrency])
     results = []
     for size in args.sizes:
-        say(f"batch of {size} (ideal {args.latency * math.ceil(size / args.concurrency):.1f} s)")
+        say(f"batch of {size} (ideal {ideal_seconds(stack, size):.1f} s)")
         batch_id, result = run_batch(stack, prompts[:size])
         say(f"  {result.wall:.2f} s; timing the poll endpoint")
         unchanged, rendered = time_poll(app, batch_id, args.poll_requests)

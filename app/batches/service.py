@@ -67,16 +67,19 @@ def batch_or_none(batch_id: int) -> Batch | None:
     return db.session.get(Batch, batch_id)
 
 
+_AHEAD = so.aliased(Generation)
+# Built once: constructing this statement per poll cost more than running it.
+_QUEUE_AHEAD = sa.case(
+    (Generation.status == Status.QUEUED.value,
+     sa.select(sa.func.count()).where(_AHEAD.status == Status.QUEUED.value, _AHEAD.id < Generation.id)
+     .scalar_subquery()),
+    else_=None,
+)
+
+
 def generations_of(batch_id: int) -> list[Generation]:
     """The batch's generations in prompt order with each queued one's place in line, in one query."""
-    ahead = so.aliased(Generation)
-    queue_ahead = sa.case(
-        (Generation.status == Status.QUEUED.value,
-         sa.select(sa.func.count()).where(ahead.status == Status.QUEUED.value, ahead.id < Generation.id)
-         .scalar_subquery()),
-        else_=None,
-    )
     return list(db.session.scalars(
         sa.select(Generation).where(Generation.batch_id == batch_id).order_by(Generation.position)
-        .options(so.with_expression(Generation.queue_ahead, queue_ahead))
+        .options(so.with_expression(Generation.queue_ahead, _QUEUE_AHEAD))
     ))
