@@ -19,14 +19,12 @@ import hashlib
 import math
 import os
 import platform
-import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -39,19 +37,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
 
 import fake_stability  # noqa: E402  (needs the path above)
-import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+from conftest import private_redis, throwaway_database  # noqa: E402
 from flask import Flask  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
-from redis import Redis  # noqa: E402
 from rq import Worker  # noqa: E402
 from rq.job import Job  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.batches.progress import seen_signature  # noqa: E402
 from app.batches.service import create_batch, generations_of  # noqa: E402
-from app.config import TestConfig, normalise_database_url  # noqa: E402
-from app.embedded_redis import EmbeddedRedis, exit_with_parent  # noqa: E402
+from app.config import TestConfig  # noqa: E402
+from app.embedded_redis import exit_with_parent  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import FINAL_STATUSES, Generation, Status  # noqa: E402
 from app.queueing import generation_queue, redis_connection  # noqa: E402
@@ -63,9 +60,6 @@ READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 # Same numbers and lock key as tests/conftest.py, so a test run and a benchmark on one Redis
 # server never pick the same database number (and neither touches the app's own db 0).
-REDIS_DBS = range(15, 0, -1)
-LOCK_KEY = "imagegen-test-run-lock"
-POSTGRES_PREFIXES = ("postgres://", "postgresql://", "postgresql+psycopg://")
 
 
 def say(message: str) -> None:
@@ -94,56 +88,6 @@ def redact(url: str) -> str:
 def mean(values: list[float]) -> float:
     """Arithmetic mean, NaN for no values (printed as a dash)."""
     return sum(values) / len(values) if values else math.nan
-
-
-# ----- throwaway services ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def throwaway_database(tmp: Path) -> Iterator[str]:
-    """A fresh PostgreSQL database when DATABASE_URL names a server (dropped afterwards), else SQLite."""
-    server_url = os.environ.get("DATABASE_URL", "")
-    if not server_url.startswith(POSTGRES_PREFIXES):
-        yield f"sqlite:///{tmp / 'bench.db'}"
-        return
-    plain = re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", server_url)
-    name = f"imagegen_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        # Only the database name changes; host, user and any ?options stay as configured.
-        yield normalise_database_url(urlsplit(plain)._replace(path=f"/{name}").geturl())
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextlib.contextmanager
-def throwaway_redis(tmp: Path) -> Iterator[str]:
-    """A free, emptied db number on REDIS_URL (emptied again afterwards), else a private redis-server."""
-    configured = os.environ.get("REDIS_URL")
-    if not configured:
-        with EmbeddedRedis(tmp / "redis") as server:
-            yield server.url
-        return
-    base = re.sub(r"/\d*$", "", configured.split("?")[0])
-    for number in REDIS_DBS:
-        url = f"{base}/{number}"
-        connection = Redis.from_url(url)
-        token = uuid.uuid4().hex
-        if not connection.set(LOCK_KEY, token, nx=True, ex=3600):
-            connection.close()
-            continue
-        # Whatever a crashed run left here would otherwise be picked up by our workers.
-        connection.flushdb()
-        connection.set(LOCK_KEY, token, ex=3600)
-        try:
-            yield url
-        finally:
-            connection.flushdb()  # also releases the lock
-            connection.close()
-        return
-    raise SystemExit("every Redis database number 1-15 is held by a test or benchmark run")
 
 
 def warmed_fake(prompts: list[str], latency: float,
@@ -523,7 +467,7 @@ def benchmark(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> tuple[
     """Bring the stack up (each piece registered on `cleanup` for teardown) and time every batch size."""
     tmp = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="imagegen-bench-")))
     database_url = cleanup.enter_context(throwaway_database(tmp))
-    redis_url = cleanup.enter_context(throwaway_redis(tmp))
+    redis_url = cleanup.enter_context(private_redis(tmp / "redis"))
     prompts = [f"benchmark image {i}: a lighthouse at dusk" for i in range(max(*args.sizes, args.concurrency))]
     say(f"encoding {len(prompts)} fake images and starting the fake API")
     api_limit = tuple(parse_rate_limit(args.api_rate_limit)) if args.api_rate_limit else None

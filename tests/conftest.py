@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -42,7 +43,8 @@ def throwaway_database(sqlite_dir: Path) -> Iterator[str]:
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield normalise_database_url(plain.rsplit("/", 1)[0] + "/" + name)
+        # Only the database name changes; host, user and any ?options stay as configured.
+        yield normalise_database_url(urlsplit(plain)._replace(path=f"/{name}").geturl())
     finally:
         with psycopg.connect(plain, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -60,7 +62,11 @@ def private_redis(data_dir: Path) -> Iterator[str]:
     for number in TEST_REDIS_DBS:
         url = f"{base}/{number}"
         connection = Redis.from_url(url)
-        if connection.set(LOCK_KEY, uuid.uuid4().hex, nx=True, ex=3600):
+        token = uuid.uuid4().hex
+        if connection.set(LOCK_KEY, token, nx=True, ex=3600):
+            # Whatever a crashed run left here would otherwise be picked up by our workers.
+            connection.flushdb()
+            connection.set(LOCK_KEY, token, ex=3600)
             try:
                 yield url
             finally:
