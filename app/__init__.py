@@ -5,10 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter, Map
 
 from app.config import Config, local_secret_key
+from app.models import MAX_ID
 
 DEFAULT_INSTANCE_PATH = str(Path(__file__).resolve().parent.parent / "instance")
+
+
+class IdConverter(IntegerConverter):
+    """Werkzeug's int converter capped at the largest id the database can hold."""
+
+    def __init__(self, url_map: Map, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -17,6 +27,8 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__, instance_path=config.INSTANCE_PATH, template_folder="../templates",
                 static_folder="../static")
     app.config.from_object(config)
+    # Every <int:…> in a URL is a database id: bounded, so a huge number is a 404, not an overflow.
+    app.url_map.converters["int"] = IdConverter
     _resolve_secret_key(app)
     register_extensions(app)
     register_blueprints(app)

@@ -10,11 +10,13 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
+from rq import get_current_job
+from rq.timeouts import JobTimeoutException
 
 from app.extensions import db
 from app.images import inspect_image
 from app.metadata import ImageParameters, embed_parameters, parameters_text
-from app.models import Generation, Status, utcnow
+from app.models import UNFINISHED, Generation, Status, utcnow
 from app.providers import provider_for
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest, ImageProvider
 from app.storage import delete_file, new_file_name, write_atomically
@@ -23,6 +25,7 @@ from app.thumbnails import make_thumbnail
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "The worker stopped before this image was finished"
+TIMED_OUT = "This image took too long and was stopped; try again"
 UNEXPECTED = "An unexpected error stopped this generation; it has been logged"
 
 _process_app: Flask | None = None
@@ -45,38 +48,47 @@ def app_context() -> Iterator[Flask]:
 
 def run_generation(generation_id: int) -> str:
     """RQ entry point: generate the image for one row and return its final status."""
+    job = get_current_job()
     with app_context() as app:
-        return generate(app, generation_id)
+        return generate(app, generation_id, job.id if job else None)
 
 
-def generate(app: Flask, generation_id: int) -> str:
+def _owned(generation_id: int, job_id: str | None) -> sa.ColumnElement[bool]:
+    """The row, as long as this job is still the one it waits for (a retry gives it a new job id)."""
+    condition = Generation.id == generation_id
+    return condition & (Generation.job_id == job_id) if job_id else condition
+
+
+def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
     """Mark the row running, call the provider, store the result; every exit writes a final status."""
-    generation = _claim(generation_id)
+    generation = _claim(generation_id, job_id)
     if generation is None:
         return "skipped"
     try:
         provider = provider_for(app)
         generation.provider = provider.name
-        image = _generate_with_retries(app, generation, provider)
-        _store(app, generation, image)
+        image = _generate_with_retries(app, generation, provider, job_id)
+        _store(app, generation, image, job_id)
     except GenerationError as exc:
-        _fail(generation, exc.reason, error_id=exc.error_id, request_id=exc.request_id)
+        _fail(generation, job_id, exc.reason, error_id=exc.error_id, request_id=exc.request_id)
         log.info("generation %s failed: %s (api error id %s)", generation_id, exc.reason, exc.error_id)
+    except JobTimeoutException:
+        db.session.rollback()
+        _fail(generation, job_id, TIMED_OUT)
+        log.warning("generation %s timed out", generation_id)
     except Exception:
         # Anything unforeseen still ends the row; the traceback goes to the log, not the page.
         db.session.rollback()
         log.exception("generation %s crashed", generation_id)
-        generation = db.session.get(Generation, generation_id)
-        if generation is not None:
-            _fail(generation, UNEXPECTED)
-    return generation.status if generation is not None else "missing"
+        _fail(generation, job_id, UNEXPECTED)
+    return db.session.scalar(sa.select(Generation.status).where(Generation.id == generation_id)) or "missing"
 
 
-def _claim(generation_id: int) -> Generation | None:
+def _claim(generation_id: int, job_id: str | None) -> Generation | None:
     """Move a queued row to running in one conditional UPDATE so a duplicate job cannot run it twice."""
     claimed = db.session.execute(
         sa.update(Generation)
-        .where(Generation.id == generation_id, Generation.status == Status.QUEUED.value)
+        .where(_owned(generation_id, job_id), Generation.status == Status.QUEUED.value)
         .values(status=Status.RUNNING.value, started_at=utcnow())
     ).rowcount
     db.session.commit()
@@ -100,9 +112,9 @@ def _request_for(generation: Generation) -> GenerationRequest:
     )
 
 
-def _still_running(generation_id: int) -> bool:
-    """Whether nobody canceled the row while this job slept between attempts."""
-    status = db.session.scalar(sa.select(Generation.status).where(Generation.id == generation_id))
+def _still_running(generation_id: int, job_id: str | None) -> bool:
+    """Whether nobody canceled (or retried) the row while this job slept between attempts."""
+    status = db.session.scalar(sa.select(Generation.status).where(_owned(generation_id, job_id)))
     return status == Status.RUNNING.value
 
 
@@ -111,30 +123,35 @@ def backoff_delay(attempt: int, base: float) -> float:
     return random.uniform(0, base * 2 ** (attempt - 1))
 
 
-def _generate_with_retries(app: Flask, generation: Generation, provider: ImageProvider) -> GeneratedImage:
+def _generate_with_retries(app: Flask, generation: Generation, provider: ImageProvider,
+                           job_id: str | None) -> GeneratedImage:
     """Call the provider, retrying transient failures (429, 5xx, timeouts) with backoff; never permanent ones."""
     request = _request_for(generation)
+    attempt, note = 0, None
     while True:
-        if generation.attempts and not _still_running(generation.id):
-            raise GenerationError("Canceled")  # _finish will not overwrite the canceled row
-        generation.attempts += 1
-        db.session.commit()  # the card shows "retrying (n/m)" from this
+        attempt += 1
+        # Conditional, like every write of this job: a card canceled meanwhile keeps its own state.
+        if not _update_running(generation.id, job_id, attempts=attempt, error=note):
+            raise GenerationError("Canceled")  # _finish will not touch the canceled row either
         try:
             return provider.generate(request)
         except GenerationError as exc:
-            if not exc.transient or generation.attempts >= generation.max_attempts:
+            if not exc.transient or attempt >= generation.max_attempts:
                 raise
-            delay = backoff_delay(generation.attempts, app.config["STABILITY_RETRY_BASE_DELAY"])
+            delay = backoff_delay(attempt, app.config["STABILITY_RETRY_BASE_DELAY"])
             log.info("generation %s attempt %d/%d failed (%s); retrying in %.1f s", generation.id,
-                     generation.attempts, generation.max_attempts, exc.reason, delay)
-            generation.error = f"{exc.reason} (retrying)"
+                     attempt, generation.max_attempts, exc.reason, delay)
+            note = f"{exc.reason} (retrying)"
             time.sleep(delay)
 
 
-def _store(app: Flask, generation: Generation, image: GeneratedImage) -> None:
+def _store(app: Flask, generation: Generation, image: GeneratedImage, job_id: str | None) -> None:
     """Check and write the image and its thumbnail, then record them; a filtered (blurred) result is kept, marked."""
-    generation.api_request_id = image.request_id
-    info = inspect_image(image.data)
+    try:
+        info = inspect_image(image.data)
+    except GenerationError as exc:
+        exc.request_id = image.request_id  # support needs it most when the answer was unusable
+        raise
     thumbnail = make_thumbnail(image.data)
     # The prompt and settings travel inside the file, as AUTOMATIC1111 writes them, without re-encoding.
     data = embed_parameters(image.data, info.mime_type, parameters_text(ImageParameters(
@@ -143,8 +160,6 @@ def _store(app: Flask, generation: Generation, image: GeneratedImage) -> None:
         aspect_ratio=generation.aspect_ratio, cfg_scale=generation.cfg_scale)))
     media = app.config["MEDIA_ROOT"]
     file_name, thumb_name = new_file_name(info.mime_type), new_file_name("image/webp")
-    write_atomically(media, file_name, data)
-    write_atomically(media, thumb_name, thumbnail.data)
     filtered = image.is_filtered
     values = {
         "file_name": file_name, "mime_type": info.mime_type, "byte_size": len(data),
@@ -157,38 +172,47 @@ def _store(app: Flask, generation: Generation, image: GeneratedImage) -> None:
     }
     stored = False
     try:
-        stored = _finish(generation.id, **values)
+        write_atomically(media, file_name, data)
+        write_atomically(media, thumb_name, thumbnail.data)
+        stored = _finish(generation.id, job_id, **values)
     finally:
         if not stored:
-            # Canceled meanwhile, or the row could not point at the files: they must not outlive the attempt.
+            # Canceled meanwhile, or a write failed: no file may outlive the attempt without a row.
             delete_file(media, file_name)
             delete_file(media, thumb_name)
 
 
-def _finish(generation_id: int, **values: object) -> bool:
-    """Write a final outcome only if the row is still running; False means it was canceled meanwhile."""
+def _update_running(generation_id: int, job_id: str | None, **values: object) -> bool:
+    """Write to the row only while it is running for this job; False means it was canceled or retried meanwhile."""
     changed = db.session.execute(
         sa.update(Generation)
-        .where(Generation.id == generation_id, Generation.status == Status.RUNNING.value)
-        .values(finished_at=utcnow(), **values)
+        .where(_owned(generation_id, job_id), Generation.status == Status.RUNNING.value)
+        .values(**values)
     ).rowcount
     db.session.commit()
-    if not changed:
-        log.info("generation %s was canceled while running; its result is discarded", generation_id)
     return bool(changed)
 
 
-def _fail(generation: Generation, reason: str, error_id: str | None = None, request_id: str | None = None) -> None:
+def _finish(generation_id: int, job_id: str | None, **values: object) -> bool:
+    """Write a final outcome if the row still runs for this job."""
+    finished = _update_running(generation_id, job_id, finished_at=utcnow(), **values)
+    if not finished:
+        log.info("generation %s was canceled or retried while running; this result is discarded", generation_id)
+    return finished
+
+
+def _fail(generation: Generation, job_id: str | None, reason: str, error_id: str | None = None,
+          request_id: str | None = None) -> None:
     """Record a failure reason and make the row final (unless it was canceled meanwhile)."""
-    _finish(generation.id, status=Status.FAILED.value, error=reason, api_error_id=error_id,
-            api_request_id=request_id or generation.api_request_id)
+    _finish(generation.id, job_id, status=Status.FAILED.value, error=reason, api_error_id=error_id,
+            api_request_id=request_id)
 
 
-def fail_unfinished(generation_id: int, reason: str) -> bool:
-    """Mark a row failed if it is still queued or running; return whether it changed."""
+def fail_unfinished(generation_id: int, reason: str, job_id: str | None = None) -> bool:
+    """Mark a row failed if it is still queued or running (for this job, if given); return whether it changed."""
     changed = db.session.execute(
         sa.update(Generation)
-        .where(Generation.id == generation_id, Generation.status.in_([Status.QUEUED.value, Status.RUNNING.value]))
+        .where(_owned(generation_id, job_id), Generation.status.in_(UNFINISHED))
         .values(status=Status.FAILED.value, error=reason, finished_at=utcnow())
     ).rowcount
     db.session.commit()
@@ -201,5 +225,5 @@ def on_job_failure(job, connection, exc_type, exc_value, traceback) -> None:  # 
     if generation_id is None:
         return
     with app_context():
-        if fail_unfinished(int(generation_id), INTERRUPTED):
+        if fail_unfinished(int(generation_id), INTERRUPTED, job.id):
             log.warning("generation %s failed by RQ: %s", generation_id, exc_type.__name__ if exc_type else "?")

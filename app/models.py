@@ -16,6 +16,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """Stored times are UTC; SQLite hands them back naive, PostgreSQL aware."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns on PostgreSQL
+
+
+def parse_id(raw: str | None) -> int | None:
+    """A database id from a query parameter, or None for anything that cannot be one."""
+    if not raw or not raw.isdecimal() or len(raw) > 10:
+        return None
+    value = int(raw)
+    return value if 0 < value <= MAX_ID else None
+
+
 class Status(enum.StrEnum):
     """Lifecycle of a generation; the last four are final."""
 
@@ -33,6 +49,7 @@ class Status(enum.StrEnum):
 
 
 FINAL_STATUSES = [s.value for s in Status if s.is_final]
+UNFINISHED = (Status.QUEUED.value, Status.RUNNING.value)
 
 
 class Batch(db.Model):
@@ -45,11 +62,6 @@ class Batch(db.Model):
     generations: so.Mapped[list[Generation]] = so.relationship(
         back_populates="batch", order_by="Generation.position", cascade="all, delete-orphan"
     )
-
-    @property
-    def is_final(self) -> bool:
-        """True when every generation of the batch is final."""
-        return all(g.status_enum.is_final for g in self.generations)
 
 
 class Generation(db.Model):

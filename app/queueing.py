@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from flask import Flask, current_app
 from redis import Redis
 from rq import Callback, Queue
@@ -9,9 +11,12 @@ from rq import Callback, Queue
 
 def job_timeout(config: dict) -> int:
     """Longer than every attempt's timeouts, backoffs and a lockout, so the job itself records why it ended."""
+    from app.providers.stability import RATE_LIMIT_WAIT
+
     connect, read = config["STABILITY_TIMEOUT"]
     attempts = config["STABILITY_MAX_ATTEMPTS"]
-    per_attempt = connect + read + config["STABILITY_LOCKOUT_SECONDS"]
+    # Each attempt may first wait for a rate-limit slot (a lockout included), then for the API.
+    per_attempt = RATE_LIMIT_WAIT + connect + read
     backoffs = config["STABILITY_RETRY_BASE_DELAY"] * (2 ** attempts)
     return int(attempts * per_attempt + backoffs + 60)
 
@@ -34,15 +39,20 @@ def generation_queue(app: Flask | None = None) -> Queue:
     return Queue(app.config["RQ_QUEUE_NAME"], connection=redis_connection(app))
 
 
-def enqueue_generation(generation_id: int) -> str:
-    """Queue the job that makes one generation's image; return the RQ job id."""
-    job = generation_queue().enqueue_call(
+def new_job_id() -> str:
+    """A job id chosen before enqueueing, so the row can hold it before any worker sees the job."""
+    return uuid.uuid4().hex
+
+
+def enqueue_generation(generation_id: int, job_id: str) -> None:
+    """Queue the job that makes one generation's image, under the id its row already holds."""
+    generation_queue().enqueue_call(
         "app.jobs.run_generation",
         args=(generation_id,),
+        job_id=job_id,
         timeout=job_timeout(current_app.config),
         result_ttl=3600,
         failure_ttl=7 * 24 * 3600,
         description=f"generation {generation_id}",
         on_failure=Callback("app.jobs.on_job_failure"),
     )
-    return job.id

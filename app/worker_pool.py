@@ -12,10 +12,11 @@ from rq.job import Job, JobStatus
 from rq.worker_pool import WorkerPool
 
 from app import create_app
+from app.batches.service import queue_generations
 from app.extensions import db
 from app.jobs import INTERRUPTED, fail_unfinished
-from app.models import Generation, Status
-from app.queueing import enqueue_generation, generation_queue, redis_connection
+from app.models import UNFINISHED, Generation, Status
+from app.queueing import generation_queue, redis_connection
 
 log = logging.getLogger(__name__)
 LIVE_JOB_STATES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
@@ -52,24 +53,16 @@ def _job_is_live(job_id: str | None, connection) -> bool:  # noqa: ANN001
 
 def recover_unfinished(app: Flask) -> tuple[int, int]:
     """Requeue queued rows whose job Redis lost, fail running rows whose job is gone; return both counts."""
-    requeued = failed = 0
     connection = redis_connection(app)
     with app.app_context():
-        rows = db.session.execute(
-            sa.select(Generation.id, Generation.status, Generation.job_id)
-            .where(Generation.status.in_([Status.QUEUED.value, Status.RUNNING.value]))
-        ).all()
-        for generation_id, status, job_id in rows:
-            if _job_is_live(job_id, connection):
-                continue
-            if status == Status.QUEUED.value:
-                new_job_id = enqueue_generation(generation_id)
-                db.session.execute(sa.update(Generation).where(Generation.id == generation_id)
-                                   .values(job_id=new_job_id))
-                db.session.commit()
-                requeued += 1
-            elif fail_unfinished(generation_id, INTERRUPTED):
-                failed += 1
+        rows = db.session.scalars(sa.select(Generation).where(Generation.status.in_(UNFINISHED))).all()
+        lost = [g for g in rows if not _job_is_live(g.job_id, connection)]
+        lost_queued = [g for g in lost if g.status == Status.QUEUED.value]
+        lost_running = [(g.id, g.job_id) for g in lost if g.status == Status.RUNNING.value]
+        queue_generations(lost_queued)
+        requeued = len(lost_queued)
+        # Guarded by the job id: a row that was meanwhile retried belongs to a live job.
+        failed = sum(fail_unfinished(gid, INTERRUPTED, job_id) for gid, job_id in lost_running)
         # Forked workers must not share the parent's database connections.
         db.session.remove()
         db.engine.dispose()

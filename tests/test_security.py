@@ -116,3 +116,22 @@ def test_rq_dashboard_post_from_its_own_pages_is_allowed(dashboard_app):
     response = client.post("/rq/queue/generations/queued/empty",
                            headers={**basic("ops", "s3cret"), "Origin": "http://localhost"})
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("url", [
+    "/images/99999999999999999999", "/images/99999999999999999999/file", "/generate/99999999999",
+    "/generate/99999999999/status", "/api/batches/99999999999", "/generate/2147483648/images.zip",
+])
+def test_ids_beyond_the_database_range_are_404_not_500(client, url):
+    assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("url", ["/?reuse=²", "/?reuse=99999999999999999999", "/all/?before=²-1",
+                                 "/all/?before=99999999999999999999-1", "/all/?before=1-99999999999999999999"])
+def test_malformed_query_values_are_ignored_not_500(client, url):
+    assert client.get(url).status_code == 200
+
+
+def test_a_malformed_remove_index_is_not_a_500(client):
+    response = client.post("/", data={"csrf_token": csrf_for(client), "prompts-0": "a", "remove_row": "²"})
+    assert response.status_code in (200, 303, 422)

@@ -12,12 +12,11 @@ from rq.job import Job
 
 from app.batches.service import queue_generations
 from app.extensions import db
-from app.models import Generation, Status, utcnow
+from app.models import UNFINISHED, Generation, Status, utcnow
 from app.queueing import redis_connection
 from app.storage import delete_file
 
 log = logging.getLogger(__name__)
-UNFINISHED = (Status.QUEUED.value, Status.RUNNING.value)
 RETRYABLE = (Status.FAILED.value, Status.FILTERED.value, Status.CANCELED.value)
 CANCELED_REASON = "Canceled"
 

@@ -30,12 +30,12 @@ def seen_signature(generations: list[Generation]) -> str:
     return ".".join(_token(g) for g in generations)
 
 
-def changed_since(generations: list[Generation], seen: str) -> list[Generation]:
-    """The generations whose card differs from what the page last saw."""
-    tokens = seen.split(".")
-    if len(tokens) != len(generations):
+def changed_since(generations: list[Generation], current: str, seen: str) -> list[Generation]:
+    """The generations whose card differs from what the page last saw (current is seen_signature's answer)."""
+    now, before = current.split("."), seen.split(".")
+    if len(now) != len(before):
         return list(generations)
-    return [g for g, token in zip(generations, tokens, strict=True) if _token(g) != token]
+    return [g for g, new, old in zip(generations, now, before, strict=True) if new != old]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 from app.batches import actions
 from app.batches.archive import batch_zip_response
 from app.batches.progress import batch_json, changed_since, progress_of, seen_signature
-from app.batches.service import batch_or_none, generations_of
+from app.batches.service import generations_of
 from app.extensions import db
 from app.models import Generation
 
@@ -26,10 +26,10 @@ def _generations_or_404(batch_id: int) -> list[Generation]:
 @bp.get("/generate/<int:batch_id>")
 def show(batch_id: int) -> str:
     """One card per prompt; htmx keeps them current until every one is final."""
-    batch = batch_or_none(batch_id) or abort(404)
-    generations = generations_of(batch_id)
-    return render_template("batches/generate.html", batch=batch, generations=generations,
-                           progress=progress_of(generations), seen=seen_signature(generations))
+    generations = _generations_or_404(batch_id)
+    return render_template("batches/generate.html", batch_id=batch_id, created_at=generations[0].created_at,
+                           generations=generations, progress=progress_of(generations),
+                           seen=seen_signature(generations))
 
 
 @bp.get("/generate/<int:batch_id>/status")
@@ -41,7 +41,7 @@ def status(batch_id: int) -> Response | str:
     if seen == current:
         return Response(status=204)
     return render_template("batches/_status.html", batch_id=batch_id, progress=progress_of(generations),
-                           seen=current, changed=changed_since(generations, seen))
+                           seen=current, changed=changed_since(generations, current, seen))
 
 
 def _after_action(batch_id: int, message: str) -> Response | str:

@@ -12,7 +12,8 @@ from redis.exceptions import RedisError
 
 from app.extensions import db
 from app.models import Batch, Generation, Status, utcnow
-from app.queueing import enqueue_generation
+from app.providers import provider_name
+from app.queueing import enqueue_generation, new_job_id
 
 log = logging.getLogger(__name__)
 QUEUE_DOWN = "Could not queue this image: the job queue is unavailable. Try again shortly."
@@ -34,7 +35,7 @@ class BatchOptions:
 def create_batch(prompts: list[str], options: BatchOptions | None = None) -> Batch:
     """Store a batch with one queued generation per prompt, commit, then enqueue a job per generation."""
     options = options or BatchOptions()
-    provider = "stability" if current_app.config.get("STABILITY_API_KEY") else "demo"
+    provider = provider_name(current_app.config)
     attempts = current_app.config["STABILITY_MAX_ATTEMPTS"]
     now = utcnow()
     batch = Batch(created_at=now, generations=[
@@ -52,18 +53,30 @@ def create_batch(prompts: list[str], options: BatchOptions | None = None) -> Bat
 
 
 def queue_generations(generations: list[Generation]) -> None:
-    """Enqueue each generation; if the queue is down, fail the rows instead of leaving them queued."""
+    """Give each row a fresh job id, commit, enqueue; if the queue is down, fail the rows instead of leaving them."""
+    for generation in generations:
+        # Only the job holding the row's current id may claim or finish it: an older job (canceled, then
+        # retried) finds its id replaced and leaves the row alone.
+        generation.job_id = new_job_id()
+    db.session.commit()
+    not_queued = []
     for generation in generations:
         try:
-            generation.job_id = enqueue_generation(generation.id)
+            enqueue_generation(generation.id, generation.job_id)
         except (RedisError, RuntimeError, OSError):
             log.exception("could not enqueue generation %s", generation.id)
-            generation.status, generation.error, generation.finished_at = Status.FAILED.value, QUEUE_DOWN, utcnow()
-    db.session.commit()
+            not_queued.append(generation.id)
+    if not_queued:
+        db.session.execute(
+            sa.update(Generation)
+            .where(Generation.id.in_(not_queued), Generation.status == Status.QUEUED.value)
+            .values(status=Status.FAILED.value, error=QUEUE_DOWN, finished_at=utcnow())
+        )
+        db.session.commit()
 
 
 def batch_or_none(batch_id: int) -> Batch | None:
-    """Load a batch with its generations in one round trip each."""
+    """The batch row, or None."""
     return db.session.get(Batch, batch_id)
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Generation
+from app.models import Generation, parse_id
 from app.providers.options import MODELS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -27,9 +27,10 @@ class Cursor:
     def parse(cls, raw: str) -> Cursor | None:
         """Read 'micros-id'; anything malformed means the first page."""
         micros, _, ident = raw.partition("-")
-        if not (micros.isdigit() and ident.isdigit()):
-            return None
-        return cls(int(micros), int(ident))
+        generation_id = parse_id(ident)
+        if not micros.isdecimal() or len(micros) > 17 or generation_id is None:
+            return None  # 17 digits of microseconds reach past the year 4000
+        return cls(int(micros), generation_id)
 
     @classmethod
     def after(cls, generation: Generation) -> Cursor:

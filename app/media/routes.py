@@ -57,10 +57,14 @@ def confirm_delete(generation_id: int) -> str:
 
 @bp.post("/images/<int:generation_id>/delete")
 def delete(generation_id: int) -> Response:
-    """Remove the row, the file and the thumbnail, then go to the gallery."""
-    generation = db.session.get(Generation, generation_id) or abort(404)
+    """Remove the row, the file and the thumbnail (and the batch, once empty), then go to the gallery."""
+    generation = _with_image_or_404(generation_id)
     files = (generation.file_name, generation.thumb_name)
+    batch = generation.batch
     db.session.delete(generation)
+    db.session.flush()
+    if not batch.generations:
+        db.session.delete(batch)  # an empty batch would be a generate page with nothing on it
     db.session.commit()
     for name in files:
         delete_file(current_app.config["MEDIA_ROOT"], name)  # already gone is fine

@@ -7,7 +7,7 @@ from werkzeug.wrappers import Response
 
 from app.batches.service import create_batch
 from app.extensions import db
-from app.models import Generation
+from app.models import Generation, parse_id
 from app.prompts.cost import batch_cost, current_balance
 from app.prompts.forms import PromptForm, rebuilt_form, reused_form
 
@@ -25,7 +25,7 @@ def _edited_rows(form: PromptForm) -> PromptForm | None:
     if "add_row" in request.form:
         return rebuilt_form(form, texts + [""])
     remove = request.form.get("remove_row", "")
-    if remove.isdigit():
+    if remove.isdecimal() and len(remove) < 6:
         index = int(remove)
         return rebuilt_form(form, texts[:index] + texts[index + 1:])
     return None
@@ -33,8 +33,8 @@ def _edited_rows(form: PromptForm) -> PromptForm | None:
 
 def _reused() -> PromptForm | None:
     """?reuse=<id>: the form filled from that image, without generating anything."""
-    reuse = request.args.get("reuse", "")
-    generation = db.session.get(Generation, int(reuse)) if reuse.isdigit() else None
+    reuse = parse_id(request.args.get("reuse"))
+    generation = db.session.get(Generation, reuse) if reuse is not None else None
     if generation is None:
         return None
     flash(f"Prompt and settings of image {generation.id} are filled in; change anything, then press Generate.")

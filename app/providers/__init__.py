@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -11,11 +12,16 @@ if TYPE_CHECKING:
     from app.providers.stability import StabilityClient
 
 
+def provider_name(config: Mapping[str, object]) -> str:
+    """Which provider this configuration uses: 'stability' with an API key, else 'demo'."""
+    return "stability" if config.get("STABILITY_API_KEY") else "demo"
+
+
 def stability_client_for(app: Flask) -> StabilityClient | None:
     """This process's API client (one pooled HTTP session, the shared rate limiter), or None without a key."""
-    key = app.config.get("STABILITY_API_KEY")
-    if not key:
+    if provider_name(app.config) != "stability":
         return None
+    key = app.config["STABILITY_API_KEY"]
     client = app.extensions.get("stability_client")
     if client is None:
         from app.providers.stability import StabilityClient
