@@ -214,14 +214,12 @@ def test_permanent_failures_are_never_retried(api_app, fake, marker):
 
 
 def test_a_card_says_retrying_with_the_attempt_count(api_app):
-    from app.batches.service import batch_or_none
-
     ids = submit(api_app, "a harbour")
     with api_app.app_context():
         db.session.execute(sa.update(Generation).values(status=Status.RUNNING.value, attempts=2))
         db.session.commit()
         batch_id = db.session.get(Generation, ids[0]).batch_id
-        assert batch_or_none(batch_id) is not None
+        assert db.session.get(Batch, batch_id) is not None
     html = api_app.test_client().get(f"/generate/{batch_id}").get_data(as_text=True)
     assert "Retrying (2/3)" in html
 

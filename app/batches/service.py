@@ -75,11 +75,6 @@ def queue_generations(generations: list[Generation]) -> None:
         db.session.commit()
 
 
-def batch_or_none(batch_id: int) -> Batch | None:
-    """The batch row, or None."""
-    return db.session.get(Batch, batch_id)
-
-
 _AHEAD = so.aliased(Generation)
 # Built once: constructing this statement per poll cost more than running it.
 _QUEUE_AHEAD = sa.case(
