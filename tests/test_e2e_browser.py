@@ -164,7 +164,13 @@ def test_rows_added_and_removed_in_place_generate_exactly_the_remaining_prompts_
         assert compact in (["queued", "running", "succeeded"], ["running", "succeeded"]), (index, seen)
     assert any(states[2] == "queued" for states in seen)  # two workers: the third prompt waited its turn
     assert watched.loads == loads_after_submit  # images arrived without a navigation
-    sizes = page.eval_on_selector_all(".card img", "els => els.map(e => [e.complete, e.naturalWidth])")
+    # The last image may still be downloading at the moment its card is swapped in.
+    deadline = time.monotonic() + 15
+    while True:
+        sizes = page.eval_on_selector_all(".card img", "els => els.map(e => [e.complete, e.naturalWidth])")
+        if sizes == [[True, 1536]] * 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert sizes == [[True, 1536]] * 3
     assert page.inner_text(".batch-progress") .strip().startswith("3 of 3 finished")
     assert page.get_attribute("#batch-progress", "hx-trigger") is None  # polling stopped
