@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.routing import IntegerConverter, Map
 
-from app.config import Config, local_secret_key
+from app.config import Config, ConfigError, local_secret_key
 from app.models import MAX_ID
 
 DEFAULT_INSTANCE_PATH = str(Path(__file__).resolve().parent.parent / "instance")
@@ -32,11 +32,12 @@ def create_app(config: Config | None = None) -> Flask:
     _resolve_secret_key(app)
     register_extensions(app)
     register_blueprints(app)
-    from app import errors, security, templating
+    from app import cli, errors, security, templating
 
     errors.register(app)
     security.register(app)
     templating.register(app)
+    cli.register(app)
     return app
 
 
@@ -47,16 +48,18 @@ def _resolve_secret_key(app: Flask) -> None:
     if app.config.get("LOCAL_RUN") or app.debug:
         app.config["SECRET_KEY"] = local_secret_key(app.instance_path)
         return
-    raise RuntimeError("SECRET_KEY must be set (see .env.example); only local runs may omit it")
+    raise ConfigError("SECRET_KEY must be set (see .env.example); only local runs may omit it")
 
 
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions to this app."""
+    from app import services
     from app.extensions import csrf, db, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     csrf.init_app(app)
+    services.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

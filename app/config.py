@@ -1,8 +1,13 @@
 """Configuration read from the environment, with safe defaults."""
 
+import contextlib
+import math
 import os
 import secrets
+import tempfile
 from pathlib import Path
+
+from app.rate_limit import RateLimit, parse_rate_limit
 
 DEFAULT_STABILITY_BASE_URL = "https://api.stability.ai"
 
@@ -15,43 +20,82 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+class ConfigError(RuntimeError):
+    """A setting with a value the app cannot use; raised at start-up, naming the variable."""
+
+
+def _raw(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
 def _int_env(name: str, default: int, minimum: int = 1) -> int:
-    """Read a positive integer setting, refusing nonsense with a clear message."""
-    raw = os.environ.get(name, "").strip()
+    """Read a whole-number setting of at least `minimum`."""
+    raw = _raw(name)
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from None
+        raise ConfigError(f"{name} must be an integer of at least {minimum}, got {raw!r}") from None
     if value < minimum:
-        raise RuntimeError(f"{name} must be at least {minimum}, got {value}")
+        raise ConfigError(f"{name} must be an integer of at least {minimum}, got {value}")
     return value
 
 
-def _float_env(name: str, default: float) -> float:
-    """Read a non-negative float setting."""
-    raw = os.environ.get(name, "").strip()
+def _float_env(name: str, default: float, positive: bool = False) -> float:
+    """Read a number of seconds (or similar): at least 0, or above 0 when `positive`."""
+    raw = _raw(name)
+    if not raw:
+        return default
+    accepts = "a number above 0" if positive else "a number of at least 0"
     try:
-        return max(0.0, float(raw)) if raw else default
+        value = float(raw)
     except ValueError:
-        raise RuntimeError(f"{name} must be a number, got {raw!r}") from None
+        raise ConfigError(f"{name} must be {accepts}, got {raw!r}") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ConfigError(f"{name} must be {accepts}, got {raw!r}")
+    return value
 
 
 def _timeout_env(name: str, default: tuple[float, float]) -> tuple[float, float]:
-    """Read 'read' or 'connect,read' seconds."""
-    raw = os.environ.get(name, "").strip()
+    """Read 'read' or 'connect,read' seconds, each above 0."""
+    raw = _raw(name)
     if not raw:
         return default
+    usage = f"{name} must be seconds above 0, as 'read' or 'connect,read' (such as 5,120), got {raw!r}"
     try:
         parts = [float(part) for part in raw.split(",")]
     except ValueError:
-        raise RuntimeError(f"{name} must be seconds, as 'read' or 'connect,read', got {raw!r}") from None
-    if len(parts) == 1:
-        return (default[0], parts[0])
-    if len(parts) == 2 and min(parts) > 0:
-        return (parts[0], parts[1])
-    raise RuntimeError(f"{name} must be seconds, as 'read' or 'connect,read', got {raw!r}")
+        raise ConfigError(usage) from None
+    if len(parts) not in (1, 2) or not all(math.isfinite(part) and part > 0 for part in parts):
+        raise ConfigError(usage)
+    return (default[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+
+
+def _rate_limit_env(name: str, default: str) -> RateLimit:
+    """Read REQUESTS/SECONDS."""
+    try:
+        return parse_rate_limit(_raw(name) or default)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def _flag_env(name: str) -> bool:
+    """Read a yes/no setting: 1, true, yes or on; 0, false, no, off or empty."""
+    raw = _raw(name).lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
+
+
+def _choice_env(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """Read one of a fixed set of words."""
+    raw = _raw(name).lower() or default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def local_secret_key(instance_path: str) -> str:
@@ -59,14 +103,16 @@ def local_secret_key(instance_path: str) -> str:
     path = Path(instance_path) / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        # O_EXCL so two processes starting together cannot write different keys.
+        # Written whole to a private temp file, then linked into place: link() fails if the key exists, so
+        # two processes starting together agree on one key, and nobody ever reads a half-written (empty) file.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key-")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
     return path.read_text().strip()
 
 
@@ -86,7 +132,7 @@ class Config:
         env = os.environ
         self.INSTANCE_PATH = instance_path
         self.SECRET_KEY = env.get("SECRET_KEY") or None
-        self.LOCAL_RUN = env.get("IMAGE_GENERATOR_LOCAL") == "1"
+        self.LOCAL_RUN = _flag_env("IMAGE_GENERATOR_LOCAL")
         database_url = env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'app.db'}"
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(database_url)
         self.REDIS_URL = env.get("REDIS_URL") or None
@@ -99,12 +145,14 @@ class Config:
         self.GALLERY_PAGE_SIZE = _int_env("GALLERY_PAGE_SIZE", 24)
         self.STABILITY_MAX_ATTEMPTS = _int_env("STABILITY_MAX_ATTEMPTS", 3)
         self.STABILITY_RETRY_BASE_DELAY = _float_env("STABILITY_RETRY_BASE_DELAY", 2.0)
-        self.STABILITY_RATE_LIMIT = env.get("STABILITY_RATE_LIMIT") or "140/10"
-        self.STABILITY_LOCKOUT_SECONDS = _float_env("STABILITY_LOCKOUT_SECONDS", 60.0)
+        self.STABILITY_RATE_LIMIT = _rate_limit_env("STABILITY_RATE_LIMIT", "140/10")
+        self.STABILITY_LOCKOUT_SECONDS = _float_env("STABILITY_LOCKOUT_SECONDS", 60.0, positive=True)
         self.STABILITY_TIMEOUT = _timeout_env("STABILITY_TIMEOUT", (5.0, 120.0))
+        self.REAPER_STALE_SECONDS = _float_env("REAPER_STALE_SECONDS", 60.0, positive=True)
+        self.REAPER_INTERVAL_SECONDS = _float_env("REAPER_INTERVAL_SECONDS", 15.0, positive=True)
         self.RQ_DASHBOARD_USERNAME = env.get("RQ_DASHBOARD_USERNAME") or None
         self.RQ_DASHBOARD_PASSWORD = env.get("RQ_DASHBOARD_PASSWORD") or None
-        self.SESSION_COOKIE_SECURE = env.get("SESSION_COOKIE_SECURE") == "1"
+        self.SESSION_COOKIE_SECURE = _flag_env("SESSION_COOKIE_SECURE")
 
 
 class TestConfig(Config):

@@ -33,20 +33,34 @@ class ImageInfo:
 NOT_AN_IMAGE = "The API answered with something that is not a valid image"
 
 
-def inspect_image(data: bytes) -> ImageInfo:
-    """Return size and type of image bytes, or raise GenerationError if they are not a PNG/JPEG/WebP."""
+@dataclass(frozen=True)
+class DecodedImage:
+    """An image's facts and its decoded pixels, read once for both the checks and the thumbnail."""
+
+    info: ImageInfo
+    image: Image.Image
+
+
+def decode_image(data: bytes) -> DecodedImage:
+    """Decode image bytes fully, or raise GenerationError if they are not a whole PNG/JPEG/WebP."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            fmt, (width, height) = image.format, image.size
-            if width * height > MAX_PIXELS:
-                raise GenerationError("The API answered with an implausibly large image")
-            image.verify()
+        image = Image.open(io.BytesIO(data))
+        fmt, (width, height) = image.format, image.size
+        mime_type = MIME_BY_PIL_FORMAT.get(fmt or "")
+        if mime_type is None:
+            raise GenerationError(NOT_AN_IMAGE)
+        if width * height > MAX_PIXELS:
+            raise GenerationError("The API answered with an implausibly large image")
+        # A full decode, not verify(): verify passes a truncated file that then fails at the thumbnail.
+        image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise GenerationError(NOT_AN_IMAGE) from None
-    mime_type = MIME_BY_PIL_FORMAT.get(fmt or "")
-    if mime_type is None:
-        raise GenerationError(NOT_AN_IMAGE)
-    return ImageInfo(width=width, height=height, mime_type=mime_type)
+    return DecodedImage(ImageInfo(width=width, height=height, mime_type=mime_type), image)
+
+
+def inspect_image(data: bytes) -> ImageInfo:
+    """Return size and type of image bytes, or raise GenerationError if they are not a PNG/JPEG/WebP."""
+    return decode_image(data).info
 
 
 def ratio_class(aspect_ratio: str) -> str:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from app.generations.options import GenerationOptions
+
 PARAMETERS_KEY = "parameters"
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -41,14 +43,10 @@ class ImageParameters:
     """The settings that produced one image, as recorded in its file."""
 
     prompt: str
-    negative_prompt: str | None
-    seed: int | None
-    model: str
+    options: GenerationOptions
+    seed: int | None  # the seed the image was made with, which may differ from the requested one
     width: int
     height: int
-    style_preset: str | None = None
-    aspect_ratio: str | None = None
-    cfg_scale: float | None = None
     software: str = "Image Generator"
 
 
@@ -68,18 +66,19 @@ def _format_number(value: float) -> str:
 
 def parameters_text(p: ImageParameters) -> str:
     """Render the parameters as A1111 infotext: prompt, optional "Negative prompt:" line, one settings line."""
+    options = p.options
     settings = {
         "Seed": None if p.seed is None else str(p.seed),
         "Size": f"{p.width}x{p.height}",
-        "Model": p.model,
-        "Style": p.style_preset,
-        "Aspect ratio": p.aspect_ratio,
-        "CFG scale": None if p.cfg_scale is None else _format_number(p.cfg_scale),
+        "Model": options.model,
+        "Style": options.style_preset,
+        "Aspect ratio": options.aspect_ratio,
+        "CFG scale": None if options.cfg_scale is None else _format_number(options.cfg_scale),
         "Software": p.software,
     }
     lines = [p.prompt]
-    if p.negative_prompt:
-        lines.append(f"Negative prompt: {p.negative_prompt}")
+    if options.negative_prompt:
+        lines.append(f"Negative prompt: {options.negative_prompt}")
     lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in settings.items() if value is not None))
     return "\n".join(lines)
 

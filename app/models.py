@@ -9,6 +9,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from app.extensions import db
+from app.generations.options import DEFAULT_OPTIONS, GenerationOptions
 
 
 def utcnow() -> datetime:
@@ -48,6 +49,14 @@ class Status(enum.StrEnum):
         return self not in (Status.QUEUED, Status.RUNNING)
 
 
+HISTORY_LIMIT = 10  # earlier attempts kept per generation; older ones are dropped
+
+
+def appended_history(history: list[dict], entry: dict) -> list[dict]:
+    """The history with entry added, keeping only the last HISTORY_LIMIT entries."""
+    return [*history, entry][-HISTORY_LIMIT:]
+
+
 FINAL_STATUSES = [s.value for s in Status if s.is_final]
 UNFINISHED = (Status.QUEUED.value, Status.RUNNING.value)
 
@@ -74,6 +83,8 @@ class Generation(db.Model):
         # Queue positions count the queued rows ahead of a card: status first, then id.
         sa.Index("ix_generations_status_id", "status", "id"),
         sa.Index("ix_generations_status_created_at_id", "status", "created_at", "id"),
+        # The reaper's sweep: unfinished rows by how long ago they last showed life.
+        sa.Index("ix_generations_status_heartbeat_at", "status", "heartbeat_at"),
         # On PostgreSQL a pg_trgm GIN index on prompt serves the gallery search; the migration creates it.
     )
 
@@ -81,9 +92,9 @@ class Generation(db.Model):
     batch_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("batches.id", ondelete="CASCADE"))
     position: so.Mapped[int]
     prompt: so.Mapped[str] = so.mapped_column(sa.Text)
-    model: so.Mapped[str] = so.mapped_column(sa.String(32), default="core")
-    aspect_ratio: so.Mapped[str] = so.mapped_column(sa.String(8), default="1:1")
-    output_format: so.Mapped[str] = so.mapped_column(sa.String(8), default="png")
+    model: so.Mapped[str] = so.mapped_column(sa.String(32), default=DEFAULT_OPTIONS.model)
+    aspect_ratio: so.Mapped[str] = so.mapped_column(sa.String(8), default=DEFAULT_OPTIONS.aspect_ratio)
+    output_format: so.Mapped[str] = so.mapped_column(sa.String(8), default=DEFAULT_OPTIONS.output_format)
     negative_prompt: so.Mapped[str | None] = so.mapped_column(sa.Text)
     style_preset: so.Mapped[str | None] = so.mapped_column(sa.String(32))
     requested_seed: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)  # None: the API picks one
@@ -110,11 +121,27 @@ class Generation(db.Model):
     height: so.Mapped[int | None]
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
     started_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    # When the row was last queued, or last known to be worked on: the reaper's evidence of life.
+    heartbeat_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
     finished_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
 
     batch: so.Mapped[Batch] = so.relationship(back_populates="generations")
     # Queued rows ahead of this one across every batch; loaded only by the generate page's query.
     queue_ahead: so.Mapped[int | None] = so.query_expression()
+
+    @property
+    def options(self) -> GenerationOptions:
+        """The options this generation was requested with."""
+        return GenerationOptions(model=self.model, aspect_ratio=self.aspect_ratio, output_format=self.output_format,
+                                 style_preset=self.style_preset, negative_prompt=self.negative_prompt,
+                                 seed=self.requested_seed, cfg_scale=self.cfg_scale)
+
+    @staticmethod
+    def option_columns(options: GenerationOptions) -> dict[str, object]:
+        """The column values that store these options."""
+        values = options.as_dict()
+        values["requested_seed"] = values.pop("seed")
+        return values
 
     @property
     def status_enum(self) -> Status:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Flask, current_app
+from flask import Flask
 
 from app.batches.progress import elapsed_seconds, image_url
+from app.generations import queue
 from app.images import ratio_class
 from app.providers.options import model_label
+from app.services import services
 
 
 def utc_time(value: datetime | None) -> str:
@@ -31,7 +33,8 @@ def iso_time(value: datetime | None) -> str:
 
 def page_globals() -> dict[str, object]:
     """Values the layout needs on every page."""
-    return {"demo_mode": not current_app.config.get("STABILITY_API_KEY")}
+    app_services = services()
+    return {"demo_mode": app_services.stability is None, "queue_paused": queue.paused_reason(app_services.redis)}
 
 
 def register(app: Flask) -> None:

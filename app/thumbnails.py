@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from app.images import NOT_AN_IMAGE
+from app.providers.base import GenerationError
+
 THUMBNAIL_LONG_SIDE = 384
 THUMBNAIL_QUALITY = 78
 
@@ -20,13 +23,14 @@ class Thumbnail:
     height: int
 
 
-def make_thumbnail(data: bytes) -> Thumbnail:
-    """Scale an image (already checked by inspect_image) to at most 384 px on its long side, as WebP."""
-    with Image.open(io.BytesIO(data)) as image:
-        if image.mode not in ("RGB", "RGBA"):
-            image = image.convert("RGB")
+def make_thumbnail(image: Image.Image) -> Thumbnail:
+    """Scale a decoded image to at most 384 px on its long side, as WebP (the original is left as it is)."""
+    try:
+        small = image.convert("RGB") if image.mode not in ("RGB", "RGBA") else image.copy()
         # reducing_gap: shrink by whole factors first (cheap), then LANCZOS only the last step.
-        image.thumbnail((THUMBNAIL_LONG_SIDE, THUMBNAIL_LONG_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        small.thumbnail((THUMBNAIL_LONG_SIDE, THUMBNAIL_LONG_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
         buffer = io.BytesIO()
-        image.save(buffer, format="WEBP", quality=THUMBNAIL_QUALITY, method=4)
-        return Thumbnail(buffer.getvalue(), image.width, image.height)
+        small.save(buffer, format="WEBP", quality=THUMBNAIL_QUALITY, method=4)
+    except (OSError, ValueError) as exc:
+        raise GenerationError(NOT_AN_IMAGE) from exc
+    return Thumbnail(buffer.getvalue(), small.width, small.height)

@@ -22,7 +22,7 @@ from app import create_app
 from app.config import TestConfig, normalise_database_url
 from app.embedded_redis import EmbeddedRedis
 from app.extensions import db
-from app.queueing import generation_queue, redis_connection
+from app.services import services
 from app.worker_pool import GenerationWorker
 
 # Tests claim a Redis database number of their own (flushing only that one); the lock key
@@ -123,10 +123,7 @@ def make_app(migrated: str, redis_url: str, tmp_path: Path):
                 db.session.execute(sa.delete(table))
             db.session.commit()
             db.engine.dispose()
-        if "redis" in app.extensions:
-            app.extensions["redis"].close()
-        if "stability_client" in app.extensions:
-            app.extensions["stability_client"].session.close()
+        services(app).close()
     wipe_redis(redis_url)
 
 
@@ -160,7 +157,8 @@ def csrf_token(client) -> str:
 
 def drain(app) -> None:
     """Run every queued job with a real RQ worker in burst mode, in this process."""
-    GenerationWorker([generation_queue(app)], connection=redis_connection(app), app=app).work(burst=True)
+    app_services = services(app)
+    GenerationWorker([app_services.require_queue()], connection=app_services.require_redis(), app=app).work(burst=True)
 
 
 @pytest.fixture

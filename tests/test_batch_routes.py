@@ -4,8 +4,8 @@ import re
 
 import sqlalchemy as sa
 
-from app.batches.service import create_batch
 from app.extensions import db
+from app.generations.lifecycle import create_batch
 from app.models import Generation, Status
 
 

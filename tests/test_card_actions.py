@@ -5,11 +5,11 @@ from conftest import drain
 from rq.job import Job
 from tests_support import csrf_for
 
-from app.batches.service import create_batch
 from app.extensions import db
+from app.generations.lifecycle import create_batch
 from app.jobs import generate
 from app.models import Generation, Status
-from app.queueing import redis_connection
+from app.services import services
 
 
 def make_batch(app, *prompts):
@@ -35,7 +35,7 @@ def test_cancel_a_queued_generation_removes_its_job_and_the_worker_skips_it(app,
     response = client.post(f"/generations/{first}/cancel", data={"csrf_token": token})
     assert response.status_code == 303 and response.headers["Location"] == f"/generate/{batch_id}"
     assert row(app, first).status == "canceled"
-    job = Job.fetch(row(app, first).job_id, connection=redis_connection(app))
+    job = Job.fetch(row(app, first).job_id, connection=services(app).redis)
     assert job.get_status() == "canceled"
     drain(app)
     assert (row(app, first).status, row(app, second).status) == ("canceled", "succeeded")
@@ -146,7 +146,7 @@ def test_cards_show_their_place_in_the_queue_and_elapsed_time(app, client):
 
 
 def test_a_job_canceled_and_then_retried_cannot_finish_the_new_attempt(app, client):
-    from app.jobs import _finish
+    from app.generations import lifecycle
 
     batch_id, (gid,) = make_batch(app, "a")
     old_job = row(app, gid).job_id
@@ -157,7 +157,8 @@ def test_a_job_canceled_and_then_retried_cannot_finish_the_new_attempt(app, clie
     assert new_job != old_job
     set_row(app, gid, status=Status.RUNNING.value)  # now the new job has claimed it
     with app.app_context():
-        assert not _finish(gid, old_job, status=Status.FAILED.value, error="late")  # the old job's result
+        assert not lifecycle.fail(gid, old_job, "late")  # the old job's result
+        assert not lifecycle.finish(gid, old_job, False, error=None)
         assert generate(app, gid, old_job) == "skipped"  # and it cannot claim the row again either
     assert (row(app, gid).status, row(app, gid).error) == ("running", None)
 

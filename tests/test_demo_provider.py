@@ -5,6 +5,7 @@ import io
 import pytest
 from PIL import Image
 
+from app.generations.options import GenerationOptions
 from app.images import inspect_image
 from app.providers.base import GenerationError, GenerationRequest
 from app.providers.demo import DemoProvider, render_demo_image
@@ -24,13 +25,13 @@ def test_demo_images_follow_the_aspect_ratio(ratio, size):
 
 @pytest.mark.parametrize(("fmt", "mime"), [("png", "image/png"), ("jpeg", "image/jpeg"), ("webp", "image/webp")])
 def test_demo_provider_answers_in_the_requested_format_with_a_seed(fmt, mime):
-    image = DemoProvider().generate(GenerationRequest(prompt="x", output_format=fmt))
+    image = DemoProvider().generate(GenerationRequest(prompt="x", options=GenerationOptions(output_format=fmt)))
     assert image.mime_type == mime == inspect_image(image.data).mime_type
     assert 1 <= image.seed <= 4_294_967_294 and image.finish_reason == "SUCCESS"
 
 
 def test_a_requested_seed_is_kept():
-    assert DemoProvider().generate(GenerationRequest(prompt="x", seed=7)).seed == 7
+    assert DemoProvider().generate(GenerationRequest(prompt="x", options=GenerationOptions(seed=7))).seed == 7
 
 
 @pytest.mark.parametrize("data", [b"", b"not an image", b"\x89PNG\r\n\x1a\n" + b"\0" * 20])

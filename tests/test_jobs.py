@@ -2,6 +2,7 @@
 
 import logging
 import pathlib
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,15 +12,17 @@ from PIL import Image
 from rq.job import Job
 
 from app.extensions import db
-from app.jobs import INTERRUPTED, generate, on_job_failure
-from app.models import Batch, Generation, Status
-from app.queueing import redis_connection
-from app.worker_pool import recover_unfinished
+from app.generations.lifecycle import INTERRUPTED, WORKER_STOPPED, heartbeat
+from app.generations.queue import PAUSED_BAD_KEY, PAUSED_OUT_OF_CREDITS, pause, paused_reason, resume
+from app.generations.reaper import sweep
+from app.jobs import generate, on_job_failure
+from app.models import Batch, Generation, Status, utcnow
+from app.services import services
 
 
 def submit(app, *prompts):
     """Create a batch through the service the home page uses; return its generation ids."""
-    from app.batches.service import create_batch
+    from app.generations.lifecycle import create_batch
 
     with app.test_request_context():
         batch = create_batch(list(prompts))
@@ -50,7 +53,7 @@ def test_demo_provider_job_stores_a_labelled_image_file_and_its_facts(app):
 def test_jobs_carry_only_the_generation_id(app):
     ids = submit(app, "a cat")
     (generation,) = rows(app, ids)
-    job = Job.fetch(generation.job_id, connection=redis_connection(app))
+    job = Job.fetch(generation.job_id, connection=services(app).redis)
     assert job.args == (ids[0],) and not job.kwargs
 
 
@@ -70,7 +73,6 @@ def test_api_job_reaches_the_server_as_documented_and_records_the_answer(api_app
 
 @pytest.mark.parametrize(("marker", "status", "reason"), [
     ("[moderate]", "failed", "Blocked by content moderation (not charged)"),
-    ("[nocredits]", "failed", "Out of credits: the Stability account needs a top-up"),
     ("[e422]", "failed", "The API refused the prompt: English is the only supported language for this service."),
     ("[e500]", "failed", "Stability AI had a server error (500); try again later"),
     ("[garbage]", "failed", "The API answered with something that is not a valid image"),
@@ -90,11 +92,15 @@ def test_each_api_outcome_ends_with_its_own_status_and_reason(api_app, marker, s
         assert bad.api_request_id  # a 200 answer's x-request-id is kept even when the image is unusable
 
 
-def test_an_invalid_key_is_reported_as_such(make_app, fake):
+def test_an_invalid_key_pauses_the_queue_and_says_so(make_app, fake):
     app = make_app(STABILITY_API_KEY="wrong", STABILITY_API_BASE_URL=fake.base_url)
-    ids = submit(app, "a cat")
+    ids = submit(app, "a cat", "a dog")
     drain(app)
-    assert rows(app, ids)[0].error == "Invalid API key: the operator must fix the server's STABILITY_API_KEY"
+    assert [g.status for g in rows(app, ids)] == ["queued", "queued"]
+    assert rows(app, ids)[0].error == PAUSED_BAD_KEY
+    assert paused_reason(services(app).redis) == PAUSED_BAD_KEY
+    with app.app_context():
+        assert not sweep(app, force=True).resumed  # the balance check is refused too: still paused
 
 
 def test_an_unreachable_api_fails_the_row_with_a_reason(make_app):
@@ -153,28 +159,70 @@ def test_failure_callback_fails_a_row_left_running_by_a_dead_worker(app):
     with app.app_context():
         db.session.execute(sa.update(Generation).values(status=Status.RUNNING.value))
         db.session.commit()
-        job = Job.fetch(rows(app, ids)[0].job_id, connection=redis_connection(app))
-        on_job_failure(job, redis_connection(app), None, None, None)
+        job = Job.fetch(rows(app, ids)[0].job_id, connection=services(app).redis)
+        on_job_failure(job, services(app).redis, None, None, None)
     assert (rows(app, ids)[0].status, rows(app, ids)[0].error) == ("failed", INTERRUPTED)
 
 
-def test_recovery_requeues_rows_whose_jobs_redis_lost_and_fails_abandoned_running_rows(app):
-    queued_id, running_id = submit(app, "lost in redis", "was running")
-    redis_connection(app).flushdb()  # Redis restarted without its data
+def age_rows(app, ids, seconds=3600, **values):
+    """Make rows look as if they were queued, or last heartbeat, `seconds` ago."""
     with app.app_context():
-        db.session.execute(sa.update(Generation).where(Generation.id == running_id)
-                           .values(status=Status.RUNNING.value))
+        db.session.execute(sa.update(Generation).where(Generation.id.in_(ids))
+                           .values(heartbeat_at=utcnow() - timedelta(seconds=seconds), **values))
         db.session.commit()
-    assert recover_unfinished(app) == (1, 1)
+
+
+def test_the_reaper_requeues_queued_rows_whose_jobs_redis_lost(app):
+    ids = submit(app, "lost in redis", "also lost")
+    services(app).redis.flushdb()  # Redis restarted without its data
+    age_rows(app, ids)
+    with app.app_context():
+        assert sweep(app, force=True).requeued_lost == 2
+        assert sweep(app, force=True).requeued_lost == 0  # now queued again: once, not twice
     drain(app)
-    queued, running = rows(app, [queued_id, running_id])
-    assert queued.status == "succeeded"
-    assert (running.status, running.error) == ("failed", INTERRUPTED)
+    assert [g.status for g in rows(app, ids)] == ["succeeded", "succeeded"]
 
 
-def test_recovery_leaves_live_jobs_alone(app):
-    submit(app, "still queued")
-    assert recover_unfinished(app) == (0, 0)
+def test_the_reaper_leaves_young_rows_and_live_jobs_alone(app):
+    young, live = submit(app, "just committed", "still queued")
+    with app.app_context():
+        db.session.execute(sa.update(Generation).where(Generation.id == young).values(job_id="never-enqueued"))
+        db.session.commit()
+    age_rows(app, [live])
+    with app.app_context():
+        assert not sweep(app, force=True).changed
+
+
+def test_the_reaper_requeues_a_stale_running_row_as_its_next_attempt(app):
+    ids = submit(app, "worker was killed")
+    age_rows(app, ids, status=Status.RUNNING.value, attempts=1)
+    with app.app_context():
+        assert sweep(app, force=True).requeued_stale == 1
+    (generation,) = rows(app, ids)
+    assert (generation.status, generation.error) == ("queued", WORKER_STOPPED)
+    html = app.test_client().get(f"/generate/{generation.batch_id}").get_data(as_text=True)
+    assert "Worker stopped; retrying (2/3)" in html
+    drain(app)
+    (generation,) = rows(app, ids)
+    assert (generation.status, generation.attempts, generation.error) == ("succeeded", 2, None)
+
+
+def test_the_reaper_fails_a_stale_running_row_with_no_attempts_left(app):
+    ids = submit(app, "worker was killed thrice")
+    age_rows(app, ids, status=Status.RUNNING.value, attempts=3)
+    with app.app_context():
+        assert sweep(app, force=True).failed_stale == 1
+    assert (rows(app, ids)[0].status, rows(app, ids)[0].error) == ("failed", INTERRUPTED)
+
+
+def test_a_heartbeat_keeps_a_long_running_row_from_the_reaper(app):
+    ids = submit(app, "slow but alive")
+    age_rows(app, ids, status=Status.RUNNING.value, attempts=1)
+    with app.app_context():
+        job_id = db.session.get(Generation, ids[0]).job_id
+        assert heartbeat([job_id]) == 1
+        assert not sweep(app, force=True).changed
+    assert rows(app, ids)[0].status == "running"
 
 
 def test_no_row_is_left_unfinished_after_a_mixed_batch(api_app):
@@ -205,7 +253,7 @@ def test_transient_failures_stop_after_the_last_attempt(api_app, fake):
     assert len(fake.generate_requests) == 3
 
 
-@pytest.mark.parametrize("marker", ["[moderate]", "[nocredits]", "[e422]"])
+@pytest.mark.parametrize("marker", ["[moderate]", "[e422]"])
 def test_permanent_failures_are_never_retried(api_app, fake, marker):
     ids = submit(api_app, f"a harbour {marker}")
     drain(api_app)
@@ -225,8 +273,6 @@ def test_a_card_says_retrying_with_the_attempt_count(api_app):
 
 
 def test_a_429_pauses_every_worker_for_the_lockout(make_app, fake):
-    from app.providers import stability_client_for
-
     app = make_app(STABILITY_API_KEY=KEY, STABILITY_API_BASE_URL=fake.base_url, STABILITY_LOCKOUT_SECONDS=0.6)
     fake.script(429, {"id": "rate_limit_exceeded", "name": "rate_limit_exceeded", "errors": ["slow down"]})
     ids = submit(app, "first", "second")
@@ -236,4 +282,26 @@ def test_a_429_pauses_every_worker_for_the_lockout(make_app, fake):
     assert statuses[0][0] == 429 and [s for s, _ in statuses[1:]] == [200, 200]
     assert statuses[1][1] - statuses[0][1] >= 0.55  # nobody called during the lockout
     with app.app_context():
-        assert stability_client_for(app).limiter.locked_out_for() == 0
+        assert services(app).stability.limiter.locked_out_for() == 0
+
+
+@pytest.mark.parametrize(("marker", "reason"), [("[nocredits]", PAUSED_OUT_OF_CREDITS)])
+def test_out_of_credits_pauses_the_queue_instead_of_failing_it(api_app, fake, marker, reason):
+    ids = submit(api_app, f"first {marker}", "second", "third")
+    drain(api_app)
+    assert len(fake.generate_requests) == 1  # nothing else was sent, so nothing burned
+    assert [g.status for g in rows(api_app, ids)] == ["queued"] * 3
+    assert rows(api_app, ids)[0].attempts == 0
+    assert paused_reason(services(api_app).redis) == reason
+    page = api_app.test_client().get("/").get_data(as_text=True)
+    assert reason in page
+    resume(services(api_app).redis)
+    drain(api_app)
+    assert rows(api_app, ids)[1].status == "succeeded"
+
+
+def test_a_successful_balance_check_resumes_a_paused_queue(api_app):
+    pause(services(api_app).redis, PAUSED_OUT_OF_CREDITS)
+    with api_app.app_context():
+        assert sweep(api_app, force=True).resumed
+    assert paused_reason(services(api_app).redis) is None

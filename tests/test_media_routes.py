@@ -10,8 +10,9 @@ from conftest import drain
 from PIL import Image
 from tests_support import csrf_for
 
-from app.batches.service import BatchOptions, create_batch
 from app.extensions import db
+from app.generations.lifecycle import create_batch
+from app.generations.options import GenerationOptions
 from app.metadata import read_parameters
 from app.models import Generation
 
@@ -19,7 +20,7 @@ from app.models import Generation
 def made(app, *prompts, **options):
     """Generate images for these prompts with the demo provider; return the generation ids."""
     with app.test_request_context():
-        batch = create_batch(list(prompts), BatchOptions(**options))
+        batch = create_batch(list(prompts), GenerationOptions(**options))
         ids = [g.id for g in batch.generations]
     drain(app)
     return ids
@@ -71,7 +72,7 @@ def test_a_gallery_page_of_24_thumbnails_weighs_well_under_a_megabyte(make_app):
     app = make_app()
     with app.test_request_context():
         for _ in range(3):
-            create_batch([f"prompt {i}" for i in range(8)], BatchOptions(output_format="png"))
+            create_batch([f"prompt {i}" for i in range(8)], GenerationOptions(output_format="png"))
     drain(app)
     client = app.test_client()
     html = client.get("/all/").get_data(as_text=True)

@@ -10,6 +10,7 @@ import struct
 import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
+from app.generations.options import GenerationOptions
 from app.metadata import (
     ImageParameters,
     _jpeg_segments,
@@ -23,8 +24,8 @@ from app.metadata import (
 PROMPT = "a café at dusk, (bokeh:1.2)\nsecond line ✓"
 NEGATIVE = "blurry, låg kvalitet"
 TEXT = parameters_text(ImageParameters(
-    prompt=PROMPT, negative_prompt=NEGATIVE, seed=123, model="sd3.5-large", width=64, height=48,
-    style_preset="anime", aspect_ratio="4:3", cfg_scale=4.0,
+    prompt=PROMPT, seed=123, width=64, height=48, options=GenerationOptions(
+        negative_prompt=NEGATIVE, model="sd3.5-large", style_preset="anime", aspect_ratio="4:3", cfg_scale=4.0),
 ))
 EXIF_IFD, USER_COMMENT, ORIENTATION = 0x8769, 0x9286, 0x0112
 
@@ -187,8 +188,8 @@ def test_extended_webp_keeps_its_chunks_and_puts_exif_before_xmp():
 @pytest.mark.parametrize("unit", ["x", "é", "🎨"])
 def test_a_huge_prompt_is_shortened_to_fit_one_jpeg_segment(unit):
     prompt = unit * (70_000 // len(unit.encode()))
-    text = parameters_text(ImageParameters(prompt=prompt, negative_prompt="ugly", seed=7, model="core",
-                                           width=64, height=48))
+    text = parameters_text(ImageParameters(prompt=prompt, seed=7, width=64, height=48,
+                                           options=GenerationOptions(negative_prompt="ugly")))
     original = encode("JPEG")
 
     embedded = embed_parameters(original, "image/jpeg", text)
@@ -246,12 +247,12 @@ def test_parameters_text_layout():
 
 
 def test_parameters_text_omits_missing_values():
-    text = parameters_text(ImageParameters(prompt="a cat", negative_prompt=None, seed=None, model="core",
-                                           width=1024, height=1024))
-    assert text == "a cat\nSize: 1024x1024, Model: core, Software: Image Generator"
-    assert parameters_text(ImageParameters(prompt="a cat", negative_prompt="", seed=0, model="core",
-                                           width=8, height=8, cfg_scale=4.5)) == (
-        "a cat\nSeed: 0, Size: 8x8, Model: core, CFG scale: 4.5, Software: Image Generator"
+    text = parameters_text(ImageParameters(prompt="a cat", seed=None, width=1024, height=1024,
+                                           options=GenerationOptions()))
+    assert text == "a cat\nSize: 1024x1024, Model: core, Aspect ratio: \"1:1\", Software: Image Generator"
+    assert parameters_text(ImageParameters(prompt="a cat", seed=0, width=8, height=8,
+                                           options=GenerationOptions(negative_prompt="", cfg_scale=4.5))) == (
+        "a cat\nSeed: 0, Size: 8x8, Model: core, Aspect ratio: \"1:1\", CFG scale: 4.5, Software: Image Generator"
     )
 
 
@@ -263,8 +264,8 @@ def settings_pairs(line: str) -> dict[str, str]:
 
 def test_values_with_commas_colons_or_quotes_are_quoted_so_pairs_split_correctly():
     awkward = 'neon, "retro": 80s'
-    text = parameters_text(ImageParameters(prompt="p", negative_prompt=None, seed=1, model="core", width=8,
-                                           height=8, style_preset=awkward, aspect_ratio="16:9"))
+    text = parameters_text(ImageParameters(prompt="p", seed=1, width=8, height=8, options=GenerationOptions(
+        style_preset=awkward, aspect_ratio="16:9")))
     line = text.split("\n")[-1]
     assert 'Style: "neon, \\"retro\\": 80s"' in line
     assert settings_pairs(line) == {"Seed": "1", "Size": "8x8", "Model": "core", "Style": awkward,

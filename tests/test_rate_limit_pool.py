@@ -9,9 +9,9 @@ from fake_stability import FakeStability
 from live_stack import migrate, worker_pool
 
 from app import create_app
-from app.batches.service import create_batch
 from app.config import TestConfig
 from app.extensions import db
+from app.generations.lifecycle import create_batch
 from app.models import FINAL_STATUSES, Generation
 
 KEY = "pool-key"

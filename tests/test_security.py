@@ -12,7 +12,7 @@ from tests_support import csrf_for
 
 from app.extensions import db
 from app.models import Generation
-from app.queueing import redis_connection
+from app.services import services
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 KEY = "sk-secret-never-shown-0123456789abcdef"
@@ -67,7 +67,7 @@ def test_the_api_key_is_never_in_a_page_a_job_redis_or_a_log(make_app, caplog):
     client = app.test_client()
     token = csrf_for(client)
     location = client.post("/", data={"csrf_token": token, "prompts-0": "a cat"}).headers["Location"]
-    connection = redis_connection(app)
+    connection = services(app).redis
     with app.app_context():
         job = Job.fetch(db.session.scalars(sa.select(Generation.job_id)).one(), connection=connection)
     assert KEY not in repr(job.args) + repr(job.kwargs) + repr(job.meta)

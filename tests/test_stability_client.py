@@ -8,6 +8,7 @@ import requests
 from PIL import Image
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from app.generations.options import GenerationOptions
 from app.providers.base import GenerationError, GenerationRequest
 from app.providers.stability import StabilityClient, endpoint_for
 from app.rate_limit import RateLimitTimeout
@@ -45,7 +46,8 @@ def test_success_as_image_bytes_reads_seed_finish_reason_and_request_id(client, 
 
 def test_request_is_multipart_with_bearer_key_accept_and_client_headers(client, requests_mock):
     requests_mock.post(CORE, content=png_bytes(), headers={"content-type": "image/png", "finish-reason": "SUCCESS"})
-    client.generate(GenerationRequest(prompt="a lighthouse", aspect_ratio="16:9", output_format="webp", seed=42))
+    options = GenerationOptions(aspect_ratio="16:9", output_format="webp", seed=42)
+    client.generate(GenerationRequest(prompt="a lighthouse", options=options))
     sent = requests_mock.last_request
     assert sent.headers["authorization"] == f"Bearer {KEY}"
     assert sent.headers["accept"] == "image/*"
@@ -78,7 +80,7 @@ def test_sd35_models_use_the_sd3_path_and_the_model_field(requests_mock):
         endpoint_for("sd3.5-huge")
     requests_mock.post(BASE + "/v2beta/stable-image/generate/sd3", content=png_bytes(),
                        headers={"content-type": "image/png"})
-    StabilityClient(KEY, BASE).generate(GenerationRequest(prompt="p", model="sd3.5-medium"))
+    StabilityClient(KEY, BASE).generate(GenerationRequest(prompt="p", options=GenerationOptions(model="sd3.5-medium")))
     assert 'name="model"\r\n\r\nsd3.5-medium\r\n' in requests_mock.last_request.body.decode()
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from app.batches import actions
 from app.batches.archive import batch_zip_response
 from app.batches.progress import batch_json, changed_since, progress_of, seen_signature
-from app.batches.service import generations_of
+from app.batches.queries import generations_of
 from app.extensions import db
+from app.generations import lifecycle
 from app.models import Generation
 
 bp = Blueprint("batches", __name__)
@@ -63,7 +63,7 @@ def _generation_or_404(generation_id: int) -> Generation:
 def cancel_generation(generation_id: int) -> Response | str:
     """Cancel one queued or running generation; a running one's late result is discarded."""
     generation = _generation_or_404(generation_id)
-    canceled = actions.cancel_generation(generation_id)
+    canceled = lifecycle.cancel_generation(generation_id)
     return _after_action(generation.batch_id, "Canceled." if canceled else "That image had already finished.")
 
 
@@ -71,7 +71,7 @@ def cancel_generation(generation_id: int) -> Response | str:
 def cancel_batch(batch_id: int) -> Response | str:
     """Cancel every unfinished generation of the batch."""
     _generations_or_404(batch_id)
-    count = actions.cancel_batch(batch_id)
+    count = lifecycle.cancel_batch(batch_id)
     return _after_action(batch_id, f"Canceled {count} image{'s' if count != 1 else ''}.")
 
 
@@ -79,7 +79,7 @@ def cancel_batch(batch_id: int) -> Response | str:
 def retry_generation(generation_id: int) -> Response | str:
     """Queue a new attempt for a failed, filtered or canceled card, with the same options."""
     generation = _generation_or_404(generation_id)
-    retried = actions.retry_generation(generation_id)
+    retried = lifecycle.retry(generation_id)
     return _after_action(generation.batch_id, "Queued again." if retried else "Only a failed, filtered or "
                          "canceled image can be retried.")
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from flask import current_app
 from redis.exceptions import RedisError
 
 from app.prompts.forms import PromptForm
-from app.providers import stability_client_for
 from app.providers.base import GenerationError
 from app.providers.options import USD_PER_CREDIT
-from app.queueing import redis_connection
+from app.services import QueueUnavailable, services
 
 log = logging.getLogger(__name__)
 BALANCE_KEY = "imagegen:stability-balance"
@@ -45,18 +43,18 @@ def batch_cost(form: PromptForm) -> BatchCost:
 
 
 def current_balance() -> float | None:
-    """The account's credits, from a one-minute cache; None in demo mode or when the API cannot say."""
-    client = stability_client_for(current_app._get_current_object())  # type: ignore[attr-defined]
-    if client is None:
+    """The account's credits, from a one-minute cache; None in demo mode or when the API (or Redis) cannot say."""
+    app_services = services()
+    if app_services.stability is None:
         return None
     try:
-        connection = redis_connection()
+        connection = app_services.require_redis()
         cached = connection.get(BALANCE_KEY)
         if cached is not None:
             return float(cached)
-        balance = client.balance()
+        balance = app_services.stability.balance()
         connection.set(BALANCE_KEY, repr(balance), ex=BALANCE_TTL_SECONDS)
         return balance
-    except (GenerationError, RedisError, ValueError) as exc:
+    except (GenerationError, RedisError, QueueUnavailable, ValueError) as exc:
         log.info("balance unavailable: %s", getattr(exc, "reason", type(exc).__name__))
         return None

@@ -7,7 +7,7 @@ from wtforms import FieldList, FloatField, IntegerField, SelectField, TextAreaFi
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 
-from app.batches.service import BatchOptions
+from app.generations.options import DEFAULT_OPTIONS, GenerationOptions
 from app.models import Generation
 from app.providers.options import (
     ASPECT_RATIOS,
@@ -73,12 +73,14 @@ class PromptForm(FlaskForm):
                       validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE)]),
         min_entries=1,
     )
-    model = SelectField("Model", default=DEFAULT_MODEL, choices=[
+    model = SelectField("Model", default=DEFAULT_OPTIONS.model, choices=[
         SelectChoice(m.id, f"{m.label} · {m.credits:g} credits") for m in MODELS.values()])
-    aspect_ratio = SelectField("Aspect ratio", default="1:1", choices=[SelectChoice(r) for r in ASPECT_RATIOS])
+    aspect_ratio = SelectField("Aspect ratio", default=DEFAULT_OPTIONS.aspect_ratio,
+                               choices=[SelectChoice(r) for r in ASPECT_RATIOS])
     style_preset = SelectField("Style", default="", choices=[SelectChoice("", "None")] + [
         SelectChoice(s, style_label(s)) for s in STYLE_PRESETS])
-    output_format = SelectField("Format", default="png", choices=[SelectChoice(f, f.upper()) for f in OUTPUT_FORMATS])
+    output_format = SelectField("Format", default=DEFAULT_OPTIONS.output_format,
+                                choices=[SelectChoice(f, f.upper()) for f in OUTPUT_FORMATS])
     negative_prompt = TextAreaField("Negative prompt", filters=[strip_text],
                                     validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE)])
     seed = SeedField("Seed", validators=[Optional(), NumberRange(0, MAX_SEED, message=SEED_MESSAGE)])
@@ -98,10 +100,10 @@ class PromptForm(FlaskForm):
         """The selected model, or the default if the value is unknown."""
         return MODELS.get(self.model.data or "", MODELS[DEFAULT_MODEL])
 
-    def batch_options(self) -> BatchOptions:
+    def options(self) -> GenerationOptions:
         """The validated options; cfg_scale only for the models that take it, seed 0 meaning random."""
         model = self.chosen_model
-        return BatchOptions(
+        return GenerationOptions(
             model=model.id,
             aspect_ratio=self.aspect_ratio.data,
             output_format=self.output_format.data,
@@ -127,11 +129,11 @@ class PromptForm(FlaskForm):
 
 def reused_form(generation: Generation, max_prompts: int) -> PromptForm:
     """The form pre-filled with one image's prompt and settings, its actual seed included, to make it again."""
+    options = generation.options
     data = {
-        "prompts": [generation.prompt], "model": generation.model, "aspect_ratio": generation.aspect_ratio,
-        "style_preset": generation.style_preset or "", "output_format": generation.output_format,
-        "negative_prompt": generation.negative_prompt or "", "cfg_scale": generation.cfg_scale,
-        "seed": generation.seed if generation.seed is not None else generation.requested_seed,
+        **options.as_dict(), "prompts": [generation.prompt], "style_preset": options.style_preset or "",
+        "negative_prompt": options.negative_prompt or "",
+        "seed": generation.seed if generation.seed is not None else options.seed,
     }
     return PromptForm(formdata=None, data=data, max_prompts=max_prompts)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from app.batches.service import create_batch
 from app.extensions import db
+from app.generations.lifecycle import create_batch
 from app.models import Generation, parse_id
 from app.prompts.cost import batch_cost, current_balance
 from app.prompts.forms import PromptForm, rebuilt_form, reused_form
@@ -61,7 +61,7 @@ def index() -> Response | tuple[str, int]:
         return _page(edited)
     if not form.validate():
         return _page(form, 422)
-    batch = create_batch(form.prompt_texts(), form.batch_options())
+    batch = create_batch(form.prompt_texts(), form.options())
     count = len(batch.generations)
     flash(f"{count} image{'s' if count != 1 else ''} queued.")
     return redirect(url_for("batches.show", batch_id=batch.id), code=303)

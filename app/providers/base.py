@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
+
+from app.generations.options import DEFAULT_OPTIONS, GenerationOptions
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """The options of one text-to-image request, named as the Stability API names them."""
+    """One text-to-image request: a prompt and its options."""
 
     prompt: str
-    model: str = "core"
-    aspect_ratio: str = "1:1"
-    output_format: str = "png"
-    seed: int = 0
-    negative_prompt: str | None = None
-    style_preset: str | None = None
-    cfg_scale: float | None = None
+    options: GenerationOptions = field(default=DEFAULT_OPTIONS)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from app.images import SIZES_1MP
 from app.providers.base import GeneratedImage, GenerationRequest
+from app.providers.options import MAX_SEED
 
 LABEL = "OFFLINE DEMO - placeholder, not generated art"
 PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
@@ -56,10 +57,11 @@ class DemoProvider:
 
     def generate(self, request: GenerationRequest) -> GeneratedImage:
         """Wait a little, like the real API would, then draw the placeholder."""
-        seed = request.seed or random.randint(1, 4_294_967_294)
+        options = request.options
+        seed = options.seed or random.randint(1, MAX_SEED)
         if self.delay:
             # 0.5x to 1.5x of the delay, so a batch's images arrive one by one as real ones do.
             time.sleep(self.delay * (0.5 + hashlib.sha256(request.prompt.encode()).digest()[0] / 255))
-        data = render_demo_image(request.prompt, seed, request.aspect_ratio, request.output_format)
-        mime = "image/" + request.output_format
+        data = render_demo_image(request.prompt, seed, options.aspect_ratio, options.output_format)
+        mime = "image/" + options.output_format
         return GeneratedImage(data=data, mime_type=mime, seed=seed, finish_reason="SUCCESS")

@@ -60,21 +60,22 @@ def endpoint_for(model: str) -> str:
 
 def form_fields(request: GenerationRequest) -> dict[str, str]:
     """Build the multipart text fields; numbers go as decimal strings, empty options are left out."""
+    options = request.options
     fields = {
         "prompt": request.prompt,
-        "aspect_ratio": request.aspect_ratio,
-        "output_format": request.output_format,
+        "aspect_ratio": options.aspect_ratio,
+        "output_format": options.output_format,
     }
-    if request.seed:
-        fields["seed"] = str(request.seed)
-    if request.negative_prompt:
-        fields["negative_prompt"] = request.negative_prompt
-    if request.style_preset:
-        fields["style_preset"] = request.style_preset
-    if MODELS[request.model].takes_cfg_scale:
-        fields["model"] = request.model
-        if request.cfg_scale is not None:
-            fields["cfg_scale"] = f"{request.cfg_scale:g}"
+    if options.seed:
+        fields["seed"] = str(options.seed)
+    if options.negative_prompt:
+        fields["negative_prompt"] = options.negative_prompt
+    if options.style_preset:
+        fields["style_preset"] = options.style_preset
+    if MODELS[options.model].takes_cfg_scale:
+        fields["model"] = options.model
+        if options.cfg_scale is not None:
+            fields["cfg_scale"] = f"{options.cfg_scale:g}"
     return fields
 
 
@@ -139,7 +140,7 @@ class StabilityClient:
 
     def generate(self, request: GenerationRequest) -> GeneratedImage:
         """Generate one image; raise GenerationError with a readable reason on any failure."""
-        url = self.base_url + endpoint_for(request.model)
+        url = self.base_url + endpoint_for(request.options.model)
         self._wait_for_slot(RATE_LIMIT_WAIT)
         try:
             response = self.session.post(
@@ -156,14 +157,21 @@ class StabilityClient:
             raise GenerationError("Could not reach the Stability API", transient=True) from None
         except requests.RequestException as exc:
             raise GenerationError(f"Request to the Stability API failed: {type(exc).__name__}") from None
-        log.info("stability %s -> %s request_id=%s", endpoint_for(request.model), response.status_code,
+        log.info("stability %s -> %s request_id=%s", endpoint_for(request.options.model), response.status_code,
                  response.headers.get("x-request-id"))
         if response.status_code == 429 and self.limiter is not None:
-            # The API locks the whole account out; every worker must wait, not only this one.
-            self.limiter.lock_out()
+            self._lock_out()
         if response.status_code != 200:
             raise error_from_response(response)
         return self._parse_success(response)
+
+    def _lock_out(self) -> None:
+        """The API locks the whole account out after a 429; every worker must wait, not only this one."""
+        try:
+            self.limiter.lock_out()  # type: ignore[union-attr]
+        except RedisError:
+            # The 429 itself is still retried with backoff; only the shared pause is lost.
+            log.warning("could not record the API's rate-limit lockout in Redis")
 
     def _wait_for_slot(self, timeout: float) -> None:
         """Take a slot from the shared rate limiter; waiting too long, or no Redis, is a transient failure."""

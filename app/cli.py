@@ -1,0 +1,44 @@
+"""Commands of the `flask` CLI: the worker and the queue's pause."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from app.generations import queue
+from app.services import services
+
+queue_cli = AppGroup("queue", help="Inspect or resume the generation queue.")
+
+
+@click.command("worker")
+def worker_command() -> None:
+    """Run the generation workers (WORKER_CONCURRENCY of them) until stopped, as `python worker.py` does."""
+    from app.worker_pool import main
+
+    main(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+@queue_cli.command("resume")
+def resume_command() -> None:
+    """Let workers take jobs again after the queue paused (API key refused, or out of credits)."""
+    if queue.resume(services().require_redis()):
+        click.echo("The queue was paused; workers take jobs again.")
+    else:
+        click.echo("The queue was not paused.")
+
+
+@queue_cli.command("status")
+def status_command() -> None:
+    """Say whether the queue is paused, and how many jobs wait in it."""
+    app_services = services()
+    reason = queue.paused_reason(app_services.require_redis())
+    click.echo(reason or "Running.")
+    click.echo(f"{len(app_services.require_queue())} jobs waiting.")
+
+
+def register(app: Flask) -> None:
+    """Add the commands to `flask`."""
+    app.cli.add_command(worker_command)
+    app.cli.add_command(queue_cli)

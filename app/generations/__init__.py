@@ -1,0 +1,1 @@
+"""A generation's options, its lifecycle (every status change), its queue and the reaper."""

@@ -1,0 +1,89 @@
+"""The RQ side of a generation: its job (which carries only the row's id), cancelling jobs, and the queue's pause."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Callback, Queue
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job
+
+from app.providers.stability import RATE_LIMIT_WAIT
+
+JOB_FUNCTION = "app.jobs.run_generation"
+FAILURE_CALLBACK = "app.jobs.on_job_failure"
+PAUSE_KEY = "imagegen:queue-paused"
+PAUSED_OUT_OF_CREDITS = "Paused: the Stability account is out of credits"
+PAUSED_BAD_KEY = "Paused: the Stability API rejected the API key"
+
+
+def new_job_id() -> str:
+    """A job id chosen before enqueueing, so the row holds it before any worker sees the job."""
+    return uuid.uuid4().hex
+
+
+def job_timeout(config: Mapping[str, object]) -> int:
+    """Longer than every attempt's timeouts, backoffs and a lockout, so the job itself records why it ended."""
+    connect, read = config["STABILITY_TIMEOUT"]  # type: ignore[misc]
+    attempts = int(config["STABILITY_MAX_ATTEMPTS"])  # type: ignore[arg-type]
+    # Each attempt may first wait for a rate-limit slot (a lockout included), then for the API.
+    per_attempt = RATE_LIMIT_WAIT + connect + read
+    backoffs = float(config["STABILITY_RETRY_BASE_DELAY"]) * (2 ** attempts)  # type: ignore[arg-type]
+    return int(attempts * per_attempt + backoffs + 60)
+
+
+def enqueue_job(queue: Queue, generation_id: int, job_id: str, timeout: int) -> None:
+    """Queue the job that makes one generation's image, under the id its row already holds."""
+    queue.enqueue_call(
+        JOB_FUNCTION,
+        args=(generation_id,),
+        job_id=job_id,
+        timeout=timeout,
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+        description=f"generation {generation_id}",
+        on_failure=Callback(FAILURE_CALLBACK),
+    )
+
+
+def cancel_jobs(connection: Redis | None, job_ids: Iterable[str]) -> None:
+    """Take queued jobs out of Redis; a job already running finds its row canceled and discards its result."""
+    if connection is None:
+        return
+    for job_id in job_ids:
+        try:
+            Job.fetch(job_id, connection=connection).cancel()
+        except (NoSuchJobError, InvalidJobOperation, RedisError):
+            pass  # the row is canceled either way; the job then skips or discards
+
+
+def missing_jobs(connection: Redis, job_ids: list[str]) -> set[str]:
+    """The job ids Redis holds no job for (lost with an emptied Redis, or never enqueued); one round trip."""
+    pipeline = connection.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipeline.exists(Job.key_for(job_id))
+    return {job_id for job_id, exists in zip(job_ids, pipeline.execute(), strict=True) if not exists}
+
+
+def pause(connection: Redis, reason: str) -> None:
+    """Stop every worker taking jobs until resumed: the API refused the account, so each job would fail alike."""
+    connection.set(PAUSE_KEY, reason)
+
+
+def resume(connection: Redis) -> bool:
+    """Let workers take jobs again; True if the queue was paused."""
+    return bool(connection.delete(PAUSE_KEY))
+
+
+def paused_reason(connection: Redis | None) -> str | None:
+    """Why the queue is paused, or None (also when Redis cannot say: a banner is not worth an error)."""
+    if connection is None:
+        return None
+    try:
+        reason = connection.get(PAUSE_KEY)
+    except RedisError:
+        return None
+    return reason.decode() if reason else None

@@ -1,0 +1,138 @@
+"""The reaper: finds generations a crash left unfinished and moves them on; run by every worker process.
+
+Evidence of life is a timestamp on the row (``heartbeat_at``), not a key in Redis: the row survives an
+emptied Redis, the sweep is one indexed query, and the heartbeat of all of a process's jobs is one UPDATE.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from flask import Flask
+from redis.exceptions import RedisError
+
+from app.extensions import db
+from app.generations import lifecycle, queue
+from app.providers.base import GenerationError
+from app.services import services
+
+log = logging.getLogger(__name__)
+TURN_KEY = "imagegen:reaper-turn"
+CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What one sweep did."""
+
+    requeued_stale: int = 0
+    failed_stale: int = 0
+    requeued_lost: int = 0
+    resumed: bool = False
+
+    @property
+    def changed(self) -> bool:
+        """True if the sweep moved anything."""
+        return bool(self.requeued_stale or self.failed_stale or self.requeued_lost or self.resumed)
+
+
+def _take_turn(app: Flask) -> bool:
+    """One sweep per interval across every process and host; the guarded transitions make a second one harmless."""
+    redis = services(app).redis
+    if redis is None:
+        return True
+    interval_ms = int(app.config["REAPER_INTERVAL_SECONDS"] * 1000 * 0.8)
+    try:
+        return bool(redis.set(TURN_KEY, f"{os.getpid()}", nx=True, px=max(1, interval_ms)))
+    except RedisError:
+        return True  # the database part of the sweep needs no Redis
+
+
+def sweep(app: Flask, force: bool = False) -> Sweep:
+    """Requeue or fail stale running rows; requeue queued rows whose job Redis lost; resume a paused queue if it may."""
+    if not force and not _take_turn(app):
+        return Sweep()
+    requeued_stale, failed_stale = lifecycle.reap_stale_running(
+        lifecycle.seconds_ago(app.config["REAPER_STALE_SECONDS"]))
+    requeued_lost, resumed = 0, False
+    try:
+        requeued_lost = _requeue_lost(app)
+        resumed = _resume_if_balance_allows(app)
+    except RedisError as exc:
+        log.warning("reaper: Redis unavailable (%s); lost jobs are looked for next sweep", exc)
+    result = Sweep(requeued_stale, failed_stale, requeued_lost, resumed)
+    if result.changed:
+        log.warning("reaper: %s", result)
+    return result
+
+
+def _requeue_lost(app: Flask) -> int:
+    """Queued rows older than one sweep interval whose job is not in Redis: enqueue them again."""
+    redis = services(app).require_redis()
+    # Younger rows may be between their commit and their enqueue; they are looked at next time.
+    since = lifecycle.seconds_ago(app.config["REAPER_INTERVAL_SECONDS"])
+    requeued, after_id = 0, 0
+    while True:
+        rows = lifecycle.queued_without_heartbeat_since(since, after_id=after_id, limit=CHUNK)
+        if not rows:
+            return requeued
+        missing = queue.missing_jobs(redis, [job_id for _, job_id in rows if job_id])
+        requeued += lifecycle.requeue_lost([(gid, job_id) for gid, job_id in rows if not job_id or job_id in missing])
+        after_id = rows[-1][0]
+
+
+def _resume_if_balance_allows(app: Flask) -> bool:
+    """While paused, ask the API for the balance: a key that works and credits left resume the queue."""
+    app_services = services(app)
+    redis = app_services.require_redis()
+    if app_services.stability is None or not queue.paused_reason(redis):
+        return False
+    try:
+        credits = app_services.stability.balance()
+    except GenerationError as exc:
+        log.info("queue stays paused: %s", exc.reason)
+        return False
+    if credits <= 0:
+        return False
+    log.warning("queue resumed: the account has %.1f credits", credits)
+    return queue.resume(redis)
+
+
+class Housekeeper(threading.Thread):
+    """A worker process's background thread: heartbeats for its jobs in flight, and the reaper's sweep."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(name="housekeeper", daemon=True)
+        self.app = app
+        self.stopped = threading.Event()
+        config = app.config
+        self.interval = config["REAPER_INTERVAL_SECONDS"]
+        # Several heartbeats per stale period, so one slow database round trip never looks like a death.
+        self.tick = min(self.interval, config["REAPER_STALE_SECONDS"] / 4)
+
+    def run(self) -> None:
+        """Beat and sweep until stopped; no error ends the thread."""
+        next_sweep = time.monotonic()
+        while not self.stopped.is_set():
+            with self.app.app_context():
+                self._safely(lambda: lifecycle.heartbeat(services(self.app).in_flight.job_ids()))
+                if time.monotonic() >= next_sweep:
+                    self._safely(lambda: sweep(self.app))
+                    next_sweep = time.monotonic() + self.interval
+            self.stopped.wait(self.tick)
+
+    def _safely(self, step) -> None:  # noqa: ANN001
+        """Run one step; a database or Redis outage is logged and tried again next tick."""
+        try:
+            step()
+        except Exception:
+            db.session.rollback()
+            log.exception("housekeeping step failed; trying again in %.0f s", self.tick)
+
+    def stop(self) -> None:
+        """Ask the thread to end after its current step."""
+        self.stopped.set()
