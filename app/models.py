@@ -51,6 +51,15 @@ class Status(enum.StrEnum):
 FINAL_STATUSES = [s.value for s in Status if s.is_final]
 UNFINISHED = (Status.QUEUED.value, Status.RUNNING.value)
 
+# A card keeps only its latest earlier attempts: retries are unlimited, a row and its page must not be.
+HISTORY_LIMIT = 10
+
+
+def appended_history(history: list[dict], entry: dict) -> list[dict]:
+    """A new list: the history with entry added last, keeping only the last HISTORY_LIMIT entries."""
+    # A new list, never an in-place append: the JSON column only saves a value it sees replaced.
+    return [*history, entry][-HISTORY_LIMIT:]
+
 
 class Batch(db.Model):
     """One submission of the prompt form."""
@@ -130,6 +139,16 @@ class Generation(db.Model):
     def is_retrying(self) -> bool:
         """True while a later attempt runs after a transient failure."""
         return self.status == Status.RUNNING.value and self.attempts > 1
+
+    @property
+    def shown_history(self) -> list[dict]:
+        """The earlier attempts a card lists: the last HISTORY_LIMIT (rows from before the cap may hold more)."""
+        return (self.history or [])[-HISTORY_LIMIT:]
+
+    @property
+    def history_is_capped(self) -> bool:
+        """True once older attempts may have been dropped from the history."""
+        return len(self.history or []) >= HISTORY_LIMIT
 
     @property
     def is_demo(self) -> bool:
