@@ -65,6 +65,8 @@ class Batch(db.Model):
     """One submission of the prompt form."""
 
     __tablename__ = "batches"
+    # Ids appear in URLs: SQLite must never hand a deleted row's id to a new one (PostgreSQL never does).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
@@ -84,6 +86,7 @@ class Generation(db.Model):
         sa.Index("ix_generations_status_id", "status", "id"),
         sa.Index("ix_generations_status_created_at_id", "status", "created_at", "id"),
         # On PostgreSQL a pg_trgm GIN index on prompt serves the gallery search; the migration creates it.
+        {"sqlite_autoincrement": True},  # as for batches: a deleted image's id never names a new one
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
