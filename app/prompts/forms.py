@@ -21,6 +21,7 @@ from app.providers.options import (
 from app.providers.options import (
     Model as ModelInfo,
 )
+from app.text_input import StorableText
 
 MAX_PROMPT_LENGTH = 10_000  # the API's limit, counted after trimming
 LENGTH_MESSAGE = "This is %(length)d characters long; the limit is %(max)d."
@@ -70,7 +71,7 @@ class PromptForm(FlaskForm):
 
     prompts = FieldList(
         TextAreaField("Prompt", filters=[strip_text],
-                      validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE)]),
+                      validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE), StorableText()]),
         min_entries=1,
     )
     model = SelectField("Model", default=DEFAULT_MODEL, choices=[
@@ -80,7 +81,7 @@ class PromptForm(FlaskForm):
         SelectChoice(s, style_label(s)) for s in STYLE_PRESETS])
     output_format = SelectField("Format", default="png", choices=[SelectChoice(f, f.upper()) for f in OUTPUT_FORMATS])
     negative_prompt = TextAreaField("Negative prompt", filters=[strip_text],
-                                    validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE)])
+                                    validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE), StorableText()])
     seed = SeedField("Seed", validators=[Optional(), NumberRange(0, MAX_SEED, message=SEED_MESSAGE)])
     cfg_scale = CfgScaleField("CFG scale", validators=[Optional(), NumberRange(*CFG_SCALE_RANGE, message=CFG_MESSAGE)])
 
