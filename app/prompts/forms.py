@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from flask_wtf import FlaskForm
 from wtforms import FieldList, FloatField, IntegerField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -56,6 +58,14 @@ class CfgScaleField(PlainNumberMixin, FloatField):
     invalid_message = CFG_MESSAGE
 
 
+class PromptList(FieldList):
+    """The prompt rows: a FieldList whose row numbers are plain ASCII digits."""
+
+    def _extract_indices(self, prefix: str, formdata: Iterable[str]) -> Iterator[int]:
+        """Row numbers from the submitted names; 'prompts-²' passes WTForms' isdigit() and then fails int()."""
+        return super()._extract_indices(prefix, [key for key in formdata if key.isascii()])
+
+
 def strip_text(value: str | None) -> str:
     """Trim surrounding whitespace; None becomes empty."""
     return (value or "").strip()
@@ -69,7 +79,7 @@ def style_label(style: str) -> str:
 class PromptForm(FlaskForm):
     """Several prompts (blank rows ignored) and options shared by the whole batch, named as the API names them."""
 
-    prompts = FieldList(
+    prompts = PromptList(
         TextAreaField("Prompt", filters=[strip_text],
                       validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE), StorableText()]),
         min_entries=1,
