@@ -67,9 +67,11 @@ def register_blueprints(app: Flask) -> None:
     from app import admin
     from app.batches.routes import bp as batches_bp
     from app.gallery.routes import bp as gallery_bp
+    from app.health import bp as health_bp
     from app.media.routes import bp as media_bp
     from app.prompts.routes import bp as prompts_bp
 
     for blueprint in (prompts_bp, batches_bp, gallery_bp, media_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(health_bp)
     admin.register_dashboard(app)

@@ -60,11 +60,22 @@ def appended_history(history: list[dict], entry: dict) -> list[dict]:
 FINAL_STATUSES = [s.value for s in Status if s.is_final]
 UNFINISHED = (Status.QUEUED.value, Status.RUNNING.value)
 
+# A card keeps only its latest earlier attempts: retries are unlimited, a row and its page must not be.
+HISTORY_LIMIT = 10
+
+
+def appended_history(history: list[dict], entry: dict) -> list[dict]:
+    """A new list: the history with entry added last, keeping only the last HISTORY_LIMIT entries."""
+    # A new list, never an in-place append: the JSON column only saves a value it sees replaced.
+    return [*history, entry][-HISTORY_LIMIT:]
+
 
 class Batch(db.Model):
     """One submission of the prompt form."""
 
     __tablename__ = "batches"
+    # Ids appear in URLs: SQLite must never hand a deleted row's id to a new one (PostgreSQL never does).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
@@ -86,6 +97,7 @@ class Generation(db.Model):
         # The reaper's sweep: unfinished rows by how long ago they last showed life.
         sa.Index("ix_generations_status_heartbeat_at", "status", "heartbeat_at"),
         # On PostgreSQL a pg_trgm GIN index on prompt serves the gallery search; the migration creates it.
+        {"sqlite_autoincrement": True},  # as for batches: a deleted image's id never names a new one
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -157,6 +169,16 @@ class Generation(db.Model):
     def is_retrying(self) -> bool:
         """True while a later attempt runs after a transient failure."""
         return self.status == Status.RUNNING.value and self.attempts > 1
+
+    @property
+    def shown_history(self) -> list[dict]:
+        """The earlier attempts a card lists: the last HISTORY_LIMIT (rows from before the cap may hold more)."""
+        return (self.history or [])[-HISTORY_LIMIT:]
+
+    @property
+    def history_is_capped(self) -> bool:
+        """True once older attempts may have been dropped from the history."""
+        return len(self.history or []) >= HISTORY_LIMIT
 
     @property
     def is_demo(self) -> bool:

@@ -9,6 +9,7 @@ from flask import Flask
 from app.batches.progress import elapsed_seconds, image_url
 from app.generations import queue
 from app.images import ratio_class
+from app.media.urls import file_url, thumb_url
 from app.providers.options import model_label
 from app.services import services
 
@@ -44,5 +45,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(ratio_class)
     app.add_template_filter(model_label)
     app.add_template_global(image_url)
+    app.add_template_global(file_url)
+    app.add_template_global(thumb_url)
     app.add_template_global(elapsed_seconds)
     app.context_processor(page_globals)

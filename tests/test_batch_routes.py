@@ -68,7 +68,7 @@ def test_polling_stops_once_every_generation_is_final(app, client, run_worker):
     html = client.get(f"/generate/{batch_id}/status?seen=q0.q1").get_data(as_text=True)
     assert poll_url(html) is None and "hx-trigger" not in html
     assert html.count('hx-swap-oob="true"') == 2
-    assert f'src="/images/{ids[0]}/file"' in html
+    assert re.search(rf'src="/images/{ids[0]}/file\?v=[0-9a-f]{{12}}"', html)
     assert "All done." in html
     page = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert poll_url(page) is None and 'http-equiv="refresh"' not in page
@@ -112,7 +112,7 @@ def test_api_reports_status_in_prompt_order(app, client, run_worker):
     body = client.get(f"/api/batches/{batch_id}").get_json()
     assert body["done"] is True
     assert [g["status"] for g in body["generations"]] == ["succeeded", "succeeded"]
-    assert body["generations"][0]["image_url"] == f"/images/{ids[0]}/file"
+    assert re.fullmatch(rf"/images/{ids[0]}/file\?v=[0-9a-f]{{12}}", body["generations"][0]["image_url"])
     with client.get(body["generations"][0]["image_url"]) as image:
         assert image.status_code == 200
 

@@ -168,3 +168,15 @@ def test_deleting_the_last_image_of_a_batch_removes_the_batch(app, client):
     drain(app)
     client.post(f"/images/{gid}/delete", data={"csrf_token": csrf_for(client)})
     assert client.get(f"/generate/{batch_id}").status_code == 404
+
+
+def test_a_card_whose_history_reached_the_cap_says_it_shows_the_last_ten(app, client):
+    batch_id, (first, second) = make_batch(app, "a", "b")
+    set_row(app, first, status=Status.FAILED.value, error="x",
+            history=[{"status": "failed", "error": f"attempt {n}"} for n in range(12)])
+    set_row(app, second, status=Status.FAILED.value, error="x",
+            history=[{"status": "failed", "error": f"try {n}"} for n in range(9)])
+    page = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert "Earlier attempts (showing the last 10)" in page
+    assert "Earlier attempts (9)" in page
+    assert "attempt 1<" not in page and "attempt 2<" in page and "attempt 11<" in page

@@ -38,7 +38,7 @@ def test_detail_page_shows_the_image_and_everything_it_was_made_with(app, client
     for text in ("a lighthouse &lt;b&gt;at dusk&lt;/b&gt;", "fog", "SD 3.5 Medium", "16:9 (672 × 384)", "cinematic",
                  "3.5", ">42<", "JPEG", f">Batch {row(app, gid).batch_id}<", "Offline demo"):
         assert text in html, text
-    assert f'href="/images/{gid}/file?download=1"' in html
+    assert re.search(rf'href="/images/{gid}/file\?v=[0-9a-f]{{12}}&amp;download=1"', html)
     assert f'href="/?reuse={gid}"' in html
     assert 'data-copy-target="prompt-text"' in html
 
@@ -160,3 +160,56 @@ def test_a_batch_without_images_has_no_zip(app, client):
         batch_id = create_batch(["never made"]).id
     assert client.get(f"/generate/{batch_id}/images.zip").status_code == 404
     assert client.get("/generate/999/images.zip").status_code == 404
+
+
+def current_urls(client, gid):
+    """The file URL the detail page shows and the thumbnail URL the gallery shows."""
+    detail = client.get(f"/images/{gid}").get_data(as_text=True)
+    gallery = client.get("/all/").get_data(as_text=True)
+    file_url = re.search(rf'<img src="(/images/{gid}/file\?v=[0-9a-f]{{12}})"', detail)
+    thumb_url = re.search(rf'<img src="(/images/{gid}/thumb\?v=[0-9a-f]{{12}})"', gallery)
+    assert file_url and thumb_url
+    return file_url.group(1), thumb_url.group(1)
+
+
+YEAR_LONG = "max-age=31536000"
+
+
+def test_only_urls_naming_the_current_file_are_cached_for_a_year(app, client):
+    (gid,) = made(app, "a red fox")
+    for url in current_urls(client, gid):
+        with client.get(url) as response:
+            assert response.status_code == 200
+            assert YEAR_LONG in response.headers["Cache-Control"] and "immutable" in response.headers["Cache-Control"]
+        unversioned, _, _ = url.partition("?")
+        for stale in (unversioned, unversioned + "?v=000000000000", unversioned + "?v="):
+            with client.get(stale) as response:
+                assert response.status_code == 200
+                assert YEAR_LONG not in response.headers["Cache-Control"]
+                assert "no-cache" in response.headers["Cache-Control"]
+
+
+def test_a_retry_that_replaces_the_file_changes_both_urls(app, client):
+    (gid,) = made(app, "a red fox")
+    old_file, old_thumb = current_urls(client, gid)
+    with app.app_context():
+        db.session.get(Generation, gid).status = "filtered"
+        db.session.commit()
+    assert client.post(f"/generations/{gid}/retry", data={"csrf_token": csrf_for(client)}).status_code == 303
+    drain(app)
+    new_file, new_thumb = current_urls(client, gid)
+    assert new_file != old_file and new_thumb != old_thumb
+    stored = (pathlib.Path(app.config["MEDIA_ROOT"]) / row(app, gid).file_name).read_bytes()
+    with client.get(old_file) as response:  # an old link still works, but is never pinned in a cache
+        assert response.data == stored and YEAR_LONG not in response.headers["Cache-Control"]
+    with client.get(new_file) as response:
+        assert response.data == stored and YEAR_LONG in response.headers["Cache-Control"]
+
+
+def test_download_links_carry_the_version_too(app, client):
+    (gid,) = made(app, "a red fox")
+    html = client.get(f"/images/{gid}").get_data(as_text=True)
+    link = re.search(rf'href="(/images/{gid}/file\?v=[0-9a-f]{{12}}&amp;download=1)"', html).group(1)
+    with client.get(link.replace("&amp;", "&")) as response:
+        assert response.headers["Content-Disposition"].startswith("attachment")
+        assert YEAR_LONG in response.headers["Cache-Control"]

@@ -39,6 +39,8 @@ def test_the_form_offers_every_documented_value(client):
     ("seed", "lucky", "Use a whole number from 0 to 4,294,967,294"),
     ("cfg_scale", "11", "Use a number from 1 to 10, or leave it empty."),
     ("cfg_scale", "0.5", "Use a number from 1 to 10"),
+    ("cfg_scale", "nan", "Use a number from 1 to 10"),
+    ("cfg_scale", "-NaN", "Use a number from 1 to 10"),
     ("negative_prompt", "n" * 10_001, "This is 10001 characters long; the limit is 10000."),
 ])
 def test_an_invalid_option_is_explained_next_to_its_field_and_nothing_is_queued(app, client, field, value, message):

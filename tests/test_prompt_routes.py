@@ -170,3 +170,10 @@ def test_queue_outage_fails_the_rows_instead_of_leaving_them_queued(make_app):
     assert "job queue is unavailable" in page
     with app.app_context():
         assert db.session.scalars(sa.select(Generation.status)).all() == ["failed"]
+
+
+def test_a_row_named_with_a_non_ascii_digit_is_ignored_rather_than_a_server_error(app, client, csrf_token):
+    response = client.post("/", data={"csrf_token": csrf_token, "prompts-²": "odd", "prompts-0": "a cat"})
+    assert response.status_code == 303
+    with app.app_context():
+        assert db.session.scalars(sa.select(Generation.prompt)).all() == ["a cat"]

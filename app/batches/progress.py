@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flask import url_for
-
+from app.media.urls import file_url
 from app.models import Generation, Status
 
 # One token per generation, in prompt order, is what a page has seen; polls compare it.
@@ -73,8 +72,8 @@ def elapsed_seconds(generation: Generation) -> int:
 
 
 def image_url(generation: Generation) -> str | None:
-    """URL of the stored file, served by id."""
-    return url_for("media.file", generation_id=generation.id) if generation.has_image else None
+    """URL of the stored file, served by id at its current version."""
+    return file_url(generation)
 
 
 def batch_json(batch_id: int, generations: list[Generation]) -> dict:

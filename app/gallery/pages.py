@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import Generation, parse_id
 from app.providers.options import MODELS
+from app.text_input import without_unsafe_characters
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -66,7 +67,9 @@ class GalleryFilter:
         """Read ?q=&status=&model=, dropping values that are not offered."""
         status = args.get("status", "")
         model = args.get("model", "")
-        return cls(q=args.get("q", "").strip()[:200], status=status if status in GALLERY_STATUSES else "",
+        # Characters no stored prompt can hold are dropped rather than sent to the database (NUL fails there).
+        q = without_unsafe_characters(args.get("q", "")).strip()[:200]
+        return cls(q=q, status=status if status in GALLERY_STATUSES else "",
                    model=model if model in MODELS else "")
 
     def as_args(self) -> dict[str, str]:

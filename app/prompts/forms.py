@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from flask_wtf import FlaskForm
 from wtforms import FieldList, FloatField, IntegerField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -21,6 +23,7 @@ from app.providers.options import (
 from app.providers.options import (
     Model as ModelInfo,
 )
+from app.text_input import StorableText
 
 MAX_PROMPT_LENGTH = 10_000  # the API's limit, counted after trimming
 LENGTH_MESSAGE = "This is %(length)d characters long; the limit is %(max)d."
@@ -55,6 +58,14 @@ class CfgScaleField(PlainNumberMixin, FloatField):
     invalid_message = CFG_MESSAGE
 
 
+class PromptList(FieldList):
+    """The prompt rows: a FieldList whose row numbers are plain ASCII digits."""
+
+    def _extract_indices(self, prefix: str, formdata: Iterable[str]) -> Iterator[int]:
+        """Row numbers from the submitted names; 'prompts-²' passes WTForms' isdigit() and then fails int()."""
+        return super()._extract_indices(prefix, [key for key in formdata if key.isascii()])
+
+
 def strip_text(value: str | None) -> str:
     """Trim surrounding whitespace; None becomes empty."""
     return (value or "").strip()
@@ -68,9 +79,9 @@ def style_label(style: str) -> str:
 class PromptForm(FlaskForm):
     """Several prompts (blank rows ignored) and options shared by the whole batch, named as the API names them."""
 
-    prompts = FieldList(
+    prompts = PromptList(
         TextAreaField("Prompt", filters=[strip_text],
-                      validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE)]),
+                      validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE), StorableText()]),
         min_entries=1,
     )
     model = SelectField("Model", default=DEFAULT_OPTIONS.model, choices=[
@@ -82,7 +93,7 @@ class PromptForm(FlaskForm):
     output_format = SelectField("Format", default=DEFAULT_OPTIONS.output_format,
                                 choices=[SelectChoice(f, f.upper()) for f in OUTPUT_FORMATS])
     negative_prompt = TextAreaField("Negative prompt", filters=[strip_text],
-                                    validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE)])
+                                    validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE), StorableText()])
     seed = SeedField("Seed", validators=[Optional(), NumberRange(0, MAX_SEED, message=SEED_MESSAGE)])
     cfg_scale = CfgScaleField("CFG scale", validators=[Optional(), NumberRange(*CFG_SCALE_RANGE, message=CFG_MESSAGE)])
 

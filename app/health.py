@@ -1,0 +1,110 @@
+"""Probes for orchestrators: /healthz says the process answers, /readyz that what it depends on does too."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, jsonify
+from redis.exceptions import RedisError
+from rq import Worker
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.wrappers import Response
+
+from app.extensions import csrf, db
+from app.queueing import generation_queue, redis_connection
+
+log = logging.getLogger(__name__)
+bp = Blueprint("health", __name__)
+csrf.exempt(bp)  # GET only, and probes carry no session
+
+OK = "ok"
+HEARTBEAT_MAX_AGE = timedelta(seconds=60)
+
+
+def _probe_response(body: dict, status: int) -> Response:
+    """JSON that no proxy or browser keeps: every probe must reach the process."""
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """Liveness: the process serves requests. No dependency is asked, so an outage elsewhere never restarts it."""
+    return _probe_response({"status": "ok"}, 200)
+
+
+def check_database() -> str:
+    """The database answers SELECT 1."""
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except SQLAlchemyError:
+        db.session.rollback()
+        return "unreachable"
+    return OK
+
+
+def check_redis() -> str:
+    """The app's Redis answers PING."""
+    try:
+        redis_connection(current_app).ping()
+    except RuntimeError:  # REDIS_URL unset
+        return "not configured"
+    except RedisError:
+        return "unreachable"
+    return OK
+
+
+def check_media() -> str:
+    """MEDIA_ROOT is (or can be made) a directory this process can write: a small file is written and removed."""
+    root = Path(current_app.config["MEDIA_ROOT"])
+    if root.exists() and not root.is_dir():
+        return "not a directory"
+    try:
+        # Created as the first stored image would create it: a fresh install has none yet, and refusing
+        # traffic until then would mean no image is ever made.
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return "missing"
+    try:
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".readyz-") as probe:
+            probe.write(b"ok")
+            probe.flush()
+    except OSError:
+        return "not writable"
+    return OK
+
+
+def check_workers() -> str:
+    """At least one RQ worker on the generation queue sent a heartbeat within HEARTBEAT_MAX_AGE."""
+    workers = Worker.all(queue=generation_queue(current_app))
+    now = datetime.now(UTC)
+    if any(w.last_heartbeat and now - w.last_heartbeat <= HEARTBEAT_MAX_AGE for w in workers):
+        return OK
+    return "no recent heartbeat" if workers else "none running"
+
+
+def _run(name: str, check: Callable[[], str]) -> str:
+    """A check's answer; anything unexpected is logged and reported as 'error', never raised."""
+    try:
+        return check()
+    except Exception:
+        log.exception("readiness check %s failed unexpectedly", name)
+        return "error"
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Readiness: database, Redis, media storage and a live worker; 503 naming what failed (never a 500)."""
+    checks = {"database": _run("database", check_database), "redis": _run("redis", check_redis),
+              "media": _run("media", check_media)}
+    # Workers are found through Redis: without it they cannot be counted, only not known.
+    checks["workers"] = _run("workers", check_workers) if checks["redis"] == OK else "unknown"
+    ready = all(answer == OK for answer in checks.values())
+    return _probe_response({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)
