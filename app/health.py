@@ -5,25 +5,23 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify
 from redis.exceptions import RedisError
-from rq import Worker
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from app.extensions import csrf, db
-from app.queueing import generation_queue, redis_connection
+from app.generations.queue import live_worker_count
+from app.services import QueueUnavailable, services
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
 csrf.exempt(bp)  # GET only, and probes carry no session
 
 OK = "ok"
-HEARTBEAT_MAX_AGE = timedelta(seconds=60)
 
 
 def _probe_response(body: dict, status: int) -> Response:
@@ -53,8 +51,8 @@ def check_database() -> str:
 def check_redis() -> str:
     """The app's Redis answers PING."""
     try:
-        redis_connection(current_app).ping()
-    except RuntimeError:  # REDIS_URL unset
+        services().require_redis().ping()
+    except QueueUnavailable:  # REDIS_URL unset
         return "not configured"
     except RedisError:
         return "unreachable"
@@ -82,12 +80,8 @@ def check_media() -> str:
 
 
 def check_workers() -> str:
-    """At least one RQ worker on the generation queue sent a heartbeat within HEARTBEAT_MAX_AGE."""
-    workers = Worker.all(queue=generation_queue(current_app))
-    now = datetime.now(UTC)
-    if any(w.last_heartbeat and now - w.last_heartbeat <= HEARTBEAT_MAX_AGE for w in workers):
-        return OK
-    return "no recent heartbeat" if workers else "none running"
+    """At least one worker process sent its heartbeat within the last minute (busy ones too: a thread beats)."""
+    return OK if live_worker_count(services().require_redis()) else "none running"
 
 
 def _run(name: str, check: Callable[[], str]) -> str:

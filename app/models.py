@@ -49,14 +49,6 @@ class Status(enum.StrEnum):
         return self not in (Status.QUEUED, Status.RUNNING)
 
 
-HISTORY_LIMIT = 10  # earlier attempts kept per generation; older ones are dropped
-
-
-def appended_history(history: list[dict], entry: dict) -> list[dict]:
-    """The history with entry added, keeping only the last HISTORY_LIMIT entries."""
-    return [*history, entry][-HISTORY_LIMIT:]
-
-
 FINAL_STATUSES = [s.value for s in Status if s.is_final]
 UNFINISHED = (Status.QUEUED.value, Status.RUNNING.value)
 

@@ -2,15 +2,14 @@
 
 import os
 import socket
-from datetime import UTC, datetime, timedelta
+import time
 
 import pytest
-from rq import Worker
-from rq.utils import utcformat
 
 from app import create_app
 from app.config import TestConfig
-from app.queueing import generation_queue
+from app.generations.queue import WORKER_ALIVE_PREFIX, worker_alive
+from app.services import services
 
 
 def closed_port():
@@ -22,12 +21,11 @@ def closed_port():
 
 @pytest.fixture
 def live_worker(app):
-    """An RQ worker registered on the generation queue with a fresh heartbeat (never run: probes only read it)."""
-    worker = Worker([generation_queue(app)], connection=generation_queue(app).connection)
-    worker.register_birth()
-    worker.heartbeat()
-    yield worker
-    worker.register_death()
+    """A worker process's heartbeat, as its housekeeping thread writes it (no worker runs: probes only read it)."""
+    redis = services(app).redis
+    worker_alive(redis, "test-host:1")
+    yield redis
+    redis.delete(WORKER_ALIVE_PREFIX + "test-host:1")
 
 
 def readiness(client):
@@ -58,10 +56,10 @@ def test_readyz_is_503_without_any_worker(client):
 
 
 def test_readyz_is_503_when_the_only_worker_has_not_sent_a_heartbeat_for_a_minute(app, client, live_worker):
-    stale = datetime.now(UTC) - timedelta(seconds=61)
-    live_worker.connection.hset(live_worker.key, "last_heartbeat", utcformat(stale))
+    live_worker.expire(WORKER_ALIVE_PREFIX + "test-host:1", 1)
+    time.sleep(1.1)  # the heartbeat lives one minute; this one was made to expire after a second
     status, body = readiness(client)
-    assert status == 503 and body["checks"]["workers"] == "no recent heartbeat"
+    assert status == 503 and body["checks"]["workers"] == "none running"
 
 
 def test_readyz_is_503_when_redis_is_unreachable(make_app):
@@ -122,6 +120,6 @@ def test_an_unexpected_failure_in_a_check_is_reported_not_raised(client, live_wo
     def broken(*args, **kwargs):
         raise ValueError("a bug")
 
-    monkeypatch.setattr(Worker, "all", broken)
+    monkeypatch.setattr("app.health.live_worker_count", broken)
     status, body = readiness(client)
     assert status == 503 and body["checks"]["workers"] == "error"

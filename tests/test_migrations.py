@@ -8,6 +8,7 @@ from app.extensions import db
 from app.models import Batch, Generation
 
 BEFORE_AUTOINCREMENT = "5b7c2e9d1f30"
+AUTOINCREMENT = "c8279821ab11"
 
 
 @pytest.fixture
@@ -22,6 +23,19 @@ def add_batch(*prompts):
     db.session.add(batch)
     db.session.commit()
     return batch
+
+
+def add_old_rows():
+    """Rows as the schema before AUTOINCREMENT stored them (the models have moved on since)."""
+    db.session.execute(sa.text("INSERT INTO batches (id, created_at) VALUES (1, '2026-11-01 00:00:00')"))
+    for position, prompt in enumerate(("a", "b")):
+        db.session.execute(sa.text(
+            "INSERT INTO generations (batch_id, position, prompt, model, aspect_ratio, output_format, attempts, "
+            "max_attempts, provider, status, history, created_at) VALUES (1, :position, :prompt, 'core', '1:1', "
+            "'png', 0, 1, 'demo', 'queued', '[{\"status\": \"failed\"}]', '2026-11-01 00:00:00')"),
+            {"position": position, "prompt": prompt})
+    db.session.commit()
+    return list(db.session.scalars(sa.text("SELECT id FROM generations ORDER BY id")))
 
 
 def table_sql():
@@ -43,22 +57,21 @@ def test_a_deleted_newest_image_does_not_give_its_id_to_the_next_one(sqlite_app)
 def test_the_upgrade_keeps_rows_and_indexes_and_the_downgrade_undoes_it(sqlite_app):
     with sqlite_app.app_context():
         upgrade(revision=BEFORE_AUTOINCREMENT)
-        kept = add_batch("a", "b")
-        ids = [g.id for g in kept.generations]
+        ids = add_old_rows()
         indexes = {index["name"] for index in sa.inspect(db.engine).get_indexes("generations")}
         db.session.remove()
-        upgrade()
+        upgrade(revision=AUTOINCREMENT)
         assert all("AUTOINCREMENT" in sql for sql in table_sql())
-        rows = db.session.scalars(sa.select(Generation).order_by(Generation.id)).all()
-        assert [(g.id, g.prompt, g.history) for g in rows] == [(ids[0], "a", [{"status": "failed"}]),
-                                                             (ids[1], "b", [{"status": "failed"}])]
+        rows = db.session.execute(sa.text("SELECT id, prompt, history FROM generations ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [(ids[0], "a", '[{"status": "failed"}]'),
+                                            (ids[1], "b", '[{"status": "failed"}]')]
         inspector = sa.inspect(db.engine)
         assert {index["name"] for index in inspector.get_indexes("generations")} == indexes
         assert [u["name"] for u in inspector.get_unique_constraints("generations")] == ["uq_generations_batch_position"]
         assert inspector.get_foreign_keys("generations")[0]["referred_table"] == "batches"
         db.session.remove()
         downgrade(revision=BEFORE_AUTOINCREMENT)
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(Generation)) == 2
+        assert db.session.scalar(sa.text("SELECT count(*) FROM generations")) == 2
         assert not any("AUTOINCREMENT" in sql for sql in table_sql())
         db.session.remove()
         upgrade()  # the fixture's clean-up expects the current schema

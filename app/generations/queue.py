@@ -87,3 +87,17 @@ def paused_reason(connection: Redis | None) -> str | None:
     except RedisError:
         return None
     return reason.decode() if reason else None
+
+
+WORKER_ALIVE_PREFIX = "imagegen:worker-alive:"
+WORKER_ALIVE_SECONDS = 60
+
+
+def worker_alive(connection: Redis, name: str) -> None:
+    """Say this worker process is alive for the next minute (read by /readyz)."""
+    connection.set(WORKER_ALIVE_PREFIX + name, "1", ex=WORKER_ALIVE_SECONDS)
+
+
+def live_worker_count(connection: Redis) -> int:
+    """How many worker processes said they were alive within the last minute."""
+    return sum(1 for _ in connection.scan_iter(match=WORKER_ALIVE_PREFIX + "*", count=500))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -120,6 +121,7 @@ class Housekeeper(threading.Thread):
         while not self.stopped.is_set():
             with self.app.app_context():
                 self._safely(lambda: lifecycle.heartbeat(services(self.app).in_flight.job_ids()))
+                self._safely(self._say_alive)
                 if time.monotonic() >= next_sweep:
                     self._safely(lambda: sweep(self.app))
                     next_sweep = time.monotonic() + self.interval
@@ -132,6 +134,12 @@ class Housekeeper(threading.Thread):
         except Exception:
             db.session.rollback()
             log.exception("housekeeping step failed; trying again in %.0f s", self.tick)
+
+    def _say_alive(self) -> None:
+        """The process's own heartbeat, for /readyz (RQ's is silent while a job runs)."""
+        redis = services(self.app).redis
+        if redis is not None:
+            queue.worker_alive(redis, f"{socket.gethostname()}:{os.getpid()}")
 
     def stop(self) -> None:
         """Ask the thread to end after its current step."""

@@ -1,7 +1,7 @@
 """Heartbeat of a generation, for the reaper.
 
 Revision ID: 7d3e1a2b9c40
-Revises: 5b7c2e9d1f30
+Revises: c8279821ab11
 Create Date: 2026-12-01 22:40:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "7d3e1a2b9c40"
-down_revision = "5b7c2e9d1f30"
+down_revision = "c8279821ab11"
 branch_labels = None
 depends_on = None
 
