@@ -54,24 +54,28 @@ def _resolve_secret_key(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions to this app."""
     from app import services
-    from app.extensions import csrf, db, migrate
+    from app.accounts import auth
+    from app.extensions import csrf, db, limiter, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     csrf.init_app(app)
+    limiter.init_app(app)
     services.init_app(app)
+    auth.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
     """One blueprint per feature; the rq dashboard only when credentials are configured."""
-    from app import admin
+    from app import dashboard
+    from app.accounts.admin import bp as admin_bp
+    from app.accounts.routes import bp as accounts_bp
     from app.batches.routes import bp as batches_bp
     from app.gallery.routes import bp as gallery_bp
     from app.health import bp as health_bp
     from app.media.routes import bp as media_bp
     from app.prompts.routes import bp as prompts_bp
 
-    for blueprint in (prompts_bp, batches_bp, gallery_bp, media_bp):
+    for blueprint in (prompts_bp, batches_bp, gallery_bp, media_bp, accounts_bp, admin_bp, health_bp):
         app.register_blueprint(blueprint)
-    app.register_blueprint(health_bp)
-    admin.register_dashboard(app)
+    dashboard.register_dashboard(app)

@@ -1,4 +1,4 @@
-"""Commands of the `flask` CLI: the worker and the queue's pause."""
+"""Commands of the `flask` CLI: the worker, the queue's pause, and accounts."""
 
 from __future__ import annotations
 
@@ -32,13 +32,18 @@ def resume_command() -> None:
 @queue_cli.command("status")
 def status_command() -> None:
     """Say whether the queue is paused, and how many jobs wait in it."""
-    app_services = services()
-    reason = queue.paused_reason(app_services.require_redis())
-    click.echo(reason or "Running.")
-    click.echo(f"{len(app_services.require_queue())} jobs waiting.")
+    from rq import Queue
+
+    redis = services().require_redis()
+    click.echo(queue.paused_reason(redis) or "Running.")
+    names = queue.queue_names(redis, current_app.config["RQ_QUEUE_NAME"])
+    click.echo(f"{sum(len(Queue(name, connection=redis)) for name in names)} jobs waiting in {len(names)} queues.")
 
 
 def register(app: Flask) -> None:
     """Add the commands to `flask`."""
+    from app.accounts.cli import users_cli
+
     app.cli.add_command(worker_command)
     app.cli.add_command(queue_cli)
+    app.cli.add_command(users_cli)

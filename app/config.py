@@ -80,6 +80,18 @@ def _rate_limit_env(name: str, default: str) -> RateLimit:
         raise ConfigError(f"{name}: {exc}") from None
 
 
+def _optional_float_env(name: str) -> float | None:
+    """Read an optional number of at least 0 (empty: not set)."""
+    return _float_env(name, 0.0) if _raw(name) else None
+
+
+def limiter_storage_uri(redis_url: str | None) -> str:
+    """Flask-Limiter's name for the same Redis (its scheme for a unix socket differs), or memory without one."""
+    if not redis_url:
+        return "memory://"
+    return "redis+unix://" + redis_url[len("unix://"):] if redis_url.startswith("unix://") else redis_url
+
+
 def _flag_env(name: str) -> bool:
     """Read a yes/no setting: 1, true, yes or on; 0, false, no, off or empty."""
     raw = _raw(name).lower()
@@ -153,6 +165,17 @@ class Config:
         self.RQ_DASHBOARD_USERNAME = env.get("RQ_DASHBOARD_USERNAME") or None
         self.RQ_DASHBOARD_PASSWORD = env.get("RQ_DASHBOARD_PASSWORD") or None
         self.SESSION_COOKIE_SECURE = _flag_env("SESSION_COOKIE_SECURE")
+        # Sign-in is off only for the operator's own machine (scripts/run.py on loopback).
+        self.AUTH_MODE = _choice_env("AUTH_MODE", "none" if self.LOCAL_RUN else "accounts", ("accounts", "none"))
+        self.DEFAULT_MONTHLY_CREDITS = _optional_float_env("DEFAULT_MONTHLY_CREDITS")
+        self.MONTHLY_CREDIT_LIMIT = _optional_float_env("MONTHLY_CREDIT_LIMIT")
+        self.PASSWORD_LINK_HOURS = _float_env("PASSWORD_LINK_HOURS", 72.0, positive=True)
+        self.PUBLIC_URL = _raw("PUBLIC_URL") or "http://127.0.0.1:5000"
+        # Flask-Limiter keeps its counters (sign-in attempts, API requests) in the app's Redis.
+        self.RATELIMIT_STORAGE_URI = limiter_storage_uri(self.REDIS_URL)
+        self.RATELIMIT_KEY_PREFIX = "imagegen-limits"
+        # A Redis outage must not lock everyone out of signing in.
+        self.RATELIMIT_SWALLOW_ERRORS = True
 
 
 class TestConfig(Config):
@@ -164,6 +187,11 @@ class TestConfig(Config):
     def __init__(self, instance_path: str, **overrides: object) -> None:
         super().__init__(instance_path)
         self.SECRET_KEY = "test-secret"
+        self.AUTH_MODE = "none"
+        self.DEFAULT_MONTHLY_CREDITS = None
+        self.MONTHLY_CREDIT_LIMIT = None
+        # Hashing at production cost would make every sign-in in the tests take a tenth of a second.
+        self.ARGON2_PARAMS = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
         self.DEMO_PROVIDER_DELAY = 0.0
         self.STABILITY_RETRY_BASE_DELAY = 0.05
         self.STABILITY_API_KEY = None
@@ -171,3 +199,5 @@ class TestConfig(Config):
         self.RQ_DASHBOARD_PASSWORD = None
         for key, value in overrides.items():
             setattr(self, key, value)
+        if "REDIS_URL" in overrides:
+            self.RATELIMIT_STORAGE_URI = limiter_storage_uri(self.REDIS_URL)

@@ -62,6 +62,54 @@ def appended_history(history: list[dict], entry: dict) -> list[dict]:
     return [*history, entry][-HISTORY_LIMIT:]
 
 
+class User(db.Model):
+    """Someone who may sign in: a member, or an admin who sees everything and manages accounts."""
+
+    __tablename__ = "users"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    email: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)  # stored lower-cased
+    password_hash: so.Mapped[str | None] = so.mapped_column(sa.String(255))  # None until an invite is used
+    is_admin: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+    disabled: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+    # Credits per calendar month (UTC); None means no per-user cap.
+    monthly_credits: so.Mapped[float | None]
+    # Part of every session's id: bumping it (password change, disable) ends all other sessions.
+    session_version: so.Mapped[int] = so.mapped_column(default=1, server_default="1")
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    last_login_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+
+    # Flask-Login's user protocol.
+    @property
+    def is_active(self) -> bool:
+        """Disabled accounts cannot sign in, and their sessions end."""
+        return not self.disabled
+
+    @property
+    def is_authenticated(self) -> bool:
+        """Every loaded user is signed in."""
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        """Never anonymous."""
+        return False
+
+    def get_id(self) -> str:
+        """The session's user id, bound to the session version so a password change ends old sessions."""
+        return f"{self.id}:{self.session_version}"
+
+
+class MonthlySpend(db.Model):
+    """Credits reserved in one calendar month by one user ("user:<id>") or by the whole install ("all")."""
+
+    __tablename__ = "monthly_spend"
+
+    scope: so.Mapped[str] = so.mapped_column(sa.String(32), primary_key=True)
+    month: so.Mapped[str] = so.mapped_column(sa.String(7), primary_key=True)  # "2026-12"
+    credits: so.Mapped[float] = so.mapped_column(default=0, server_default="0")
+
+
 class Batch(db.Model):
     """One submission of the prompt form."""
 
@@ -70,6 +118,8 @@ class Batch(db.Model):
     __table_args__ = {"sqlite_autoincrement": True}
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    # None only for rows made before accounts existed, until the first admin is created.
+    owner_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
     generations: so.Mapped[list[Generation]] = so.relationship(
         back_populates="batch", order_by="Generation.position", cascade="all, delete-orphan"
@@ -88,12 +138,21 @@ class Generation(db.Model):
         sa.Index("ix_generations_status_created_at_id", "status", "created_at", "id"),
         # The reaper's sweep: unfinished rows by how long ago they last showed life.
         sa.Index("ix_generations_status_heartbeat_at", "status", "heartbeat_at"),
+        # A member's gallery, and a member's place in the queue.
+        sa.Index("ix_generations_owner_created_at_id", "owner_id", "created_at", "id"),
+        sa.Index("ix_generations_owner_status_id", "owner_id", "status", "id"),
         # On PostgreSQL a pg_trgm GIN index on prompt serves the gallery search; the migration creates it.
         {"sqlite_autoincrement": True},  # as for batches: a deleted image's id never names a new one
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     batch_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("batches.id", ondelete="CASCADE"))
+    # The batch's owner, repeated here so the gallery and queue positions are one-table, indexed queries.
+    owner_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    # What this attempt reserved of its owner's allowance, and in which month; refunded once if not charged.
+    credits: so.Mapped[float] = so.mapped_column(default=0, server_default="0")
+    credits_month: so.Mapped[str | None] = so.mapped_column(sa.String(7))
+    refunded: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
     position: so.Mapped[int]
     prompt: so.Mapped[str] = so.mapped_column(sa.Text)
     model: so.Mapped[str] = so.mapped_column(sa.String(32), default=DEFAULT_OPTIONS.model)
@@ -130,6 +189,7 @@ class Generation(db.Model):
     finished_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
 
     batch: so.Mapped[Batch] = so.relationship(back_populates="generations")
+    owner: so.Mapped[User | None] = so.relationship()
     # Queued rows ahead of this one across every batch; loaded only by the generate page's query.
     queue_ahead: so.Mapped[int | None] = so.query_expression()
 

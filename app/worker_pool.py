@@ -6,7 +6,9 @@ import logging
 import time
 
 from flask import Flask
-from rq import SimpleWorker
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker
+from rq.worker import DequeueStrategy
 from rq.worker_pool import WorkerPool
 
 from app.generations import queue, reaper
@@ -14,6 +16,8 @@ from app.services import rebuild_after_fork, services
 
 log = logging.getLogger(__name__)
 PAUSE_POLL_SECONDS = 2.0
+# How long an idle worker blocks on its queues before looking for new ones (a user's first batch makes one).
+DEQUEUE_SECONDS = 2
 
 
 class GenerationWorker(SimpleWorker):
@@ -27,8 +31,34 @@ class GenerationWorker(SimpleWorker):
             self.app = app
         self.housekeeper: reaper.Housekeeper | None = None
 
+    @property
+    def dequeue_timeout(self) -> int:
+        """Block briefly, so a new user's queue is listened to within seconds."""
+        return DEQUEUE_SECONDS
+
+    def heartbeat(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        """RQ beats before every dequeue attempt: the moment to pick up queues made since the last one."""
+        super().heartbeat(*args, **kwargs)
+        self.refresh_queues()
+
+    def refresh_queues(self) -> None:
+        """Listen to every user's queue; new ones go first, since their users have had no turn yet."""
+        try:
+            names = queue.queue_names(self.connection, self.app.config["RQ_QUEUE_NAME"])
+        except RedisError:
+            return  # the dequeue that follows deals with the outage
+        known = [q for q in self._ordered_queues if q.name in names]
+        known_names = {q.name for q in known}
+        new = [Queue(name, connection=self.connection, serializer=self.serializer) for name in names
+               if name not in known_names]
+        if new or len(known) != len(self._ordered_queues):
+            self._ordered_queues = new + known
+            self.queues = sorted(self._ordered_queues, key=lambda q: q.name)
+
     def work(self, *args, **kwargs) -> bool:  # noqa: ANN002, ANN003
         """Run with an app context (RQ's failure callbacks write to the database) and a housekeeping thread."""
+        # Turns between users: after a job from a user's queue, that queue goes last (RQ's round robin).
+        kwargs.setdefault("dequeue_strategy", DequeueStrategy.ROUND_ROBIN)
         if not kwargs.get("burst"):
             self.housekeeper = reaper.Housekeeper(self.app)
             self.housekeeper.start()

@@ -38,6 +38,8 @@ sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
 
 import fake_stability  # noqa: E402  (needs the path above)
 import sqlalchemy as sa  # noqa: E402
+from app.batches.service import create_batch, generations_of  # noqa: E402
+from app.queueing import generation_queue, redis_connection  # noqa: E402
 from conftest import private_redis, throwaway_database  # noqa: E402
 from flask import Flask  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
@@ -46,12 +48,10 @@ from rq.job import Job  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.batches.progress import seen_signature  # noqa: E402
-from app.batches.service import create_batch, generations_of  # noqa: E402
 from app.config import TestConfig  # noqa: E402
 from app.embedded_redis import exit_with_parent  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import FINAL_STATUSES, Generation, Status  # noqa: E402
-from app.queueing import generation_queue, redis_connection  # noqa: E402
 from app.rate_limit import parse_rate_limit  # noqa: E402
 
 API_KEY = "bench-key"
@@ -252,7 +252,7 @@ def run_batch(stack: Stack, prompts: list[str]) -> tuple[int, BatchResult]:
     with stack.app.test_request_context():
         started_wall = datetime.now(UTC)
         started = time.perf_counter()
-        batch = create_batch(prompts)
+        batch = create_batch(local_user(), prompts)
         enqueue = time.perf_counter() - started
         batch_id = batch.id
         wait_until_final(batch_id, stack.worker, timeout=ideal * 5 + 60)

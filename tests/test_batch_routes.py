@@ -4,6 +4,7 @@ import re
 
 import sqlalchemy as sa
 
+from app.accounts.users import local_user
 from app.extensions import db
 from app.generations.lifecycle import create_batch
 from app.models import Generation, Status
@@ -11,7 +12,7 @@ from app.models import Generation, Status
 
 def make_batch(app, *prompts):
     with app.test_request_context():
-        batch = create_batch(list(prompts))
+        batch = create_batch(local_user(), list(prompts))
         return batch.id, [g.id for g in batch.generations]
 
 

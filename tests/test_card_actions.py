@@ -5,6 +5,7 @@ from conftest import drain
 from rq.job import Job
 from tests_support import csrf_for
 
+from app.accounts.users import local_user
 from app.extensions import db
 from app.generations.lifecycle import create_batch
 from app.jobs import generate
@@ -14,7 +15,7 @@ from app.services import services
 
 def make_batch(app, *prompts):
     with app.test_request_context():
-        batch = create_batch(list(prompts))
+        batch = create_batch(local_user(), list(prompts))
         return batch.id, [g.id for g in batch.generations]
 
 

@@ -11,6 +11,7 @@ from conftest import drain
 from PIL import Image
 from rq.job import Job
 
+from app.accounts.users import local_user
 from app.extensions import db
 from app.generations.lifecycle import INTERRUPTED, WORKER_STOPPED, heartbeat
 from app.generations.queue import PAUSED_BAD_KEY, PAUSED_OUT_OF_CREDITS, pause, paused_reason, resume
@@ -25,7 +26,7 @@ def submit(app, *prompts):
     from app.generations.lifecycle import create_batch
 
     with app.test_request_context():
-        batch = create_batch(list(prompts))
+        batch = create_batch(local_user(), list(prompts))
         return [g.id for g in batch.generations]
 
 

@@ -10,6 +10,7 @@ from conftest import drain
 from PIL import Image
 from tests_support import csrf_for
 
+from app.accounts.users import local_user
 from app.extensions import db
 from app.generations.lifecycle import create_batch
 from app.generations.options import GenerationOptions
@@ -20,7 +21,7 @@ from app.models import Generation
 def made(app, *prompts, **options):
     """Generate images for these prompts with the demo provider; return the generation ids."""
     with app.test_request_context():
-        batch = create_batch(list(prompts), GenerationOptions(**options))
+        batch = create_batch(local_user(), list(prompts), GenerationOptions(**options))
         ids = [g.id for g in batch.generations]
     drain(app)
     return ids
@@ -72,7 +73,7 @@ def test_a_gallery_page_of_24_thumbnails_weighs_well_under_a_megabyte(make_app):
     app = make_app()
     with app.test_request_context():
         for _ in range(3):
-            create_batch([f"prompt {i}" for i in range(8)], GenerationOptions(output_format="png"))
+            create_batch(local_user(), [f"prompt {i}" for i in range(8)], GenerationOptions(output_format="png"))
     drain(app)
     client = app.test_client()
     html = client.get("/all/").get_data(as_text=True)
@@ -157,7 +158,7 @@ def test_a_batch_downloads_as_one_zip_of_its_images_in_prompt_order(app, client)
 
 def test_a_batch_without_images_has_no_zip(app, client):
     with app.test_request_context():
-        batch_id = create_batch(["never made"]).id
+        batch_id = create_batch(local_user(), ["never made"]).id
     assert client.get(f"/generate/{batch_id}/images.zip").status_code == 404
     assert client.get("/generate/999/images.zip").status_code == 404
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from app.accounts import ownership
+from app.accounts.spending import OverAllowance
 from app.batches.archive import batch_zip_response
 from app.batches.progress import batch_json, changed_since, progress_of, seen_signature
 from app.batches.queries import generations_of
-from app.extensions import db
 from app.generations import lifecycle
 from app.models import Generation
 
@@ -16,8 +17,8 @@ bp = Blueprint("batches", __name__)
 
 
 def _generations_or_404(batch_id: int) -> list[Generation]:
-    """A batch's generations; a batch always has at least one, so none means no such batch."""
-    generations = generations_of(batch_id)
+    """A batch's generations the user may see; a batch always has at least one, so none means 404."""
+    generations = generations_of(batch_id, ownership.visible(Generation.owner_id))
     if not generations:
         abort(404)
     return generations
@@ -47,7 +48,7 @@ def status(batch_id: int) -> Response | str:
 def _after_action(batch_id: int, message: str) -> Response | str:
     """htmx: the progress and every card, out of band (polling resumes if needed); else back to the page."""
     if request.headers.get("HX-Request"):
-        generations = generations_of(batch_id)
+        generations = generations_of(batch_id, ownership.visible(Generation.owner_id))
         return render_template("batches/_status.html", batch_id=batch_id, progress=progress_of(generations),
                                seen=seen_signature(generations), changed=generations, progress_oob=True,
                                announcement=message)
@@ -56,7 +57,7 @@ def _after_action(batch_id: int, message: str) -> Response | str:
 
 
 def _generation_or_404(generation_id: int) -> Generation:
-    return db.session.get(Generation, generation_id) or abort(404)
+    return ownership.generation_or_404(generation_id)
 
 
 @bp.post("/generations/<int:generation_id>/cancel")
@@ -79,7 +80,10 @@ def cancel_batch(batch_id: int) -> Response | str:
 def retry_generation(generation_id: int) -> Response | str:
     """Queue a new attempt for a failed, filtered or canceled card, with the same options."""
     generation = _generation_or_404(generation_id)
-    retried = lifecycle.retry(generation_id)
+    try:
+        retried = lifecycle.retry(generation_id)
+    except OverAllowance as exc:
+        return _after_action(generation.batch_id, str(exc))
     return _after_action(generation.batch_id, "Queued again." if retried else "Only a failed, filtered or "
                          "canceled image can be retried.")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from app.extensions import db
 from app.models import Generation, parse_id
@@ -61,20 +62,23 @@ class GalleryFilter:
     q: str = ""
     status: str = ""
     model: str = ""
+    owner: int | None = None  # admins only: one user's images
 
     @classmethod
-    def from_args(cls, args: Mapping[str, str]) -> GalleryFilter:
-        """Read ?q=&status=&model=, dropping values that are not offered."""
+    def from_args(cls, args: Mapping[str, str], may_filter_owner: bool = False) -> GalleryFilter:
+        """Read ?q=&status=&model=&owner=, dropping values that are not offered."""
         status = args.get("status", "")
         model = args.get("model", "")
         # Characters no stored prompt can hold are dropped rather than sent to the database (NUL fails there).
         q = without_unsafe_characters(args.get("q", "")).strip()[:200]
         return cls(q=q, status=status if status in GALLERY_STATUSES else "",
-                   model=model if model in MODELS else "")
+                   model=model if model in MODELS else "",
+                   owner=parse_id(args.get("owner")) if may_filter_owner else None)
 
     def as_args(self) -> dict[str, str]:
         """The non-empty filters, for links that keep them."""
-        return {key: value for key, value in (("q", self.q), ("status", self.status), ("model", self.model)) if value}
+        pairs = (("q", self.q), ("status", self.status), ("model", self.model), ("owner", str(self.owner or "")))
+        return {key: value for key, value in pairs if value}
 
     def apply(self, query: sa.Select) -> sa.Select:
         """Narrow a query of generations."""
@@ -84,6 +88,8 @@ class GalleryFilter:
             query = query.where(Generation.status == self.status)
         if self.model:
             query = query.where(Generation.model == self.model)
+        if self.owner is not None:
+            query = query.where(Generation.owner_id == self.owner)
         return query
 
 
@@ -100,9 +106,15 @@ class GalleryPage:
     next_cursor: Cursor | None
 
 
-def gallery_page(cursor: Cursor | None, size: int, filters: GalleryFilter | None = None) -> GalleryPage:
-    """Fetch one page with a single indexed query, reading one extra row to know whether more follow."""
-    query = (filters or GalleryFilter()).apply(sa.select(Generation).where(Generation.file_name.is_not(None)))
+def gallery_page(cursor: Cursor | None, size: int, filters: GalleryFilter | None = None,
+                 visible: sa.ColumnElement[bool] | None = None, with_owners: bool = False) -> GalleryPage:
+    """Fetch one page of the images `visible` allows with a single indexed query (plus owners, for admins)."""
+    query = sa.select(Generation).where(Generation.file_name.is_not(None))
+    if visible is not None:
+        query = query.where(visible)
+    if with_owners:
+        query = query.options(so.joinedload(Generation.owner))
+    query = (filters or GalleryFilter()).apply(query)
     if cursor is not None:
         query = query.where(sa.tuple_(Generation.created_at, Generation.id) < (cursor.created_at, cursor.id))
     rows = list(db.session.scalars(

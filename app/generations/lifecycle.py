@@ -15,10 +15,12 @@ import sqlalchemy as sa
 from flask import current_app
 from redis.exceptions import RedisError
 
+from app.accounts import spending
 from app.extensions import db
 from app.generations import queue
 from app.generations.options import DEFAULT_OPTIONS, GenerationOptions
-from app.models import UNFINISHED, Batch, Generation, Status, appended_history, utcnow
+from app.models import UNFINISHED, Batch, Generation, Status, User, appended_history, utcnow
+from app.providers.options import MODELS
 from app.services import QueueUnavailable, services
 from app.storage import delete_file
 
@@ -52,15 +54,22 @@ def _update(where: sa.ColumnElement[bool], **values: object) -> int:
 
 # --- create and enqueue -------------------------------------------------------------------------
 
-def create_batch(prompts: list[str], options: GenerationOptions = DEFAULT_OPTIONS) -> Batch:
-    """Store a batch with one queued generation per prompt (job ids chosen now), commit, then enqueue them."""
+def create_batch(owner: User, prompts: list[str], options: GenerationOptions = DEFAULT_OPTIONS) -> Batch:
+    """Reserve the cost, store a batch with one queued generation per prompt (job ids chosen now), then enqueue.
+
+    The reservation and the rows are one transaction: over the allowance, spending.OverAllowance is raised
+    and nothing is created.
+    """
     app_services = services()
     now = utcnow()
     attempts = current_app.config["STABILITY_MAX_ATTEMPTS"]
-    batch = Batch(created_at=now, generations=[
+    price = price_of(options)
+    db.session.commit()  # start the transaction with the reservation's write (SQLite takes its lock there)
+    month = spending.reserve(owner, price * len(prompts))
+    batch = Batch(owner_id=owner.id, created_at=now, generations=[
         Generation(position=i, prompt=text, provider=app_services.provider.name, created_at=now, heartbeat_at=now,
                    max_attempts=attempts, status=Status.QUEUED.value, job_id=queue.new_job_id(),
-                   **Generation.option_columns(options))
+                   owner_id=owner.id, credits=price, credits_month=month, **Generation.option_columns(options))
         for i, text in enumerate(prompts)
     ])
     db.session.add(batch)
@@ -71,22 +80,28 @@ def create_batch(prompts: list[str], options: GenerationOptions = DEFAULT_OPTION
     return batch
 
 
+def price_of(options: GenerationOptions) -> float:
+    """Credits one image with these options costs (what the form shows, and what is reserved)."""
+    return MODELS[options.model].credits
+
+
 def enqueue(generations: list[Generation], fail_if_down: bool = True) -> int:
     """Push each row's job; if the queue is down, fail the rows (or leave them to the reaper); return the count."""
     app_services = services()
     timeout = queue.job_timeout(current_app.config)
-    pending = [(g.id, g.job_id) for g in generations]
+    base = current_app.config["RQ_QUEUE_NAME"]
+    pending = [(g.id, g.job_id, queue.queue_name(base, g.owner_id)) for g in generations]
     not_queued = []
-    for generation_id, job_id in pending:
+    for generation_id, job_id, name in pending:
         try:
-            queue.enqueue_job(app_services.require_queue(), generation_id, job_id, timeout)
+            queue.enqueue_job(app_services.require_redis(), name, generation_id, job_id, timeout)
         except (RedisError, QueueUnavailable, OSError):
             log.exception("could not enqueue generation %s", generation_id)
             not_queued.append((generation_id, job_id))
     if fail_if_down:
         for generation_id, job_id in not_queued:
-            _update(_owned(generation_id, job_id) & (Generation.status == Status.QUEUED.value),
-                    status=Status.FAILED.value, error=QUEUE_DOWN, finished_at=utcnow())
+            _end(_owned(generation_id, job_id) & (Generation.status == Status.QUEUED.value), refund=sa.true(),
+                 status=Status.FAILED.value, error=QUEUE_DOWN)
     return len(pending) - len(not_queued)
 
 
@@ -136,10 +151,26 @@ def finish(generation_id: int, job_id: str | None, filtered: bool, **outcome: ob
 
 def fail(generation_id: int, job_id: str | None, reason: str, error_id: str | None = None,
          request_id: str | None = None) -> bool:
-    """Make a queued or running row failed with a reason (for this job, if given); return whether it changed."""
-    return bool(_update(_owned(generation_id, job_id) & Generation.status.in_(UNFINISHED),
-                        status=Status.FAILED.value, error=reason, api_error_id=error_id,
-                        api_request_id=request_id, finished_at=utcnow()))
+    """Make a queued or running row failed with a reason (for this job, if given), refunding its reservation."""
+    return bool(_end(_owned(generation_id, job_id) & Generation.status.in_(UNFINISHED), refund=sa.true(),
+                     status=Status.FAILED.value, error=reason, api_error_id=error_id, api_request_id=request_id))
+
+
+def _end(where: sa.ColumnElement[bool], refund: sa.ColumnElement[bool], **values: object) -> list[str | None]:
+    """Make matching unfinished rows final, returning their job ids.
+
+    Rows where `refund` holds (evaluated on the row before the change) give their reservation back in the
+    same transaction: once, since only an unfinished row can end.
+    """
+    rows = db.session.execute(
+        sa.update(Generation).where(where)
+        .values(finished_at=utcnow(), refunded=sa.case((refund, sa.true()), else_=sa.false()), **values)
+        .returning(Generation.owner_id, Generation.credits, Generation.credits_month, Generation.refunded,
+                   Generation.job_id)
+    ).all()
+    spending.refund((owner_id, credits, month) for owner_id, credits, month, refunded, _ in rows if refunded)
+    db.session.commit()
+    return [job_id for *_, job_id in rows]
 
 
 def requeue(generation_id: int, job_id: str | None, note: str | None, attempts: int | None = None) -> bool:
@@ -153,16 +184,11 @@ def requeue(generation_id: int, job_id: str | None, note: str | None, attempts: 
 # --- what a person does -----------------------------------------------------------------------
 
 def cancel(where: sa.ColumnElement[bool]) -> int:
-    """Cancel the unfinished generations matching `where`; return how many."""
-    rows = db.session.execute(
-        sa.update(Generation)
-        .where(where, Generation.status.in_(UNFINISHED))
-        .values(status=Status.CANCELED.value, error=CANCELED, finished_at=utcnow())
-        .returning(Generation.job_id)
-    ).all()
-    db.session.commit()
-    queue.cancel_jobs(services().redis, [job_id for (job_id,) in rows if job_id])
-    return len(rows)
+    """Cancel the unfinished generations matching `where`; a queued one (never sent) gets its credits back."""
+    job_ids = _end(where & Generation.status.in_(UNFINISHED), refund=Generation.status == Status.QUEUED.value,
+                   status=Status.CANCELED.value, error=CANCELED)
+    queue.cancel_jobs(services().redis, [job_id for job_id in job_ids if job_id])
+    return len(job_ids)
 
 
 def cancel_generation(generation_id: int) -> int:
@@ -176,19 +202,30 @@ def cancel_batch(batch_id: int) -> int:
 
 
 def retry(generation_id: int) -> bool:
-    """Queue a new attempt for a failed, filtered or canceled card, keeping the old outcome in its history."""
+    """Queue a new attempt for a failed, filtered or canceled card (reserving its cost again), keeping its history.
+
+    Raises spending.OverAllowance, changing nothing, when the owner has too little left this month.
+    """
     generation = db.session.get(Generation, generation_id)
     if generation is None or generation.status not in RETRYABLE:
         return False
     entry = {"at": (generation.finished_at or utcnow()).isoformat(), "status": generation.status,
              "error": generation.error, "api_error_id": generation.api_error_id}
     old_files = (generation.file_name, generation.thumb_name)
-    changed = _update(
-        (Generation.id == generation_id) & Generation.status.in_(RETRYABLE) & (Generation.job_id == generation.job_id),
-        status=Status.QUEUED.value, history=appended_history(generation.history, entry), attempts=0,
-        job_id=queue.new_job_id(), heartbeat_at=utcnow(), **CLEARED_OUTCOME)
+    price, owner = price_of(generation.options), generation.owner
+    db.session.commit()  # the reservation's write starts the transaction (see create_batch)
+    month = spending.reserve(owner, price) if owner is not None else None
+    changed = db.session.execute(
+        sa.update(Generation)
+        .where(Generation.id == generation_id, Generation.status.in_(RETRYABLE), Generation.job_id == generation.job_id)
+        .values(status=Status.QUEUED.value, history=appended_history(generation.history, entry), attempts=0,
+                job_id=queue.new_job_id(), heartbeat_at=utcnow(), credits=price, credits_month=month, refunded=False,
+                **CLEARED_OUTCOME)
+    ).rowcount
     if not changed:
+        db.session.rollback()  # someone else retried it first: give the reservation back by not keeping it
         return False
+    db.session.commit()
     for name in old_files:
         delete_file(current_app.config["MEDIA_ROOT"], name)  # a blurred result is replaced, not kept twice
     db.session.refresh(generation)
@@ -210,8 +247,8 @@ def reap_stale_running(stale_before: datetime, limit: int = 500) -> tuple[int, i
         if attempts < max_attempts:
             requeued += _requeue_where(_owned(generation_id, job_id) & stale, error=WORKER_STOPPED)
         else:
-            failed += _update(_owned(generation_id, job_id) & stale, status=Status.FAILED.value,
-                              error=INTERRUPTED, finished_at=utcnow())
+            failed += len(_end(_owned(generation_id, job_id) & stale, refund=sa.true(),
+                               status=Status.FAILED.value, error=INTERRUPTED))
     return requeued, failed
 
 

@@ -16,6 +16,8 @@ from app.providers.stability import RATE_LIMIT_WAIT
 JOB_FUNCTION = "app.jobs.run_generation"
 FAILURE_CALLBACK = "app.jobs.on_job_failure"
 PAUSE_KEY = "imagegen:queue-paused"
+# Every queue jobs were put in: one per user, so workers can take turns between users (RQ's round robin).
+QUEUES_KEY = "imagegen:queues"
 PAUSED_OUT_OF_CREDITS = "Paused: the Stability account is out of credits"
 PAUSED_BAD_KEY = "Paused: the Stability API rejected the API key"
 
@@ -35,9 +37,21 @@ def job_timeout(config: Mapping[str, object]) -> int:
     return int(attempts * per_attempt + backoffs + 60)
 
 
-def enqueue_job(queue: Queue, generation_id: int, job_id: str, timeout: int) -> None:
-    """Queue the job that makes one generation's image, under the id its row already holds."""
-    queue.enqueue_call(
+def queue_name(base: str, owner_id: int | None) -> str:
+    """The queue of one user's jobs (rows from before accounts use the base queue)."""
+    return f"{base}-u{owner_id}" if owner_id is not None else base
+
+
+def queue_names(connection: Redis, base: str) -> list[str]:
+    """Every queue a worker should listen to: the base queue and each user's."""
+    names = {name.decode() for name in connection.smembers(QUEUES_KEY)}
+    return sorted(names | {base})
+
+
+def enqueue_job(connection: Redis, name: str, generation_id: int, job_id: str, timeout: int) -> None:
+    """Queue the job that makes one generation's image in its owner's queue, under the id its row already holds."""
+    connection.sadd(QUEUES_KEY, name)
+    Queue(name, connection=connection).enqueue_call(
         JOB_FUNCTION,
         args=(generation_id,),
         job_id=job_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_from_directory, url_for
 from werkzeug.wrappers import Response
 
+from app.accounts import ownership
 from app.batches.archive import archive_name
 from app.extensions import db
 from app.media.urls import file_version, thumb_source
@@ -16,9 +17,9 @@ ONE_YEAR = 365 * 24 * 3600
 
 
 def _with_image_or_404(generation_id: int) -> Generation:
-    """A generation that has a stored image."""
-    generation = db.session.get(Generation, generation_id)
-    if generation is None or not generation.file_name:
+    """A generation the user may see that has a stored image."""
+    generation = ownership.generation_or_404(generation_id)
+    if not generation.file_name:
         abort(404)
     return generation
 

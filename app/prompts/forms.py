@@ -101,6 +101,7 @@ class PromptForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.max_prompts = max_prompts
         self.batch_errors: list[str] = []
+        self.spending_error: str | None = None  # shown next to the Generate button
 
     def prompt_texts(self) -> list[str]:
         """The non-blank prompts, in the order they appear."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from app.accounts import ownership, spending
 from app.extensions import db
 from app.generations.lifecycle import create_batch
 from app.models import Generation, parse_id
@@ -34,7 +37,8 @@ def _edited_rows(form: PromptForm) -> PromptForm | None:
 def _reused() -> PromptForm | None:
     """?reuse=<id>: the form filled from that image, without generating anything."""
     reuse = parse_id(request.args.get("reuse"))
-    generation = db.session.get(Generation, reuse) if reuse is not None else None
+    generation = db.session.scalar(sa.select(Generation).where(
+        Generation.id == reuse, ownership.visible(Generation.owner_id))) if reuse is not None else None
     if generation is None:
         return None
     flash(f"Prompt and settings of image {generation.id} are filled in; change anything, then press Generate.")
@@ -42,8 +46,9 @@ def _reused() -> PromptForm | None:
 
 
 def _page(form: PromptForm, status: int = 200) -> tuple[str, int]:
-    """The full home page for this form."""
-    return render_template("prompts/index.html", form=form, cost=batch_cost(form)), status
+    """The full home page for this form, with what the user has left this month."""
+    return render_template("prompts/index.html", form=form, cost=batch_cost(form),
+                           allowance=spending.allowance(current_user)), status
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -61,7 +66,12 @@ def index() -> Response | tuple[str, int]:
         return _page(edited)
     if not form.validate():
         return _page(form, 422)
-    batch = create_batch(form.prompt_texts(), form.options())
+    try:
+        batch = create_batch(current_user, form.prompt_texts(), form.options())
+    except spending.OverAllowance as exc:
+        # Next to the Generate button, with every prompt and option as typed.
+        form.spending_error = str(exc)
+        return _page(form, 402)
     count = len(batch.generations)
     flash(f"{count} image{'s' if count != 1 else ''} queued.")
     return redirect(url_for("batches.show", batch_id=batch.id), code=303)

@@ -1,0 +1,1 @@
+"""Accounts: signing in, who owns what, and what each user may spend."""

@@ -1,0 +1,125 @@
+"""`flask users …`: make and manage accounts from the server's shell."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from app.accounts import spending
+from app.accounts.passwords import password_problem
+from app.accounts.users import (
+    AccountError,
+    create_user,
+    list_users,
+    password_link,
+    require_user,
+    set_disabled,
+    set_monthly_credits,
+)
+
+users_cli = AppGroup("users", help="Create and manage accounts.")
+
+
+def _credits(value: str | None) -> float | None:
+    """'none' or 'unlimited' means no cap; otherwise a number of at least 0."""
+    if value is None or value.strip().lower() in ("none", "unlimited", ""):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise click.BadParameter("use a number of credits, or 'none' for no cap") from None
+    if not 0 <= number < 1e9:
+        raise click.BadParameter("use a number of credits of at least 0")
+    return number
+
+
+def _link(user) -> str:  # noqa: ANN001
+    """A one-time password link, built for PUBLIC_URL since a shell has no request to take the host from."""
+    with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
+        return password_link(user)
+
+
+def _fail(exc: Exception) -> None:
+    raise click.ClickException(str(exc))
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--password", help="The password (otherwise asked twice, or an --invite link is printed).")
+@click.option("--admin", is_flag=True, help="An admin sees and manages everything.")
+@click.option("--monthly-credits", help="Monthly allowance ('none': no cap; default DEFAULT_MONTHLY_CREDITS).")
+@click.option("--invite", is_flag=True, help="Print a one-time link to set the password instead of asking for it.")
+def create_command(email: str, password: str | None, admin: bool, monthly_credits: str | None, invite: bool) -> None:
+    """Make an account."""
+    if password is None and not invite:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt="Password again")
+    if password is not None and (problem := password_problem(password)):
+        raise click.BadParameter(problem, param_hint="password")
+    credits = _credits(monthly_credits) if monthly_credits is not None else None
+    try:
+        user = create_user(email, password=password, is_admin=admin, monthly_credits=credits)
+    except AccountError as exc:
+        _fail(exc)
+    click.echo(f"Created {'admin' if user.is_admin else 'member'} {user.email}.")
+    if invite:
+        click.echo(f"One-time link to set the password (send it to them): {_link(user)}")
+
+
+@users_cli.command("list")
+def list_command() -> None:
+    """Every account, its role, state, allowance and use this month."""
+    month = spending.this_month()
+    for user in list_users():
+        used = spending.used(spending.user_scope(user.id), month)
+        cap = "no cap" if user.monthly_credits is None else f"{user.monthly_credits:g}"
+        state = "disabled" if user.disabled else ("invited" if not user.password_hash else "active")
+        click.echo(f"{user.email}\t{'admin' if user.is_admin else 'member'}\t{state}\t{used:g} of {cap} credits")
+
+
+@users_cli.command("set-credits")
+@click.argument("email")
+@click.argument("credits")
+def set_credits_command(email: str, credits: str) -> None:
+    """Set a user's monthly allowance ('none' for no cap)."""
+    try:
+        user = require_user(email)
+    except AccountError as exc:
+        _fail(exc)
+    set_monthly_credits(user, _credits(credits))
+    click.echo(f"{user.email}: {'no cap' if user.monthly_credits is None else f'{user.monthly_credits:g} credits'}.")
+
+
+@users_cli.command("disable")
+@click.argument("email")
+def disable_command(email: str) -> None:
+    """Disable an account and end all its sessions."""
+    try:
+        user = require_user(email)
+    except AccountError as exc:
+        _fail(exc)
+    set_disabled(user, True)
+    click.echo(f"{user.email} is disabled.")
+
+
+@users_cli.command("enable")
+@click.argument("email")
+def enable_command(email: str) -> None:
+    """Enable a disabled account again."""
+    try:
+        user = require_user(email)
+    except AccountError as exc:
+        _fail(exc)
+    set_disabled(user, False)
+    click.echo(f"{user.email} is enabled.")
+
+
+@users_cli.command("reset-password")
+@click.argument("email")
+def reset_command(email: str) -> None:
+    """Print a one-time link to set a new password."""
+    try:
+        user = require_user(email)
+    except AccountError as exc:
+        _fail(exc)
+    click.echo(_link(user))

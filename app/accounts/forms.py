@@ -1,0 +1,60 @@
+"""Forms of the sign-in, password and admin pages."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, FloatField, PasswordField
+from wtforms.validators import DataRequired, EqualTo, NumberRange, Optional, ValidationError
+
+from app.accounts.passwords import password_problem
+from app.accounts.users import email_problem, normalise_email
+
+
+def _email_ok(_form: FlaskForm, field: EmailField) -> None:
+    problem = email_problem(normalise_email(field.data or ""))
+    if problem:
+        raise ValidationError(problem)
+
+
+def _password_ok(_form: FlaskForm, field: PasswordField) -> None:
+    problem = password_problem(field.data or "")
+    if problem:
+        raise ValidationError(problem)
+
+
+class LoginForm(FlaskForm):
+    """Email and password."""
+
+    email = EmailField("Email", validators=[DataRequired("Enter your email address.")])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password.")])
+
+
+class SetPasswordForm(FlaskForm):
+    """A new password, typed twice."""
+
+    password = PasswordField("New password", validators=[DataRequired("Choose a password."), _password_ok])
+    confirm = PasswordField("New password again", validators=[
+        DataRequired("Type the password again."), EqualTo("password", "The two passwords differ.")])
+
+
+class ChangePasswordForm(SetPasswordForm):
+    """The current password, then a new one twice."""
+
+    current = PasswordField("Current password", validators=[DataRequired("Enter your current password.")])
+
+
+CREDITS_MESSAGE = "Use a number of credits of at least 0, or leave it empty for no cap."
+
+
+class CreateUserForm(FlaskForm):
+    """What an admin fills in to invite someone."""
+
+    email = EmailField("Email", validators=[DataRequired("Enter an email address."), _email_ok])
+    monthly_credits = FloatField("Monthly credits", validators=[Optional(), NumberRange(0, 10**9, CREDITS_MESSAGE)])
+    is_admin = BooleanField("Admin")
+
+
+class CreditsForm(FlaskForm):
+    """A user's monthly allowance."""
+
+    monthly_credits = FloatField("Monthly credits", validators=[Optional(), NumberRange(0, 10**9, CREDITS_MESSAGE)])

@@ -1,0 +1,137 @@
+"""Accounts, as the CLI and the admin page manage them: create, list, credits, disable, one-time links."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import current_app, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from app.accounts.passwords import hash_password
+from app.extensions import db
+from app.models import Batch, Generation, User
+
+LINK_SALT = "imagegen-password-link"
+LOCAL_EMAIL = "local@localhost"
+
+
+class AccountError(ValueError):
+    """A request about an account that cannot be carried out; the message says why."""
+
+
+def normalise_email(email: str) -> str:
+    """Emails are compared case-insensitively and without surrounding spaces."""
+    return email.strip().lower()
+
+
+def email_problem(email: str) -> str | None:
+    """Why an email address cannot be used, or None."""
+    local, at, domain = email.partition("@")
+    if not at or not local or not domain or " " in email or len(email) > 254:
+        return "Enter an email address such as name@example.com."
+    return None
+
+
+def find_user(email: str) -> User | None:
+    """The account with this email, if any."""
+    return db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
+
+
+def require_user(email: str) -> User:
+    """The account with this email, or AccountError."""
+    user = find_user(email)
+    if user is None:
+        raise AccountError(f"No account has the email {normalise_email(email)}.")
+    return user
+
+
+def create_user(email: str, password: str | None = None, is_admin: bool = False,
+                monthly_credits: float | None = None) -> User:
+    """Make an account (without a password it waits for its invite link); the first admin takes ownerless rows."""
+    email = normalise_email(email)
+    problem = email_problem(email)
+    if problem:
+        raise AccountError(problem)
+    if find_user(email) is not None:
+        raise AccountError(f"An account with the email {email} exists already.")
+    if monthly_credits is None:
+        monthly_credits = current_app.config["DEFAULT_MONTHLY_CREDITS"]
+    first_admin = is_admin and not has_admin()
+    user = User(email=email, is_admin=is_admin, monthly_credits=monthly_credits,
+                password_hash=hash_password(password) if password else None)
+    db.session.add(user)
+    db.session.flush()
+    if first_admin:
+        # Rows made before accounts existed belong to the first admin.
+        for model in (Batch, Generation):
+            db.session.execute(sa.update(model).where(model.owner_id.is_(None)).values(owner_id=user.id))
+    db.session.commit()
+    return user
+
+
+def has_admin() -> bool:
+    """Whether any active admin exists (a fresh install has none)."""
+    return db.session.scalar(sa.select(sa.exists().where(User.is_admin, User.disabled.is_(False)))) or False
+
+
+def set_password(user: User, password: str) -> None:
+    """Store a new password and end every session the user had."""
+    user.password_hash = hash_password(password)
+    user.session_version += 1
+    db.session.commit()
+
+
+def set_disabled(user: User, disabled: bool) -> None:
+    """Disable (ending every session) or enable an account."""
+    user.disabled = disabled
+    user.session_version += 1
+    db.session.commit()
+
+
+def set_monthly_credits(user: User, credits: float | None) -> None:
+    """Change a user's monthly allowance (None: no cap)."""
+    user.monthly_credits = credits
+    db.session.commit()
+
+
+def list_users() -> list[User]:
+    """Every account, admins first, then by email."""
+    return list(db.session.scalars(sa.select(User).order_by(User.is_admin.desc(), User.email)))
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=LINK_SALT)
+
+
+def password_link(user: User, external: bool = True) -> str:
+    """A link to set a password, usable once: it is bound to the session version, which setting a password bumps."""
+    token = _serializer().dumps({"user": user.id, "version": user.session_version})
+    return url_for("accounts.set_password_page", token=token, _external=external)
+
+
+def user_for_link(token: str) -> User | None:
+    """The account a password link was made for, if the link is genuine, unused and not expired."""
+    max_age = int(current_app.config["PASSWORD_LINK_HOURS"] * 3600)
+    try:
+        data = _serializer().loads(token, max_age=max_age)
+    except (BadSignature, SignatureExpired):
+        return None
+    if not isinstance(data, dict):
+        return None
+    user = db.session.get(User, data.get("user")) if isinstance(data.get("user"), int) else None
+    if user is None or user.disabled or user.session_version != data.get("version"):
+        return None
+    return user
+
+
+def local_user() -> User:
+    """The one implicit account of AUTH_MODE=none, made on first use (an admin: it sees everything)."""
+    user = find_user(LOCAL_EMAIL)
+    if user is None:
+        try:
+            user = create_user(LOCAL_EMAIL, is_admin=True)
+        except (AccountError, sa.exc.IntegrityError):
+            db.session.rollback()  # another process made it first
+            user = require_user(LOCAL_EMAIL)
+        if user.monthly_credits is not None:
+            set_monthly_credits(user, None)  # the operator's own machine: no allowance
+    return user
