@@ -59,10 +59,11 @@ def register_extensions(app: Flask) -> None:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    services.init_app(app)
+    # The sign-in wall first: a stranger's POST is sent to sign in, not told its form expired.
+    auth.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
-    services.init_app(app)
-    auth.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -174,6 +174,8 @@ class Config:
         # Flask-Limiter keeps its counters (sign-in attempts, API requests) in the app's Redis.
         self.RATELIMIT_STORAGE_URI = limiter_storage_uri(self.REDIS_URL)
         self.RATELIMIT_KEY_PREFIX = "imagegen-limits"
+        # A sliding window: "5 per 15 minutes" means any 15 minutes, not the clock's quarter hours.
+        self.RATELIMIT_STRATEGY = "moving-window"
         # A Redis outage must not lock everyone out of signing in.
         self.RATELIMIT_SWALLOW_ERRORS = True
 

@@ -1,4 +1,4 @@
-"""rq-dashboard at /rq, only with credentials, behind basic auth and a same-origin check."""
+"""rq-dashboard at /rq: admins only (basic auth without accounts), and same-origin POSTs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import hmac
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, request
+from flask_login import current_user
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -30,8 +31,11 @@ def _same_origin() -> bool:
 
 
 def guard_dashboard() -> Response | None:
-    """Ask for credentials; refuse state changes that come from another site."""
-    if not _credentials_ok():
+    """Admins only (or the basic-auth credentials without accounts); refuse state changes from another site."""
+    if current_app.config["AUTH_MODE"] == "accounts":
+        if not (current_user.is_authenticated and current_user.is_admin):
+            abort(404)  # anonymous visitors were sent to sign in already; members learn nothing
+    elif not _credentials_ok():
         return Response("Authentication required", 401, {"WWW-Authenticate": 'Basic realm="rq dashboard"'})
     if request.method not in SAFE_METHODS and not _same_origin():
         abort(403)
@@ -39,9 +43,10 @@ def guard_dashboard() -> Response | None:
 
 
 def register_dashboard(app: Flask) -> None:
-    """Mount rq-dashboard when RQ_DASHBOARD_USERNAME, RQ_DASHBOARD_PASSWORD and REDIS_URL are set."""
+    """Mount rq-dashboard with Redis: in accounts mode for admins; without accounts only with basic-auth credentials."""
     config = app.config
-    if not (config.get("RQ_DASHBOARD_USERNAME") and config.get("RQ_DASHBOARD_PASSWORD") and config.get("REDIS_URL")):
+    credentials = config.get("RQ_DASHBOARD_USERNAME") and config.get("RQ_DASHBOARD_PASSWORD")
+    if not config.get("REDIS_URL") or not (config["AUTH_MODE"] == "accounts" or credentials):
         return
     import rq_dashboard
 

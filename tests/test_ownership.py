@@ -1,0 +1,113 @@
+"""Who may see and act on what: every id-taking route × owner, another member, an admin and a stranger."""
+
+import pytest
+from conftest import drain
+from tests_support import csrf_for, sign_in
+
+from app.accounts.users import create_user
+from app.generations.lifecycle import create_batch
+from app.models import User
+
+PASSWORD = "correct horse battery"
+
+# Every route that takes a batch or generation id, with what its owner (and an admin) gets.
+ROUTES = [
+    ("GET", "/generate/{batch}", 200),
+    ("GET", "/generate/{batch}/status", 200),
+    ("GET", "/generate/{batch}/images.zip", 200),
+    ("GET", "/api/batches/{batch}", 200),
+    ("POST", "/generate/{batch}/cancel", 303),
+    ("GET", "/images/{image}", 200),
+    ("GET", "/images/{image}/file", 200),
+    ("GET", "/images/{image}/thumb", 200),
+    ("GET", "/images/{image}/delete", 200),
+    ("POST", "/images/{image}/delete", 303),
+    ("POST", "/generations/{image}/cancel", 303),
+    ("POST", "/generations/{image}/retry", 303),
+]
+COVERED = {path.replace("{batch}", "<int:batch_id>").replace("{image}", "<int:generation_id>")
+           for _, path, _ in ROUTES}
+
+
+@pytest.fixture
+def world(make_app):
+    """An accounts-mode app with an admin, two members, and one finished batch of the first member's."""
+    app = make_app(AUTH_MODE="accounts")
+    with app.test_request_context():
+        users = {name: create_user(f"{name}@example.com", password=PASSWORD, is_admin=name == "admin").id
+                 for name in ("admin", "owner", "other")}
+        from app.extensions import db
+
+        batch = create_batch(db.session.get(User, users["owner"]), ["the owner's lighthouse"])
+        ids = {"batch": batch.id, "image": batch.generations[0].id}
+    drain(app)
+    return app, ids
+
+
+def client_for(app, who):
+    client = app.test_client()
+    if who != "anonymous":
+        assert sign_in(client, f"{who}@example.com", PASSWORD).status_code == 303
+    return client
+
+
+def request(client, method, path, token):
+    if method == "POST":
+        return client.post(path, data={"csrf_token": token} if token else {})
+    response = client.get(path)
+    response.close()
+    return response
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), ROUTES)
+@pytest.mark.parametrize("who", ["owner", "other", "admin", "anonymous"])
+def test_each_route_answers_by_who_asks(world, who, method, path, allowed):
+    app, ids = world
+    client = client_for(app, who)
+    token = csrf_for(client) if who != "anonymous" else None
+    response = request(client, method, path.format(**ids), token)
+    expected = {"owner": allowed, "admin": allowed, "other": 404,
+                "anonymous": 401 if path.startswith("/api/") else 302}[who]
+    assert response.status_code == expected
+
+
+def test_every_route_that_takes_an_id_is_in_the_matrix(world):
+    app, _ = world
+    with_ids = {rule.rule for rule in app.url_map.iter_rules()
+                if ("batch_id" in rule.arguments or "generation_id" in rule.arguments)}
+    assert with_ids <= COVERED, f"add these routes to ROUTES with their expected answers: {with_ids - COVERED}"
+
+
+def test_another_members_gallery_reuse_and_queue_positions_show_nothing_of_the_owner(world):
+    app, ids = world
+    client = client_for(app, "other")
+    prompt = "owner&#39;s lighthouse"
+    assert prompt not in client.get("/all/").get_data(as_text=True)
+    assert prompt not in client.get("/all/?q=lighthouse").get_data(as_text=True)
+    assert prompt not in client.get(f"/?reuse={ids['image']}").get_data(as_text=True)
+
+
+def test_the_owner_sees_their_own_and_the_admin_sees_whose_it_is(world):
+    app, ids = world
+    assert "lighthouse" in client_for(app, "owner").get("/all/").get_data(as_text=True)
+    admin_page = client_for(app, "admin").get("/all/").get_data(as_text=True)
+    assert "lighthouse" in admin_page and "owner@example.com" in admin_page
+    with app.app_context():
+        from app.accounts.users import find_user
+
+        other_id = find_user("other@example.com").id
+    narrowed = client_for(app, "admin").get(f"/all/?owner={other_id}").get_data(as_text=True)
+    assert "lighthouse" not in narrowed
+
+
+def test_a_members_queue_position_counts_only_their_own_rows(make_app):
+    app = make_app(AUTH_MODE="accounts")
+    with app.test_request_context():
+        from app.extensions import db
+
+        first = create_user("first@example.com", password=PASSWORD)
+        second = create_user("second@example.com", password=PASSWORD)
+        create_batch(db.session.get(User, first.id), [f"first's prompt {i}" for i in range(5)])
+        mine = create_batch(db.session.get(User, second.id), ["second's prompt"]).id
+    page = client_for(app, "second").get(f"/generate/{mine}").get_data(as_text=True)
+    assert "next in line" in page and "5 ahead" not in page

@@ -1,0 +1,196 @@
+"""Monthly allowances: reserved with the rows, refunded when the API does not charge, atomic under concurrency."""
+
+import re
+import threading
+
+import pytest
+import requests
+import sqlalchemy as sa
+from conftest import drain
+from flask_migrate import upgrade
+from tests_support import csrf_for, sign_in
+from werkzeug.serving import make_server
+
+from app.accounts import spending
+from app.accounts.users import create_user, find_user
+from app.extensions import db
+from app.generations import lifecycle
+from app.models import Batch, Generation, Status
+
+PASSWORD = "correct horse battery"
+CORE = 3  # credits per Stable Image Core image
+
+
+@pytest.fixture
+def member_app(make_app):
+    """Accounts mode with a member allowed 20 credits a month."""
+    app = make_app(AUTH_MODE="accounts")
+    with app.app_context():
+        create_user("ann@example.com", password=PASSWORD, monthly_credits=20)
+    return app
+
+
+def used(app, email="ann@example.com"):
+    with app.app_context():
+        return spending.allowance(find_user(email)).used
+
+
+def submit(client, *prompts, model="core"):
+    data = {"csrf_token": csrf_for(client), "model": model, "aspect_ratio": "1:1", "output_format": "png"}
+    data.update({f"prompts-{i}": text for i, text in enumerate(prompts)})
+    return client.post("/", data=data)
+
+
+def test_a_batch_reserves_its_cost_and_the_home_page_says_what_is_left(member_app):
+    client = member_app.test_client()
+    sign_in(client, "ann@example.com", PASSWORD)
+    assert submit(client, "one", "two").status_code == 303
+    assert used(member_app) == 2 * CORE
+    assert "You have 14 of 20 credits left this month." in client.get("/").get_data(as_text=True)
+
+
+def test_a_batch_over_the_allowance_is_refused_next_to_generate_and_keeps_everything(member_app):
+    client = member_app.test_client()
+    sign_in(client, "ann@example.com", PASSWORD)
+    prompts = [f"prompt number {i}" for i in range(7)]  # 7 x 3 = 21 > 20
+    response = submit(client, *prompts)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 402
+    assert re.search(r'id="spending-error"[^>]*>This batch costs 21 credits; you have 20 left this month\.', html)
+    assert all(prompt in html for prompt in prompts)
+    assert used(member_app) == 0
+    with member_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Batch)) == 0
+
+
+def test_the_installation_wide_limit_applies_to_everyone(make_app):
+    app = make_app(AUTH_MODE="accounts", MONTHLY_CREDIT_LIMIT=5)
+    with app.app_context():
+        create_user("ann@example.com", password=PASSWORD)
+    client = app.test_client()
+    sign_in(client, "ann@example.com", PASSWORD)
+    assert submit(client, "one").status_code == 303
+    response = submit(client, "two")
+    assert response.status_code == 402
+    assert "This batch costs 3 credits; this installation has 2 left this month." in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("marker", "refunded"), [
+    ("[moderate]", True),  # 403: Stability does not charge
+    ("[e422]", True),
+    ("[garbage]", True),
+    ("[filter]", False),  # a blurred image was made and charged
+    ("", False),
+])
+def test_what_the_api_does_not_charge_is_given_back(make_app, fake, marker, refunded):
+    from conftest import API_KEY
+
+    app = make_app(AUTH_MODE="accounts", STABILITY_API_KEY=API_KEY, STABILITY_API_BASE_URL=fake.base_url)
+    with app.test_request_context():
+        user = create_user("ann@example.com", password=PASSWORD, monthly_credits=20)
+        lifecycle.create_batch(user, [f"a harbour {marker}"])
+    assert used(app) == CORE
+    drain(app)
+    assert used(app) == (0 if refunded else CORE)
+
+
+def test_canceling_a_queued_image_gives_its_credits_back_and_retrying_reserves_again(member_app):
+    with member_app.test_request_context():
+        batch = lifecycle.create_batch(find_user("ann@example.com"), ["one", "two"])
+        first = batch.generations[0].id
+        lifecycle.cancel_generation(first)
+        assert spending.allowance(find_user("ann@example.com")).used == CORE
+        lifecycle.cancel_generation(first)  # a second cancel changes nothing, and refunds nothing
+        assert spending.allowance(find_user("ann@example.com")).used == CORE
+        assert lifecycle.retry(first)
+        assert spending.allowance(find_user("ann@example.com")).used == 2 * CORE
+
+
+def test_a_running_image_that_is_canceled_keeps_its_charge(member_app):
+    with member_app.test_request_context():
+        batch = lifecycle.create_batch(find_user("ann@example.com"), ["one"])
+        gid = batch.generations[0].id
+        db.session.execute(sa.update(Generation).values(status=Status.RUNNING.value))
+        db.session.commit()
+        lifecycle.cancel_generation(gid)
+        assert spending.allowance(find_user("ann@example.com")).used == CORE
+
+
+def test_a_retry_over_the_allowance_is_refused_and_changes_nothing(member_app):
+    with member_app.test_request_context():
+        user = find_user("ann@example.com")
+        batch = lifecycle.create_batch(user, [f"p{i}" for i in range(6)])  # 18 of 20
+        gid = batch.generations[0].id
+        lifecycle.cancel_generation(gid)  # 15 used
+        lifecycle.create_batch(user, ["one more"])  # 18
+        user.monthly_credits = 18
+        db.session.commit()
+        with pytest.raises(spending.OverAllowance):
+            lifecycle.retry(gid)
+        assert db.session.get(Generation, gid).status == Status.CANCELED.value
+        assert spending.allowance(user).used == 18
+
+
+def serve(app):
+    """The app on a real threaded HTTP server, so requests really run at the same time."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def concurrent_submissions(app, count=20):
+    """Sign in once, then send `count` one-prompt batches at the same moment; return their statuses."""
+    server, base = serve(app)
+    try:
+        session = requests.Session()
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', session.get(base + "/login").text)[1]
+        session.post(base + "/login", data={"csrf_token": token, "email": "ann@example.com", "password": PASSWORD})
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', session.get(base + "/").text)[1]
+        barrier, statuses = threading.Barrier(count), []
+
+        def post() -> None:
+            worker = requests.Session()
+            worker.cookies.update(session.cookies)
+            barrier.wait()
+            response = worker.post(base + "/", data={"csrf_token": token, "prompts-0": "a cat", "model": "core",
+                                                     "aspect_ratio": "1:1", "output_format": "png"},
+                                   allow_redirects=False, timeout=60)
+            statuses.append(response.status_code)
+
+        threads = [threading.Thread(target=post) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return statuses
+    finally:
+        server.shutdown()
+
+
+def allowance_for_three(app):
+    with app.app_context():
+        create_user("ann@example.com", password=PASSWORD, monthly_credits=3 * CORE + 1)
+
+
+def count_batches(app):
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count()).select_from(Batch))
+
+
+def test_twenty_simultaneous_submissions_against_an_allowance_for_three_let_exactly_three_through(make_app):
+    app = make_app(AUTH_MODE="accounts")
+    allowance_for_three(app)
+    statuses = concurrent_submissions(app)
+    assert sorted(statuses) == [303] * 3 + [402] * 17
+    assert count_batches(app) == 3 and used(app) == 3 * CORE
+
+
+def test_the_same_holds_on_sqlite(make_app, tmp_path):
+    app = make_app(AUTH_MODE="accounts", SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'spend.db'}")
+    with app.app_context():
+        upgrade()
+    allowance_for_three(app)
+    statuses = concurrent_submissions(app)
+    assert sorted(statuses) == [303] * 3 + [402] * 17
+    assert count_batches(app) == 3 and used(app) == 3 * CORE
