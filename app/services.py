@@ -12,7 +12,7 @@ from rq import Queue
 from app.providers.base import ImageProvider
 from app.providers.demo import DemoProvider
 from app.providers.stability import StabilityClient
-from app.rate_limit import RedisRateLimiter
+from app.rate_limit import RedisRateLimiter, parse_rate_limit
 
 
 class QueueUnavailable(RuntimeError):
@@ -84,8 +84,10 @@ def build_services(config: dict) -> Services:
     if config.get("STABILITY_API_KEY"):
         limiter = None
         if redis is not None:
-            limiter = RedisRateLimiter(redis, config["STABILITY_RATE_LIMIT"],
-                                       lockout_seconds=config["STABILITY_LOCKOUT_SECONDS"])
+            limit = config["STABILITY_RATE_LIMIT"]
+            # Tests and benchmarks may give the setting as text, as the environment does.
+            limit = parse_rate_limit(limit) if isinstance(limit, str) else limit
+            limiter = RedisRateLimiter(redis, limit, lockout_seconds=config["STABILITY_LOCKOUT_SECONDS"])
         provider = stability = StabilityClient(config["STABILITY_API_KEY"], config["STABILITY_API_BASE_URL"],
                                                timeout=config["STABILITY_TIMEOUT"], limiter=limiter)
     return Services(redis=redis, queue=queue, provider=provider, stability=stability)

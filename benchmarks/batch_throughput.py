@@ -459,7 +459,7 @@ def worker_environment(app: Flask) -> dict[str, str]:
         "STABILITY_API_BASE_URL": config["STABILITY_API_BASE_URL"],
         "MEDIA_ROOT": config["MEDIA_ROOT"],
         "WORKER_CONCURRENCY": str(config["WORKER_CONCURRENCY"]),
-        "STABILITY_RATE_LIMIT": config["STABILITY_RATE_LIMIT"],
+        "STABILITY_RATE_LIMIT": str(config["STABILITY_RATE_LIMIT"]),
         "SECRET_KEY": "bench-secret",
         "PYTHONUNBUFFERED": "1",
     }

@@ -111,3 +111,23 @@ def test_a_members_queue_position_counts_only_their_own_rows(make_app):
         mine = create_batch(db.session.get(User, second.id), ["second's prompt"]).id
     page = client_for(app, "second").get(f"/generate/{mine}").get_data(as_text=True)
     assert "next in line" in page and "5 ahead" not in page
+
+
+def test_workers_take_turns_between_users_so_one_prompt_is_not_stuck_behind_a_long_batch(make_app):
+    app = make_app(AUTH_MODE="accounts")
+    with app.test_request_context():
+        from app.extensions import db
+
+        first = create_user("first@example.com", password=PASSWORD)
+        second = create_user("second@example.com", password=PASSWORD)
+        long_batch = create_batch(db.session.get(User, first.id), [f"first's prompt {i}" for i in range(6)]).id
+        single = create_batch(db.session.get(User, second.id), ["second's prompt"]).id
+    drain(app)  # one worker, so the order it took jobs in is the order they started
+    with app.app_context():
+        import sqlalchemy as sa
+
+        from app.models import Generation
+
+        order = list(db.session.scalars(sa.select(Generation.batch_id).order_by(Generation.started_at)))
+    assert order.index(single) <= 1, order  # taken next, not after the 6 ahead of it
+    assert order.count(long_batch) == 6
