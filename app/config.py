@@ -132,7 +132,6 @@ class Config:
     """Settings for a deployed or locally run app, from the environment."""
 
     TESTING = False
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     # Prompts are at most 10 x 10,000 characters; nothing legitimate is bigger.
     MAX_CONTENT_LENGTH = 1024 * 1024
     WTF_CSRF_TIME_LIMIT = None
@@ -152,6 +151,12 @@ class Config:
         self.STABILITY_API_BASE_URL = env.get("STABILITY_API_BASE_URL") or DEFAULT_STABILITY_BASE_URL
         self.MEDIA_ROOT = env.get("MEDIA_ROOT") or str(Path(instance_path) / "media")
         self.WORKER_CONCURRENCY = _int_env("WORKER_CONCURRENCY", 8)
+        # Slots are threads; a few processes (one per core by default) spread the CPU work of storing images.
+        self.WORKER_PROCESSES = _int_env("WORKER_PROCESSES", min(os.cpu_count() or 1, self.WORKER_CONCURRENCY))
+        self.WORKER_SHUTDOWN_GRACE = _float_env("WORKER_SHUTDOWN_GRACE", 30.0)
+        # Jobs hold a connection only for short transactions, never while they wait for the API; the overflow
+        # lets a busy worker process's threads and its housekeeper all write at once without queueing.
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 20}
         self.MAX_PROMPTS_PER_BATCH = _int_env("MAX_PROMPTS_PER_BATCH", 10)
         self.DEMO_PROVIDER_DELAY = _float_env("DEMO_PROVIDER_DELAY", 2.0)
         self.GALLERY_PAGE_SIZE = _int_env("GALLERY_PAGE_SIZE", 24)

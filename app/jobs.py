@@ -13,6 +13,7 @@ from rq.timeouts import JobTimeoutException
 
 from app.extensions import db
 from app.generations import lifecycle, queue
+from app.generations.lifecycle import Claimed
 from app.images import decode_image
 from app.metadata import ImageParameters, embed_parameters, parameters_text
 from app.models import Generation
@@ -48,7 +49,7 @@ def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
     if job_id:
         app_services.in_flight.add(job_id, generation_id)
     try:
-        image = _generate_with_retries(app, generation, job_id)
+        image, _attempt = _generate_with_retries(app, generation, job_id)
         _store(app, generation, image, job_id)
     except GenerationError as exc:
         _handle_failure(app, generation, job_id, exc)
@@ -67,7 +68,7 @@ def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
     return db.session.scalar(sa.select(Generation.status).where(Generation.id == generation_id)) or "missing"
 
 
-def _handle_failure(app: Flask, generation: Generation, job_id: str | None, exc: GenerationError) -> None:
+def _handle_failure(app: Flask, generation: Claimed, job_id: str | None, exc: GenerationError) -> None:
     """Pause the queue for account-wide refusals (the row waits in line again); fail the row for anything else."""
     pause_reason = PAUSING_STATUSES.get(exc.status_code or 0)
     redis = services(app).redis
@@ -75,7 +76,8 @@ def _handle_failure(app: Flask, generation: Generation, job_id: str | None, exc:
         queue.pause(redis, pause_reason)
         log.warning("queue paused: %s (generation %s)", pause_reason, generation.id)
         # The refused attempt cost nothing and does not count.
-        lifecycle.requeue(generation.id, job_id, note=pause_reason, attempts=max(0, generation.attempts - 1))
+        attempt = exc.attempt or generation.attempts + 1
+        lifecycle.requeue(generation.id, job_id, note=pause_reason, attempts=max(0, attempt - 1))
         return
     lifecycle.fail(generation.id, job_id, exc.reason, error_id=exc.error_id, request_id=exc.request_id)
     log.info("generation %s failed: %s (api error id %s)", generation.id, exc.reason, exc.error_id)
@@ -86,32 +88,40 @@ def backoff_delay(attempt: int, base: float) -> float:
     return random.uniform(0, base * 2 ** (attempt - 1))
 
 
-def _generate_with_retries(app: Flask, generation: Generation, job_id: str | None) -> GeneratedImage:
-    """Call the provider, retrying transient failures (429, 5xx, timeouts) with backoff; never permanent ones."""
+def _generate_with_retries(app: Flask, generation: Claimed, job_id: str | None) -> tuple[GeneratedImage, int]:
+    """Call the provider, retrying transient failures (429, 5xx, timeouts) with backoff; never permanent ones.
+
+    Returns the image and the attempt that made it. A thread cannot be stopped from outside, so the job keeps
+    its own deadline: no attempt starts, and no backoff sleeps, past it.
+    """
     provider = services(app).provider
     request = GenerationRequest(prompt=generation.prompt, options=generation.options)
+    deadline = time.monotonic() + queue.job_timeout(app.config)
     # A row requeued after its worker stopped continues counting where that worker left off.
-    attempt = generation.attempts
-    note = generation.error if generation.error == lifecycle.WORKER_STOPPED else None
+    attempt, note = generation.attempts, generation.note
     while True:
         attempt += 1
+        if time.monotonic() >= deadline:
+            raise JobTimeoutException(f"generation {generation.id} passed its deadline")
         # Conditional, like every write of this job: a card canceled meanwhile keeps its own state.
         if not lifecycle.begin_attempt(generation.id, job_id, attempt, note):
             raise GenerationError("Canceled")  # fail() will not touch the canceled row either
-        generation.attempts = attempt
         try:
-            return provider.generate(request)
+            return provider.generate(request), attempt
         except GenerationError as exc:
+            exc.attempt = attempt
             if not exc.transient or attempt >= generation.max_attempts:
                 raise
             delay = backoff_delay(attempt, app.config["STABILITY_RETRY_BASE_DELAY"])
+            if time.monotonic() + delay >= deadline:
+                raise
             log.info("generation %s attempt %d/%d failed (%s); retrying in %.1f s", generation.id,
                      attempt, generation.max_attempts, exc.reason, delay)
             note = f"{exc.reason} (retrying)"
             time.sleep(delay)
 
 
-def _store(app: Flask, generation: Generation, image: GeneratedImage, job_id: str | None) -> None:
+def _store(app: Flask, generation: Claimed, image: GeneratedImage, job_id: str | None) -> None:
     """Check and write the image and its thumbnail, then record them; a filtered (blurred) result is kept, marked."""
     try:
         decoded = decode_image(image.data)
@@ -152,6 +162,8 @@ def on_job_failure(job, connection, exc_type, exc_value, traceback) -> None:  # 
     generation_id = job.args[0] if job.args else None
     if generation_id is None:
         return
-    # Guarded by the job id: a row the reaper already requeued under a new job is left alone.
-    if lifecycle.fail(int(generation_id), job.id, lifecycle.INTERRUPTED):
+    # Guarded by the job id: a row the reaper already requeued under a new job is left alone. RQ calls this
+    # for jobs it believes abandoned (exc_type None); a row whose worker still beats for it is not.
+    alive_since = None if exc_type else lifecycle.seconds_ago(current_app.config["REAPER_STALE_SECONDS"])
+    if lifecycle.fail(int(generation_id), job.id, lifecycle.INTERRUPTED, silent_since=alive_since):
         log.warning("generation %s failed by RQ: %s", generation_id, exc_type.__name__ if exc_type else "?")

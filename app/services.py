@@ -88,8 +88,11 @@ def build_services(config: dict) -> Services:
             # Tests and benchmarks may give the setting as text, as the environment does.
             limit = parse_rate_limit(limit) if isinstance(limit, str) else limit
             limiter = RedisRateLimiter(redis, limit, lockout_seconds=config["STABILITY_LOCKOUT_SECONDS"])
+        # One connection per slot this process may run, so no job waits for another's connection.
+        slots = max(1, -(-config["WORKER_CONCURRENCY"] // config["WORKER_PROCESSES"]))
         provider = stability = StabilityClient(config["STABILITY_API_KEY"], config["STABILITY_API_BASE_URL"],
-                                               timeout=config["STABILITY_TIMEOUT"], limiter=limiter)
+                                               timeout=config["STABILITY_TIMEOUT"], limiter=limiter,
+                                               pool_size=max(10, slots))
     return Services(redis=redis, queue=queue, provider=provider, stability=stability)
 
 

@@ -1,45 +1,183 @@
-"""The worker side: an RQ worker with the app context, heartbeats and the reaper, and the pool that runs them."""
+"""The worker side: WORKER_PROCESSES processes, each running up to its share of WORKER_CONCURRENCY jobs in threads.
+
+A generation is almost all waiting on the API, so a slot is a thread, not a process: one process holds
+dozens of jobs in flight for the memory of one. Each process is an RQ worker whose main loop takes a
+job only when one of its slots is free, and hands it to a thread with an app context (and so a database
+session) of its own. RQ's WorkerPool starts the processes and restarts any that die.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
+import os
+import signal
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
 from redis.exceptions import RedisError
-from rq import Queue, SimpleWorker
+from rq import Queue, Worker
+from rq.exceptions import StopRequested
+from rq.executions import Execution
+from rq.job import Job
+from rq.timeouts import BaseDeathPenalty
 from rq.worker import DequeueStrategy
 from rq.worker_pool import WorkerPool
 
-from app.generations import queue, reaper
+from app.extensions import db
+from app.generations import lifecycle, queue, reaper
 from app.services import rebuild_after_fork, services
 
 log = logging.getLogger(__name__)
 PAUSE_POLL_SECONDS = 2.0
 # How long an idle worker blocks on its queues before looking for new ones (a user's first batch makes one).
 DEQUEUE_SECONDS = 2
+# A signal repeated within this time is the same Ctrl-C (the terminal's and the pool's), not a second press.
+REPEAT_SIGNAL_SECONDS = 0.5
+JOB_HEARTBEAT_SECONDS = 30
 
 
-class GenerationWorker(SimpleWorker):
-    """Runs jobs in-process (no fork per job) so each worker keeps one pooled HTTP session."""
+class ThreadsKeepTime(BaseDeathPenalty):
+    """No alarm: a thread cannot be interrupted, so each job keeps its own deadline (HTTP timeouts, checks)."""
 
+    def setup_death_penalty(self) -> None:
+        """Nothing to arm."""
+
+    def cancel_death_penalty(self) -> None:
+        """Nothing to disarm."""
+
+
+def slots_per_process(config: dict) -> int:
+    """WORKER_CONCURRENCY spread over WORKER_PROCESSES (rounded up, so no slot is lost)."""
+    return max(1, math.ceil(config["WORKER_CONCURRENCY"] / config["WORKER_PROCESSES"]))
+
+
+class GenerationWorker(Worker):
+    """An RQ worker running up to `slots` jobs at once in threads, taking turns between users' queues."""
+
+    death_penalty_class = ThreadsKeepTime
     app: Flask  # set on the class by bound_worker_class, so pool children (forked) inherit it
 
-    def __init__(self, *args, app: Flask | None = None, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args, app: Flask | None = None, slots: int | None = None, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
         if app is not None:
             self.app = app
+        self.slots = slots or slots_per_process(self.app.config)
         self.housekeeper: reaper.Housekeeper | None = None
+        self._free = threading.BoundedSemaphore(self.slots)
+        self._running: dict[str, tuple[Job, Execution]] = {}
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._first_signal = 0.0
+        self._force = False
+        self._last_job_heartbeat = 0.0
+        self._in_dequeue = False
+
+    # --- the main loop ----------------------------------------------------------------------------
 
     @property
     def dequeue_timeout(self) -> int:
         """Block briefly, so a new user's queue is listened to within seconds."""
         return DEQUEUE_SECONDS
 
+    def work(self, *args, **kwargs) -> bool:  # noqa: ANN002, ANN003
+        """Run with an app context (RQ's failure callbacks write to the database) and a housekeeping thread."""
+        # Turns between users: after a job from a user's queue, that queue goes last (RQ's round robin).
+        kwargs.setdefault("dequeue_strategy", DequeueStrategy.ROUND_ROBIN)
+        self._executor = ThreadPoolExecutor(self.slots, thread_name_prefix="generation")
+        if not kwargs.get("burst"):
+            self.housekeeper = reaper.Housekeeper(self.app)
+            self.housekeeper.start()
+        try:
+            with self.app.app_context():
+                return super().work(*args, **kwargs)
+        finally:
+            if self.housekeeper is not None:
+                self.housekeeper.stop()
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):  # noqa: ANN001, ANN201
+        """Take a job only with a slot free and the queue not paused; in burst mode, drain what is in flight too."""
+        while not self._free.acquire(timeout=1):
+            self._keep_alive()
+            if self._stop_requested:
+                return None
+        result = self._dequeue_unless_paused(timeout, max_idle_time)
+        if result is None and timeout is None and self._running:
+            # Burst mode: a job in flight may still queue another (a pause, a requeue); wait, then look again.
+            self._free.release()
+            self._wait_for_running(None)
+            return self.dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        if result is None:
+            self._free.release()
+        return result
+
+    def _dequeue_unless_paused(self, timeout, max_idle_time):  # noqa: ANN001, ANN202
+        """The jobs wait in Redis while the API refuses the account."""
+        redis = services(self.app).redis
+        while queue.paused_reason(redis) and not self._stop_requested:
+            if timeout is None:  # burst mode: nothing to do now
+                return None
+            self._keep_alive()
+            time.sleep(PAUSE_POLL_SECONDS)
+        if self._stop_requested:
+            return None
+        self._in_dequeue = True
+        try:
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        except StopRequested:
+            return None
+        finally:
+            self._in_dequeue = False
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Hand the job to a free thread and return at once (the slot was taken before dequeueing)."""
+        execution = self.prepare_execution(job)
+        with self._lock:
+            self._running[job.id] = (job, execution)
+        assert self._executor is not None
+        self._executor.submit(self._perform, job, queue, execution)
+
+    def _perform(self, job: Job, queue: Queue, execution: Execution) -> None:
+        """One job in its thread, with an app context (a database session) of its own."""
+        try:
+            with self.app.app_context():
+                self.perform_job(job, queue, execution)
+        except Exception:
+            log.exception("job %s: RQ bookkeeping failed", job.id)
+        finally:
+            with self._lock:
+                self._running.pop(job.id, None)
+            self._free.release()
+
     def heartbeat(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        """RQ beats before every dequeue attempt: the moment to pick up queues made since the last one."""
+        """RQ beats before every dequeue attempt: the moment to pick up new queues and renew the running jobs'."""
         super().heartbeat(*args, **kwargs)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if self._in_dequeue and self._stop_requested:
+            # RQ's dequeue loop waits again after every empty wait; its heartbeat is where we can leave it.
+            raise StopRequested
         self.refresh_queues()
+        self._renew_running_jobs()
+
+    def _keep_alive(self) -> None:
+        """While waiting (for a slot, a pause, the grace period): RQ's heartbeats go on."""
+        self.heartbeat()
+
+    def _renew_running_jobs(self) -> None:
+        """RQ takes a job whose heartbeat lapses for abandoned; renew the running ones' every half minute."""
+        if time.monotonic() - self._last_job_heartbeat < JOB_HEARTBEAT_SECONDS:
+            return
+        self._last_job_heartbeat = time.monotonic()
+        with self._lock:
+            running = list(self._running.values())
+        for job, execution in running:
+            try:
+                self.maintain_heartbeats(job, execution)
+            except RedisError:
+                log.warning("could not renew job %s's heartbeat in Redis", job.id)
 
     def refresh_queues(self) -> None:
         """Listen to every user's queue; new ones go first, since their users have had no turn yet."""
@@ -55,36 +193,57 @@ class GenerationWorker(SimpleWorker):
             self._ordered_queues = new + known
             self.queues = sorted(self._ordered_queues, key=lambda q: q.name)
 
-    def work(self, *args, **kwargs) -> bool:  # noqa: ANN002, ANN003
-        """Run with an app context (RQ's failure callbacks write to the database) and a housekeeping thread."""
-        # Turns between users: after a job from a user's queue, that queue goes last (RQ's round robin).
-        kwargs.setdefault("dequeue_strategy", DequeueStrategy.ROUND_ROBIN)
-        if not kwargs.get("burst"):
-            self.housekeeper = reaper.Housekeeper(self.app)
-            self.housekeeper.start()
-        try:
-            with self.app.app_context():
-                return super().work(*args, **kwargs)
-        finally:
-            if self.housekeeper is not None:
-                self.housekeeper.stop()
+    # --- stopping ---------------------------------------------------------------------------------
 
-    def perform_job(self, job, queue, execution) -> bool:  # noqa: ANN001
-        """Give every job a context of its own, so each starts with a fresh database session."""
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM or SIGINT: stop taking jobs and let those in flight finish; a second SIGINT: stop now."""
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+
+    def _on_stop_signal(self, signum: int, _frame: object) -> None:
+        now = time.monotonic()
+        if not self._stop_requested:
+            self._stop_requested, self._first_signal = True, now
+            log.info("worker %s: stopping; %d jobs in flight may finish within %.0f s", self.name,
+                     len(self._running), self.app.config["WORKER_SHUTDOWN_GRACE"])
+        elif signum == signal.SIGINT and now - self._first_signal > REPEAT_SIGNAL_SECONDS:
+            self._force = True
+            log.info("worker %s: stopping now", self.name)
+
+    def teardown(self) -> None:
+        """Before RQ forgets this worker: wait out the grace period, then put back in line what did not finish."""
+        burst = self.housekeeper is None
+        self._wait_for_running(None if burst else self.app.config["WORKER_SHUTDOWN_GRACE"])
+        left = self._requeue_running()
+        super().teardown()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+        if left:
+            # Their threads may sit in an HTTP call for minutes; the rows are queued again, so leave now.
+            logging.shutdown()
+            os._exit(0)
+
+    def _wait_for_running(self, grace: float | None) -> None:
+        """Until nothing runs, the grace period ends, or a second Ctrl-C."""
+        deadline = None if grace is None else time.monotonic() + grace
+        while self._running and not self._force and (deadline is None or time.monotonic() < deadline):
+            self._keep_alive()
+            time.sleep(0.1)
+
+    def _requeue_running(self) -> int:
+        """Give every unfinished job's row a new job id and queue it again; its thread's late result is discarded."""
+        with self._lock:
+            running = [(job.id, job.args[0]) for job, _ in self._running.values() if job.args]
         with self.app.app_context():
-            return super().perform_job(job, queue, execution)
-
-    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):  # noqa: ANN001, ANN201
-        """Take no job while the queue is paused (the API refused the account); the jobs wait in Redis."""
-        redis = services(self.app).redis
-        while queue.paused_reason(redis) and not self._stop_requested:
-            if timeout is None:  # burst mode: nothing to do now
-                return None
-            self.heartbeat()
-            time.sleep(PAUSE_POLL_SECONDS)
-        if self._stop_requested:
-            return None
-        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            for job_id, generation_id in running:
+                try:
+                    lifecycle.requeue_interrupted(int(generation_id), job_id)
+                except Exception:
+                    db.session.rollback()
+                    log.exception("could not requeue generation %s; the reaper will", generation_id)
+        if running:
+            log.warning("worker %s: %d unfinished jobs queued again", self.name, len(running))
+        return len(running)
 
 
 class PoolWorker(GenerationWorker):
@@ -102,21 +261,24 @@ def bound_worker_class(app: Flask) -> type[GenerationWorker]:
 
 
 def main(app: Flask) -> None:
-    """Sweep what a previous run left, then run WORKER_CONCURRENCY workers until stopped."""
+    """Sweep what a previous run left, then run WORKER_PROCESSES worker processes until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with app.app_context():
-        result = reaper.sweep(app, force=True)
-        log.info("start-up sweep: %s", result)
-        from app.extensions import db
-
+        try:
+            log.info("start-up sweep: %s", reaper.sweep(app, force=True))
+        except Exception:
+            # The housekeeping threads sweep again every interval; starting is what matters now.
+            db.session.rollback()
+            log.exception("start-up sweep failed (has `flask db upgrade` been run?)")
         # Forked workers must not share the parent's database connections.
         db.session.remove()
         db.engine.dispose()
     app_services = services(app)
+    log.info("%d worker processes × %d slots", app.config["WORKER_PROCESSES"], slots_per_process(app.config))
     pool = WorkerPool(
         [app_services.require_queue()],
         connection=app_services.require_redis(),
-        num_workers=app.config["WORKER_CONCURRENCY"],
+        num_workers=app.config["WORKER_PROCESSES"],
         worker_class=bound_worker_class(app),
     )
     pool.start()

@@ -65,8 +65,7 @@ def private_redis(data_dir: Path) -> Iterator[str]:
         token = uuid.uuid4().hex
         if connection.set(LOCK_KEY, token, nx=True, ex=3600):
             # Whatever a crashed run left here would otherwise be picked up by our workers.
-            connection.flushdb()
-            connection.set(LOCK_KEY, token, ex=3600)
+            flush_keeping_lock(connection, token)
             try:
                 yield url
             finally:
@@ -127,13 +126,19 @@ def make_app(migrated: str, redis_url: str, tmp_path: Path):
     wipe_redis(redis_url)
 
 
+def flush_keeping_lock(connection: Redis, token: bytes | str | None) -> None:
+    """Empty the database and put our claim back in one transaction, so no other run can take the number between."""
+    with connection.pipeline(transaction=True) as pipeline:
+        pipeline.flushdb()
+        if token:
+            pipeline.set(LOCK_KEY, token, ex=3600)
+        pipeline.execute()
+
+
 def wipe_redis(url: str) -> None:
     """Empty the test's own Redis database, keeping its claim on the number."""
     connection = Redis.from_url(url)
-    token = connection.get(LOCK_KEY)
-    connection.flushdb()
-    if token:
-        connection.set(LOCK_KEY, token, ex=3600)
+    flush_keeping_lock(connection, connection.get(LOCK_KEY))
     connection.close()
 
 
@@ -155,10 +160,11 @@ def csrf_token(client) -> str:
     return csrf_for(client)
 
 
-def drain(app) -> None:
-    """Run every queued job with a real RQ worker in burst mode, in this process."""
+def drain(app, slots: int = 1) -> None:
+    """Run every queued job with a real RQ worker in burst mode, in this process (one slot: jobs in order)."""
     app_services = services(app)
-    GenerationWorker([app_services.require_queue()], connection=app_services.require_redis(), app=app).work(burst=True)
+    GenerationWorker([app_services.require_queue()], connection=app_services.require_redis(), app=app,
+                     slots=slots).work(burst=True)
 
 
 @pytest.fixture

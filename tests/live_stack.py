@@ -85,7 +85,9 @@ def worker_pool(env: dict[str, str], log_dir: Path, concurrency: int) -> Iterato
     process = _spawn("worker", [sys.executable, "worker.py"], _environment(env, concurrency), log_dir)
     try:
         redis = Redis.from_url(env["REDIS_URL"])
-        _wait_until(lambda: len(Worker.all(connection=redis)) >= concurrency, "the workers", [process])
+        # Slots are threads: one RQ worker per process (WORKER_PROCESSES, by default one per core).
+        processes = int(env.get("WORKER_PROCESSES") or min(os.cpu_count() or 1, concurrency))
+        _wait_until(lambda: len(Worker.all(connection=redis)) >= processes, "the workers", [process])
         yield process
     finally:
         _stop(process)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from conftest import API_KEY as KEY
-from conftest import drain
+from conftest import LOCK_KEY, drain, flush_keeping_lock
 from PIL import Image
 from rq.job import Job
 
@@ -157,12 +157,20 @@ def test_a_job_for_a_row_that_is_no_longer_queued_does_nothing(app):
 
 def test_failure_callback_fails_a_row_left_running_by_a_dead_worker(app):
     ids = submit(app, "a cat")
+    age_rows(app, ids, status=Status.RUNNING.value)  # its worker stopped beating long ago
     with app.app_context():
-        db.session.execute(sa.update(Generation).values(status=Status.RUNNING.value))
-        db.session.commit()
         job = Job.fetch(rows(app, ids)[0].job_id, connection=services(app).redis)
         on_job_failure(job, services(app).redis, None, None, None)
     assert (rows(app, ids)[0].status, rows(app, ids)[0].error) == ("failed", INTERRUPTED)
+
+
+def test_failure_callback_leaves_a_row_whose_worker_still_beats_for_it(app):
+    ids = submit(app, "a long one")
+    age_rows(app, ids, seconds=1, status=Status.RUNNING.value)
+    with app.app_context():
+        job = Job.fetch(rows(app, ids)[0].job_id, connection=services(app).redis)
+        on_job_failure(job, services(app).redis, None, None, None)
+    assert rows(app, ids)[0].status == "running"
 
 
 def age_rows(app, ids, seconds=3600, **values):
@@ -175,7 +183,7 @@ def age_rows(app, ids, seconds=3600, **values):
 
 def test_the_reaper_requeues_queued_rows_whose_jobs_redis_lost(app):
     ids = submit(app, "lost in redis", "also lost")
-    services(app).redis.flushdb()  # Redis restarted without its data
+    flush_keeping_lock(services(app).redis, services(app).redis.get(LOCK_KEY))  # Redis restarted empty
     age_rows(app, ids)
     with app.app_context():
         assert sweep(app, force=True).requeued_lost == 2

@@ -134,6 +134,8 @@ def test_a_retry_over_the_allowance_is_refused_and_changes_nothing(member_app):
 def serve(app):
     """The app on a real threaded HTTP server, so requests really run at the same time."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    # Joined on close, so no request thread still holds a database connection when the test ends.
+    server.daemon_threads, server.block_on_close = False, True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server, f"http://127.0.0.1:{server.server_port}"
@@ -166,6 +168,7 @@ def concurrent_submissions(app, count=20):
         return statuses
     finally:
         server.shutdown()
+        server.server_close()
 
 
 def allowance_for_three(app):

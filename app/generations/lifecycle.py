@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -107,15 +108,43 @@ def enqueue(generations: list[Generation], fail_if_down: bool = True) -> int:
 
 # --- what a job does --------------------------------------------------------------------------
 
-def claim(generation_id: int, job_id: str | None) -> Generation | None:
+@dataclass(frozen=True)
+class Claimed:
+    """What a job needs of the row it claimed, read in the claiming UPDATE: no lazy load holds a database
+    connection while the job waits for the API."""
+
+    id: int
+    prompt: str
+    options: GenerationOptions
+    attempts: int
+    max_attempts: int
+    note: str | None
+
+
+CLAIMED_COLUMNS = (Generation.id, Generation.prompt, Generation.model, Generation.aspect_ratio,
+                   Generation.output_format, Generation.style_preset, Generation.negative_prompt,
+                   Generation.requested_seed, Generation.cfg_scale, Generation.attempts, Generation.max_attempts,
+                   Generation.error)
+
+
+def claim(generation_id: int, job_id: str | None) -> Claimed | None:
     """Move a queued row to running for this job, so a duplicate or outdated job cannot run it."""
     now = utcnow()
-    claimed = _update(_owned(generation_id, job_id) & (Generation.status == Status.QUEUED.value),
-                      status=Status.RUNNING.value, started_at=now, heartbeat_at=now)
-    if not claimed:
+    row = db.session.execute(
+        sa.update(Generation).where(_owned(generation_id, job_id) & (Generation.status == Status.QUEUED.value))
+        .values(status=Status.RUNNING.value, started_at=now, heartbeat_at=now).returning(*CLAIMED_COLUMNS)
+    ).first()
+    db.session.commit()
+    if row is None:
         log.warning("generation %s is not queued for job %s; job skipped", generation_id, job_id)
         return None
-    return db.session.get(Generation, generation_id)
+    (gid, prompt, model, aspect_ratio, output_format, style_preset, negative_prompt, seed, cfg_scale,
+     attempts, max_attempts, error) = row
+    options = GenerationOptions(model=model, aspect_ratio=aspect_ratio, output_format=output_format,
+                                style_preset=style_preset, negative_prompt=negative_prompt, seed=seed,
+                                cfg_scale=cfg_scale)
+    # Only the reaper's note carries over into the new attempt; a pause's reason is history now.
+    return Claimed(gid, prompt, options, attempts, max_attempts, error if error == WORKER_STOPPED else None)
 
 
 def begin_attempt(generation_id: int, job_id: str | None, attempt: int, note: str | None) -> bool:
@@ -150,10 +179,16 @@ def finish(generation_id: int, job_id: str | None, filtered: bool, **outcome: ob
 
 
 def fail(generation_id: int, job_id: str | None, reason: str, error_id: str | None = None,
-         request_id: str | None = None) -> bool:
-    """Make a queued or running row failed with a reason (for this job, if given), refunding its reservation."""
-    return bool(_end(_owned(generation_id, job_id) & Generation.status.in_(UNFINISHED), refund=sa.true(),
-                     status=Status.FAILED.value, error=reason, api_error_id=error_id, api_request_id=request_id))
+         request_id: str | None = None, silent_since: datetime | None = None) -> bool:
+    """Make a queued or running row failed with a reason (for this job, if given), refunding its reservation.
+
+    With `silent_since`, only if its worker has not beaten for it since then (it may be alive after all).
+    """
+    where = _owned(generation_id, job_id) & Generation.status.in_(UNFINISHED)
+    if silent_since is not None:
+        where &= Generation.heartbeat_at.is_(None) | (Generation.heartbeat_at < silent_since)
+    return bool(_end(where, refund=sa.true(), status=Status.FAILED.value, error=reason, api_error_id=error_id,
+                     api_request_id=request_id))
 
 
 def _end(where: sa.ColumnElement[bool], refund: sa.ColumnElement[bool], **values: object) -> list[str | None]:
@@ -179,6 +214,13 @@ def requeue(generation_id: int, job_id: str | None, note: str | None, attempts: 
     if attempts is not None:
         values["attempts"] = attempts
     return bool(_requeue_where(_owned(generation_id, job_id) & Generation.status.in_(UNFINISHED), **values))
+
+
+def requeue_interrupted(generation_id: int, job_id: str | None) -> bool:
+    """A worker stopping before its job finished: back in line, the interrupted attempt not counted."""
+    return bool(_requeue_where(_owned(generation_id, job_id) & Generation.status.in_(UNFINISHED),
+                               error=WORKER_STOPPED,
+                               attempts=sa.case((Generation.attempts > 0, Generation.attempts - 1), else_=0)))
 
 
 # --- what a person does -----------------------------------------------------------------------

@@ -50,6 +50,7 @@ class GenerationError(Exception):
         self.status_code = status_code
         self.error_id = error_id
         self.request_id = request_id
+        self.attempt: int | None = None  # which attempt met it, set by the job
 
 
 class ImageProvider(Protocol):

@@ -8,6 +8,7 @@ import logging
 from typing import Protocol
 
 import requests
+import requests.adapters
 from redis.exceptions import RedisError
 
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
@@ -104,6 +105,15 @@ def error_from_response(response: requests.Response) -> GenerationError:
     )
 
 
+def pooled_session(size: int) -> requests.Session:
+    """An HTTP session keeping up to `size` connections open to the API: one per job a process runs at once."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=size)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
 class StabilityClient:
     """Calls the generate endpoints with one pooled HTTP session per client."""
 
@@ -117,12 +127,13 @@ class StabilityClient:
         session: requests.Session | None = None,
         accept: str = "image/*",
         limiter: Limiter | None = None,
+        pool_size: int = 10,
     ) -> None:
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.accept = accept
-        self.session = session or requests.Session()
+        self.session = session or pooled_session(pool_size)
         self.limiter = limiter
 
     def __repr__(self) -> str:
