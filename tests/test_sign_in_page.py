@@ -1,0 +1,30 @@
+"""The sign-in page as an anonymous visitor sees it: an honest wait when throttled."""
+
+import re
+
+import pytest
+
+from app.accounts.users import create_user
+
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app(AUTH_MODE="accounts")
+    with app.app_context():
+        create_user("ada@example.com", password="ada-password", monthly_credits=None)
+    return app
+
+
+def sign_in(client, password):
+    token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
+    return client.post("/login", data={"csrf_token": token, "email": "ada@example.com", "password": password})
+
+
+def test_too_many_failures_name_the_15_minute_window_not_16(app):
+    client = app.test_client()
+    assert [sign_in(client, "wrong-password").status_code for _ in range(5)] == [401] * 5
+    throttled = sign_in(client, "wrong-password")
+    assert throttled.status_code == 429
+    assert "Too many attempts; try again in 15 minutes." in throttled.get_data(as_text=True)
