@@ -1,4 +1,4 @@
-"""The sign-in page as an anonymous visitor sees it: an honest wait when throttled."""
+"""The sign-in page as an anonymous visitor sees it: no links into the wall, an honest wait when throttled."""
 
 import re
 
@@ -20,6 +20,14 @@ def app(make_app):
 def sign_in(client, password):
     token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
     return client.post("/login", data={"csrf_token": token, "email": "ada@example.com", "password": password})
+
+
+def test_signed_out_the_header_links_to_no_page_behind_the_sign_in(app):
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    assert 'href="/all/"' not in page and "New batch" not in page
+    assert sign_in(client, "ada-password").status_code == 303
+    assert 'href="/all/"' in client.get("/").get_data(as_text=True)
 
 
 def test_too_many_failures_name_the_15_minute_window_not_16(app):
