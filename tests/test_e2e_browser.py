@@ -208,6 +208,7 @@ def test_rows_added_and_removed_in_place_generate_exactly_the_remaining_prompts_
                "a green owl on a branch"]
     submit_three_prompts_with_a_removal(page, base_url, prompts)
     assert watched.loads == 1  # every row edit happened in place
+    sync_api.expect(page.locator("#batch-cost")).to_contain_text("3 images")  # the cost caught up with the rows
     screenshot(page, "home.png", full_page=True)
     page.click("button[name=generate]")
     page.wait_for_url("**/generate/*")
