@@ -8,8 +8,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -73,10 +74,34 @@ def _spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> su
                                 start_new_session=True)
 
 
+def _flask(env: dict[str, str], *args: str) -> None:
+    """Run one `flask` command as an operator would, failing with its output if it fails."""
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT,
+                          env=_environment(env, 1), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"flask {' '.join(args[:3])} exited with {done.returncode}:\n{done.stdout}{done.stderr}")
+
+
 def migrate(env: dict[str, str]) -> None:
     """Create the schema with the production command."""
-    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT,
-                   env=_environment(env, 1), check=True, capture_output=True)
+    _flask(env, "db", "upgrade")
+
+
+@dataclass(frozen=True)
+class Account:
+    """Someone the stack knows: made with `flask users create`, then signed in through /login."""
+
+    email: str
+    password: str
+    admin: bool = False
+    monthly_credits: float | None = None  # None: no cap
+
+
+def create_user(env: dict[str, str], account: Account) -> None:
+    """Make the account with the real CLI, as the README tells an operator to."""
+    credits = "none" if account.monthly_credits is None else f"{account.monthly_credits:g}"
+    _flask(env, "users", "create", account.email, "--password", account.password, "--monthly-credits", credits,
+           *(["--admin"] if account.admin else []))
 
 
 @contextmanager
@@ -94,15 +119,19 @@ def worker_pool(env: dict[str, str], log_dir: Path, concurrency: int) -> Iterato
 
 
 @contextmanager
-def live_stack(env: dict[str, str], log_dir: Path, concurrency: int) -> Iterator[str]:
-    """Migrate, start gunicorn and the worker pool with env, yield the base URL, stop everything."""
+def live_stack(env: dict[str, str], log_dir: Path, concurrency: int,
+               accounts: Iterable[Account] = ()) -> Iterator[str]:
+    """Migrate, create the accounts, start gunicorn and the worker pool with env, yield the base URL, stop all."""
     migrate(env)
+    for account in accounts:
+        create_user(env, account)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     gunicorn = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "wsgi:app"]
     web = _spawn("web", gunicorn, _environment(env, concurrency), log_dir)
     try:
-        _wait_until(lambda: _web_is_up(base_url + "/"), "the web server", [web])
+        # /healthz, not /: it answers 200 in either AUTH_MODE without signing in or making the local user.
+        _wait_until(lambda: _web_is_up(base_url + "/healthz"), "the web server", [web])
         with worker_pool(env, log_dir, concurrency):
             yield base_url
     finally:

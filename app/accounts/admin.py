@@ -11,7 +11,15 @@ from werkzeug.wrappers import Response
 
 from app.accounts import spending
 from app.accounts.forms import CreateUserForm, CreditsForm
-from app.accounts.users import AccountError, create_user, list_users, password_link, set_disabled, set_monthly_credits
+from app.accounts.users import (
+    DEFAULT_CREDITS,
+    AccountError,
+    create_user,
+    list_users,
+    password_link,
+    set_disabled,
+    set_monthly_credits,
+)
 from app.extensions import db
 from app.models import User
 
@@ -57,8 +65,10 @@ def create() -> tuple[str, int]:
     if not form.validate_on_submit():
         return _page(form, status=422)
     try:
+        credits = form.monthly_credits.data
+        # The form's hint: empty means the install's default, not "no cap".
         user = create_user(form.email.data or "", is_admin=form.is_admin.data,
-                           monthly_credits=form.monthly_credits.data)
+                           monthly_credits=DEFAULT_CREDITS if credits is None else credits)
     except AccountError as exc:
         form.email.errors = [str(exc)]
         return _page(form, status=422)

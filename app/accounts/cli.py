@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 from app.accounts import spending
 from app.accounts.passwords import password_problem
 from app.accounts.users import (
+    DEFAULT_CREDITS,
     AccountError,
     create_user,
     list_users,
@@ -56,7 +57,7 @@ def create_command(email: str, password: str | None, admin: bool, monthly_credit
         password = click.prompt("Password", hide_input=True, confirmation_prompt="Password again")
     if password is not None and (problem := password_problem(password)):
         raise click.BadParameter(problem, param_hint="password")
-    credits = _credits(monthly_credits) if monthly_credits is not None else None
+    credits = _credits(monthly_credits) if monthly_credits is not None else DEFAULT_CREDITS
     try:
         user = create_user(email, password=password, is_admin=admin, monthly_credits=credits)
     except AccountError as exc:

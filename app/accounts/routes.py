@@ -63,7 +63,8 @@ def _login_page(form: LoginForm, status: int, message: str | None = None) -> tup
 def too_many_attempts(_error: RateLimitExceeded) -> tuple[str, int]:
     """Explain the pause in minutes, on the sign-in page, with the email kept."""
     limit = limiter.current_limit
-    seconds = max(60.0, (limit.reset_at - time.time()) if limit else 900.0)
+    # The window's own reset time: reset_at is rounded up a second, which made a fresh 15-minute pause say 16.
+    seconds = max(60.0, (limit.window.reset_time - time.time()) if limit else 900.0)
     minutes = math.ceil(seconds / 60)
     form = LoginForm()
     message = f"Too many attempts; try again in {minutes} minute{'s' if minutes != 1 else ''}."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import sqlalchemy as sa
 from flask import current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -12,6 +14,8 @@ from app.models import Batch, Generation, User
 
 LINK_SALT = "imagegen-password-link"
 LOCAL_EMAIL = "local@localhost"
+# create_user's monthly_credits when the install's DEFAULT_MONTHLY_CREDITS applies (None already means no cap).
+DEFAULT_CREDITS = "default"
 
 
 class AccountError(ValueError):
@@ -45,7 +49,7 @@ def require_user(email: str) -> User:
 
 
 def create_user(email: str, password: str | None = None, is_admin: bool = False,
-                monthly_credits: float | None = None) -> User:
+                monthly_credits: float | None | Literal["default"] = DEFAULT_CREDITS) -> User:
     """Make an account (without a password it waits for its invite link); the first admin takes ownerless rows."""
     email = normalise_email(email)
     problem = email_problem(email)
@@ -53,7 +57,7 @@ def create_user(email: str, password: str | None = None, is_admin: bool = False,
         raise AccountError(problem)
     if find_user(email) is not None:
         raise AccountError(f"An account with the email {email} exists already.")
-    if monthly_credits is None:
+    if monthly_credits == DEFAULT_CREDITS:
         monthly_credits = current_app.config["DEFAULT_MONTHLY_CREDITS"]
     first_admin = is_admin and not has_admin()
     user = User(email=email, is_admin=is_admin, monthly_credits=monthly_credits,
@@ -128,10 +132,9 @@ def local_user() -> User:
     user = find_user(LOCAL_EMAIL)
     if user is None:
         try:
-            user = create_user(LOCAL_EMAIL, is_admin=True)
+            # The operator's own machine: no allowance, whatever DEFAULT_MONTHLY_CREDITS says.
+            user = create_user(LOCAL_EMAIL, is_admin=True, monthly_credits=None)
         except (AccountError, sa.exc.IntegrityError):
             db.session.rollback()  # another process made it first
             user = require_user(LOCAL_EMAIL)
-        if user.monthly_credits is not None:
-            set_monthly_credits(user, None)  # the operator's own machine: no allowance
     return user
