@@ -75,8 +75,10 @@ def register_blueprints(app: Flask) -> None:
     from app.gallery.routes import bp as gallery_bp
     from app.health import bp as health_bp
     from app.media.routes import bp as media_bp
+    from app.metrics import bp as metrics_bp
     from app.prompts.routes import bp as prompts_bp
 
-    for blueprint in (prompts_bp, batches_bp, gallery_bp, media_bp, accounts_bp, admin_bp, health_bp):
+    for blueprint in (prompts_bp, batches_bp, gallery_bp, media_bp, accounts_bp, admin_bp, health_bp,
+                      metrics_bp):
         app.register_blueprint(blueprint)
     dashboard.register_dashboard(app)

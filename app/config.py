@@ -176,6 +176,9 @@ class Config:
         self.MONTHLY_CREDIT_LIMIT = _optional_float_env("MONTHLY_CREDIT_LIMIT")
         self.PASSWORD_LINK_HOURS = _float_env("PASSWORD_LINK_HOURS", 72.0, positive=True)
         self.PUBLIC_URL = _raw("PUBLIC_URL") or "http://127.0.0.1:5000"
+        # /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is not served at all.
+        self.METRICS_TOKEN = _raw("METRICS_TOKEN") or None
+        self.LOG_FORMAT = _choice_env("LOG_FORMAT", "text", ("text", "json"))
         # Flask-Limiter keeps its counters (sign-in attempts, API requests) in the app's Redis.
         self.RATELIMIT_STORAGE_URI = limiter_storage_uri(self.REDIS_URL)
         self.RATELIMIT_KEY_PREFIX = "imagegen-limits"

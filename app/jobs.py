@@ -11,12 +11,14 @@ from flask import Flask, current_app
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
+from app import telemetry
 from app.extensions import db
 from app.generations import lifecycle, queue
 from app.generations.lifecycle import Claimed
 from app.images import decode_image
+from app.logs import job_context
 from app.metadata import ImageParameters, embed_parameters, parameters_text
-from app.models import Generation
+from app.models import UNFINISHED, Generation
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
 from app.services import services
 from app.storage import delete_file, new_file_name, write_atomically
@@ -33,7 +35,9 @@ PAUSING_STATUSES = {401: queue.PAUSED_BAD_KEY, 402: queue.PAUSED_OUT_OF_CREDITS}
 def run_generation(generation_id: int) -> str:
     """RQ entry point (the worker provides the app context): make one row's image, return its final status."""
     job = get_current_job()
-    return generate(current_app._get_current_object(), generation_id, job.id if job else None)  # type: ignore[attr-defined]
+    job_id = job.id if job else None
+    with job_context(generation_id, job_id):
+        return generate(current_app._get_current_object(), generation_id, job_id)  # type: ignore[attr-defined]
 
 
 def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
@@ -48,6 +52,8 @@ def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
         return "skipped"
     if job_id:
         app_services.in_flight.add(job_id, generation_id)
+    claimed_at = time.monotonic()
+    telemetry.IN_FLIGHT.inc()
     try:
         image, _attempt = _generate_with_retries(app, generation, job_id)
         _store(app, generation, image, job_id)
@@ -63,9 +69,14 @@ def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
         log.exception("generation %s crashed", generation_id)
         lifecycle.fail(generation_id, job_id, UNEXPECTED)
     finally:
+        telemetry.IN_FLIGHT.dec()
         if job_id:
             app_services.in_flight.discard(job_id)
-    return db.session.scalar(sa.select(Generation.status).where(Generation.id == generation_id)) or "missing"
+    status = db.session.scalar(sa.select(Generation.status).where(Generation.id == generation_id)) or "missing"
+    if status not in UNFINISHED:
+        telemetry.JOB_DURATION.observe(time.monotonic() - claimed_at)
+        telemetry.GENERATIONS_FINISHED.labels(status).inc()
+    return status
 
 
 def _handle_failure(app: Flask, generation: Claimed, job_id: str | None, exc: GenerationError) -> None:
@@ -150,6 +161,8 @@ def _store(app: Flask, generation: Claimed, image: GeneratedImage, job_id: str |
         write_atomically(media, file_name, data)
         write_atomically(media, thumb_name, thumbnail.data)
         stored = lifecycle.finish(generation.id, job_id, filtered, **outcome)
+        if stored:
+            telemetry.CREDITS_SPENT.labels(generation.options.model).inc(lifecycle.price_of(generation.options))
     finally:
         if not stored:
             # Canceled meanwhile, or a write failed: no file may outlive the attempt without a row.

@@ -28,6 +28,7 @@ from rq.worker_pool import WorkerPool
 
 from app.extensions import db
 from app.generations import lifecycle, queue, reaper
+from app.logs import configure_logging
 from app.services import rebuild_after_fork, services
 
 log = logging.getLogger(__name__)
@@ -262,7 +263,7 @@ def bound_worker_class(app: Flask) -> type[GenerationWorker]:
 
 def main(app: Flask) -> None:
     """Sweep what a previous run left, then run WORKER_PROCESSES worker processes until stopped."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(app.config["LOG_FORMAT"])
     with app.app_context():
         try:
             log.info("start-up sweep: %s", reaper.sweep(app, force=True))

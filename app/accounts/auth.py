@@ -15,7 +15,8 @@ from app.models import MAX_ID, User
 
 log = logging.getLogger(__name__)
 # Reachable without signing in: the sign-in pages themselves, health checks and static files.
-OPEN_ENDPOINTS = {"accounts.login", "accounts.set_password_page", "health.healthz", "health.readyz", "static"}
+OPEN_ENDPOINTS = {"accounts.login", "accounts.set_password_page", "health.healthz", "health.readyz", "static",
+                  "metrics.metrics"}  # /metrics checks its own bearer token
 
 
 def accounts_mode() -> bool:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import time
 from typing import Protocol
 
 import requests
 import requests.adapters
 from redis.exceptions import RedisError
 
+from app import telemetry
+from app.logs import note_api_request_id
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
 from app.providers.options import MODELS
 from app.rate_limit import RateLimitTimeout
@@ -153,6 +156,7 @@ class StabilityClient:
         """Generate one image; raise GenerationError with a readable reason on any failure."""
         url = self.base_url + endpoint_for(request.options.model)
         self._wait_for_slot(RATE_LIMIT_WAIT)
+        sent = time.monotonic()
         try:
             response = self.session.post(
                 url,
@@ -168,6 +172,9 @@ class StabilityClient:
             raise GenerationError("Could not reach the Stability API", transient=True) from None
         except requests.RequestException as exc:
             raise GenerationError(f"Request to the Stability API failed: {type(exc).__name__}") from None
+        telemetry.API_LATENCY.observe(time.monotonic() - sent)
+        telemetry.API_RESPONSES.labels(str(response.status_code)).inc()
+        note_api_request_id(response.headers.get("x-request-id"))
         log.info("stability %s -> %s request_id=%s", endpoint_for(request.options.model), response.status_code,
                  response.headers.get("x-request-id"))
         if response.status_code == 429 and self.limiter is not None:
@@ -189,7 +196,7 @@ class StabilityClient:
         if self.limiter is None:
             return
         try:
-            self.limiter.acquire(timeout=timeout)
+            telemetry.RATE_LIMIT_WAIT.inc(self.limiter.acquire(timeout=timeout))
         except RateLimitTimeout:
             raise GenerationError("Waited too long for the API's rate limit", transient=True) from None
         except RedisError:
