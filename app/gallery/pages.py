@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from app.extensions import db
-from app.models import Generation, parse_id
+from app.models import Batch, Generation, parse_id
 from app.providers.options import MODELS
 from app.text_input import without_unsafe_characters
 
@@ -35,8 +35,8 @@ class Cursor:
         return cls(int(micros), generation_id)
 
     @classmethod
-    def after(cls, generation: Generation) -> Cursor:
-        """The cursor that continues after this generation."""
+    def after(cls, generation: Generation | Batch) -> Cursor:
+        """The cursor that continues after this generation (or batch: the API pages batches the same way)."""
         created = generation.created_at
         if created.tzinfo is None:  # SQLite returns naive UTC
             created = created.replace(tzinfo=UTC)
