@@ -31,7 +31,8 @@ def test_the_document_is_openapi_3_1_and_describes_every_endpoint(client):
 
 def test_the_document_states_this_installations_batch_size(make_app):
     document = make_app(MAX_PROMPTS_PER_BATCH=25).test_client().get("/api/openapi.json").get_json()
-    assert document["components"]["schemas"]["BatchRequest"]["properties"]["prompts"]["maxItems"] == 25
+    prompts = document["components"]["schemas"]["BatchRequest"]["properties"]["prompts"]
+    assert prompts["maxContains"] == 25 and prompts["minContains"] == 1 and "maxItems" not in prompts
 
 
 def test_tokens_are_required_in_the_document_only_where_they_are(accounts_app, client):

@@ -32,7 +32,8 @@ def fingerprint(payload: object) -> str:
 
 def forget_expired() -> None:
     """Drop answers older than the window, so their keys may be used afresh."""
-    db.session.execute(sa.delete(IdempotentRequest).where(IdempotentRequest.created_at < utcnow() - WINDOW))
+    db.session.execute(sa.delete(IdempotentRequest).where(IdempotentRequest.created_at < utcnow() - WINDOW)
+                       .execution_options(synchronize_session=False))
     db.session.commit()
 
 

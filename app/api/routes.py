@@ -95,14 +95,14 @@ def _image_or_404(generation_id: int) -> Generation:
 
 
 def _cursor(raw: str | None) -> Cursor | None:
-    """A `before` cursor, or None for the first page; one that names no possible row is a 422."""
+    """A `before` cursor (its pattern checked by the schema), or None for the first page.
+
+    Any position is a place to page back from, even one no row has, so the numbers are not bounded further.
+    """
     if raw is None:
         return None
-    cursor = Cursor.parse(raw)
-    if cursor is None:
-        raise ApiProblem(422, "validation_failed", "Some values are not valid; see fields.",
-                         {"before": "Use the `next` value of the previous page."})
-    return cursor
+    micros, _, ident = raw.partition("-")
+    return Cursor(int(micros), int(ident))
 
 
 @bp.get("/me")

@@ -99,8 +99,9 @@ class BatchRequestSchema(ma.Schema):
 
     prompts = fields.List(
         fields.String(metadata={"maxLength": MAX_PROMPT_LENGTH, "pattern": STORABLE_TEXT}), required=True,
-        metadata={"minItems": 1, SETTING_LIMITS: {"maxItems": "MAX_PROMPTS_PER_BATCH"},
-                  EXTRA_JSON_SCHEMA: {"contains": {"type": "string", "pattern": NOT_BLANK}}},
+        # Blank entries are skipped as the form skips blank rows: the limits count the prompts that are not blank.
+        metadata={"minItems": 1, SETTING_LIMITS: {"maxContains": "MAX_PROMPTS_PER_BATCH"},
+                  EXTRA_JSON_SCHEMA: {"contains": {"type": "string", "pattern": NOT_BLANK}, "minContains": 1}},
     )
     model = fields.String(allow_none=True, metadata={**_enum(list(MODELS)), "default": DEFAULT_OPTIONS.model})
     aspect_ratio = fields.String(allow_none=True, metadata={**_enum(list(ASPECT_RATIOS)),

@@ -116,5 +116,5 @@ def _note_use(token: ApiToken, now: datetime) -> None:
     db.session.execute(sa.update(ApiToken).where(
         ApiToken.id == token.id,
         ApiToken.last_used_at.is_(None) | (ApiToken.last_used_at < now - LAST_USED_RESOLUTION),
-    ).values(last_used_at=now))
+    ).values(last_used_at=now).execution_options(synchronize_session=False))  # SQLite's naive times: no evaluating
     db.session.commit()
