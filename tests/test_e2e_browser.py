@@ -362,3 +362,12 @@ def test_without_javascript_cancel_retry_search_and_delete_work_through_plain_fo
     page.wait_for_url("**/all/")
     assert "Image deleted." in page.inner_text(".flashes")
     watched.page.context.close()
+
+
+def test_the_api_reference_renders_its_document_under_the_strict_csp(watched, base_url):
+    page = watched.page
+    page.goto(base_url + "/api/docs")
+    sync_api.expect(page.locator(".opblock-summary-path").first).to_be_visible(timeout=20_000)
+    paths = page.eval_on_selector_all(".opblock-summary-path", "els => els.map(e => e.textContent)")
+    assert {"/api/batches", "/api/batches/{batch_id}", "/api/images", "/api/me"} <= set(paths)
+    assert "Image Generator API" in page.inner_text(".info")
