@@ -30,6 +30,7 @@ def test_a_token_made_on_the_page_is_shown_once_and_only_its_hash_is_stored(acco
     response = make_on_page(client)
     assert response.status_code == 201 and response.headers["Cache-Control"] == "no-store"
     secret = SECRET.search(response.get_data(as_text=True)).group()
+    assert 'name="name" type="text" value=""' in response.get_data(as_text=True)  # the form is ready for another
     again = client.get("/account/tokens").get_data(as_text=True)
     assert secret not in again and secret[:12] + "…" in again and "laptop" in again
     (row,) = rows(accounts_app)

@@ -46,7 +46,7 @@ def create() -> Response:
     except tokens.TokenError as exc:
         form.name.errors = [str(exc)]
         return _page(form, status=422)
-    return _page(new=new, status=201)
+    return _page(TokenForm(formdata=None), new=new, status=201)  # an empty form for the next one
 
 
 @bp.post("/<int:token_id>/revoke")
