@@ -71,6 +71,10 @@ def register_blueprints(app: Flask) -> None:
     from app import dashboard
     from app.accounts.admin import bp as admin_bp
     from app.accounts.routes import bp as accounts_bp
+    from app.api.docs import bp as api_docs_bp
+    from app.api.openapi import init_api
+    from app.api.routes import bp as api_bp
+    from app.api.token_pages import bp as tokens_bp
     from app.batches.routes import bp as batches_bp
     from app.gallery.routes import bp as gallery_bp
     from app.health import bp as health_bp
@@ -78,7 +82,8 @@ def register_blueprints(app: Flask) -> None:
     from app.metrics import bp as metrics_bp
     from app.prompts.routes import bp as prompts_bp
 
-    for blueprint in (prompts_bp, batches_bp, gallery_bp, media_bp, accounts_bp, admin_bp, health_bp,
-                      metrics_bp):
+    for blueprint in (prompts_bp, batches_bp, gallery_bp, media_bp, accounts_bp, admin_bp, health_bp, tokens_bp,
+                      api_docs_bp, metrics_bp):
         app.register_blueprint(blueprint)
+    init_api(app, api_bp)  # flask-smorest registers the API blueprint, documenting each view as it goes
     dashboard.register_dashboard(app)

@@ -7,6 +7,8 @@ import secrets
 import tempfile
 from pathlib import Path
 
+from limits import parse_many
+
 from app.rate_limit import RateLimit, parse_rate_limit
 
 DEFAULT_STABILITY_BASE_URL = "https://api.stability.ai"
@@ -80,6 +82,16 @@ def _rate_limit_env(name: str, default: str) -> RateLimit:
         raise ConfigError(f"{name}: {exc}") from None
 
 
+def _limit_env(name: str, default: str) -> str:
+    """Read a Flask-Limiter rate such as 120/minute or "10 per second"."""
+    raw = _raw(name) or default
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate such as 120/minute or 10 per second, got {raw!r}") from None
+    return raw
+
+
 def _optional_float_env(name: str) -> float | None:
     """Read an optional number of at least 0 (empty: not set)."""
     return _float_env(name, 0.0) if _raw(name) else None
@@ -138,6 +150,10 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     RQ_QUEUE_NAME = "generations"
+    # flask-smorest: the document is served by app/api/docs.py, so smorest registers no pages of its own.
+    API_TITLE = "Image Generator API"
+    API_VERSION = "1"
+    OPENAPI_VERSION = "3.1.0"
 
     def __init__(self, instance_path: str) -> None:
         env = os.environ
@@ -179,6 +195,8 @@ class Config:
         # /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is not served at all.
         self.METRICS_TOKEN = _raw("METRICS_TOKEN") or None
         self.LOG_FORMAT = _choice_env("LOG_FORMAT", "text", ("text", "json"))
+        # Requests per token (per user for a browser session) across the whole API.
+        self.API_RATE_LIMIT = _limit_env("API_RATE_LIMIT", "120/minute")
         # Flask-Limiter keeps its counters (sign-in attempts, API requests) in the app's Redis.
         self.RATELIMIT_STORAGE_URI = limiter_storage_uri(self.REDIS_URL)
         self.RATELIMIT_KEY_PREFIX = "imagegen-limits"

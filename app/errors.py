@@ -1,4 +1,4 @@
-"""Error pages: every error answers with a page of ours, never a stack trace."""
+"""Error pages: every error answers with a page of ours (JSON under /api/), never a stack trace."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import logging
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response
+
+from app.api import errors as api_errors
 
 log = logging.getLogger(__name__)
 
@@ -18,29 +21,40 @@ MESSAGES = {
 }
 
 
+def is_api_request() -> bool:
+    """Programs call /api/: they get JSON errors, never a page."""
+    return request.path.startswith("/api/")
+
+
 def _render(status: int, title: str, message: str) -> tuple[str, int]:
     """Render the error page, or its fragment for htmx requests."""
     template = "errors/_message.html" if request.headers.get("HX-Request") else "errors/error.html"
     return render_template(template, status=status, title=title, message=message), status
 
 
-def handle_http_error(error: HTTPException) -> tuple[str, int]:
-    """Show an HTTP error as a page."""
+def handle_http_error(error: HTTPException) -> tuple[str, int] | Response:
+    """Show an HTTP error as a page (or the API's JSON)."""
+    if is_api_request():
+        return api_errors.http_error_response(error)
     status = error.code or 500
     return _render(status, error.name, MESSAGES.get(status, error.description or ""))
 
 
-def handle_csrf_error(error: CSRFError) -> tuple[str, int]:
+def handle_csrf_error(error: CSRFError) -> tuple[str, int] | Response:
     """Explain an expired or missing CSRF token, and how to recover."""
+    if is_api_request():
+        return api_errors.csrf_error_response()
     return _render(400, "Form expired", "The form's security token was missing or expired. "
                    "Go back, reload the page and submit again.")
 
 
-def handle_unexpected(error: Exception) -> tuple[str, int]:
+def handle_unexpected(error: Exception) -> tuple[str, int] | Response:
     """Log the traceback; show the person a plain apology."""
     if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
         return handle_http_error(error)
     log.exception("unhandled error on %s %s", request.method, request.path)
+    if is_api_request():
+        return api_errors.server_error_response()
     return _render(500, "Something went wrong", "The error has been logged. Please try again.")
 
 

@@ -114,8 +114,13 @@ class Batch(db.Model):
     """One submission of the prompt form."""
 
     __tablename__ = "batches"
-    # Ids appear in URLs: SQLite must never hand a deleted row's id to a new one (PostgreSQL never does).
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (
+        # The API's list of batches, newest first: a member's own, and everyone's for admins.
+        sa.Index("ix_batches_owner_created_at_id", "owner_id", "created_at", "id"),
+        sa.Index("ix_batches_created_at_id", "created_at", "id"),
+        # Ids appear in URLs: SQLite must never hand a deleted row's id to a new one (PostgreSQL never does).
+        {"sqlite_autoincrement": True},
+    )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     # None only for rows made before accounts existed, until the first admin is created.
@@ -236,3 +241,49 @@ class Generation(db.Model):
     def is_demo(self) -> bool:
         """True for placeholders drawn by the offline demo provider."""
         return self.provider == "demo"
+
+
+class ApiToken(db.Model):
+    """A personal access token: only the SHA-256 of its secret is kept, with a prefix to recognise it by."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        # A user's live tokens have distinct names, so `flask tokens revoke EMAIL NAME` means one token.
+        sa.Index("uq_api_tokens_user_name_live", "user_id", "name", unique=True,
+                 postgresql_where=sa.text("revoked_at IS NULL"), sqlite_where=sa.text("revoked_at IS NULL")),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    prefix: so.Mapped[str] = so.mapped_column(sa.String(16))  # "igk_" and the secret's first characters
+    secret_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)  # hex SHA-256 of the whole secret
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    expires_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    last_used_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    revoked_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+
+    user: so.Mapped[User] = so.relationship()
+
+    def is_live(self, now: datetime) -> bool:
+        """Neither revoked nor expired at `now`."""
+        return self.revoked_at is None and (self.expires_at is None or as_utc(self.expires_at) > now)
+
+
+class IdempotentRequest(db.Model):
+    """The first answer to a POST sent with an Idempotency-Key, replayed for the same key for 24 hours."""
+
+    __tablename__ = "idempotent_requests"
+    __table_args__ = (
+        # The constraint that makes two concurrent requests with one key create one batch.
+        sa.UniqueConstraint("user_id", "key", name="uq_idempotent_requests_user_key"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    key: so.Mapped[str] = so.mapped_column(sa.String(255))
+    request_hash: so.Mapped[str] = so.mapped_column(sa.String(64))  # SHA-256 of the canonical JSON body
+    status: so.Mapped[int]
+    body: so.Mapped[dict] = so.mapped_column(sa.JSON)
+    location: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)

@@ -187,3 +187,9 @@ def fake():
 def api_app(make_app, fake):
     """An app that calls the fake API with API_KEY."""
     return make_app(STABILITY_API_KEY=API_KEY, STABILITY_API_BASE_URL=fake.base_url)
+
+
+@pytest.fixture
+def accounts_app(make_app):
+    """An app where people sign in (AUTH_MODE=accounts), as deployments run."""
+    return make_app(AUTH_MODE="accounts")

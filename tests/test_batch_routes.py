@@ -1,4 +1,4 @@
-"""The generate page, its poll endpoint and the JSON status API."""
+"""The generate page and its poll endpoint (the JSON API: tests/test_api_*.py)."""
 
 import re
 
@@ -98,24 +98,6 @@ def test_demo_images_are_labelled_on_their_cards(app, client, run_worker):
     run_worker()
     html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert "Offline demo" in html
-
-
-def test_api_reports_status_in_prompt_order(app, client, run_worker):
-    batch_id, ids = make_batch(app, "first", "second")
-    assert client.get(f"/api/batches/{batch_id}").get_json() == {
-        "id": batch_id, "done": False,
-        "generations": [
-            {"id": ids[0], "prompt": "first", "status": "queued", "error": None, "image_url": None},
-            {"id": ids[1], "prompt": "second", "status": "queued", "error": None, "image_url": None},
-        ],
-    }
-    run_worker()
-    body = client.get(f"/api/batches/{batch_id}").get_json()
-    assert body["done"] is True
-    assert [g["status"] for g in body["generations"]] == ["succeeded", "succeeded"]
-    assert re.fullmatch(rf"/images/{ids[0]}/file\?v=[0-9a-f]{{12}}", body["generations"][0]["image_url"])
-    with client.get(body["generations"][0]["image_url"]) as image:
-        assert image.status_code == 200
 
 
 def test_reloading_the_page_shows_the_same_truth_as_the_api(app, client, run_worker):

@@ -576,3 +576,12 @@ def test_without_accounts_the_site_opens_on_the_form_and_a_batch_works(browser, 
             wait_for_states(page, lambda states: states == ["succeeded"] * 2)
             assert page.locator(".card .badge.demo").count() == 2
             watched.close()
+
+
+def test_the_api_reference_renders_its_document_under_the_strict_csp(watched, base_url):
+    page = watched.page
+    page.goto(base_url + "/api/docs")
+    sync_api.expect(page.locator(".opblock-summary-path").first).to_be_visible(timeout=20_000)
+    paths = page.eval_on_selector_all(".opblock-summary-path", "els => els.map(e => e.textContent)")
+    assert {"/api/batches", "/api/batches/{batch_id}", "/api/images", "/api/me"} <= set(paths)
+    assert "Image Generator API" in page.inner_text(".info")

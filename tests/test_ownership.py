@@ -24,6 +24,11 @@ ROUTES = [
     ("POST", "/images/{image}/delete", 303),
     ("POST", "/generations/{image}/cancel", 303),
     ("POST", "/generations/{image}/retry", 303),
+    ("GET", "/api/images/{image}", 200),
+    ("DELETE", "/api/images/{image}", 204),
+    ("POST", "/api/generations/{image}/cancel", 409),  # already finished: nothing to cancel
+    ("POST", "/api/generations/{image}/retry", 409),  # a finished image is not retryable
+    ("POST", "/api/batches/{batch}/cancel", 200),
 ]
 COVERED = {path.replace("{batch}", "<int:batch_id>").replace("{image}", "<int:generation_id>")
            for _, path, _ in ROUTES}
@@ -52,6 +57,9 @@ def client_for(app, who):
 
 
 def request(client, method, path, token):
+    if path.startswith("/api/"):
+        # A browser session on the API: the CSRF token travels in the header htmx and scripts use.
+        return client.open(path, method=method, headers={"X-CSRFToken": token} if token else {}, json={})
     if method == "POST":
         return client.post(path, data={"csrf_token": token} if token else {})
     response = client.get(path)

@@ -56,7 +56,7 @@ def test_an_unexpected_error_shows_a_plain_page_without_a_traceback(app, client,
         raise RuntimeError("internal detail")
 
     monkeypatch.setattr("app.batches.routes.generations_of", broken)
-    response = client.get("/api/batches/1")
+    response = client.get("/generate/1")
     text = response.get_data(as_text=True)
     assert "Something went wrong" in text
     assert "internal detail" not in text and "Traceback" not in text

@@ -17,3 +17,43 @@ def sign_in(client, email: str, password: str, next_path: str | None = None):
     token = csrf_for(client, "/login")
     url = "/login" + (f"?next={next_path}" if next_path else "")
     return client.post(url, data={"csrf_token": token, "email": email, "password": password})
+
+
+PASSWORD = "correct horse battery"
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = CSRF_PATTERN.search(html)
+    assert match, "page has no csrf_token field"
+    return match.group(1)
+
+
+def make_user(app, email: str, admin: bool = False, monthly_credits: float | None = None):
+    """An account with PASSWORD; returns its id."""
+    from app.accounts.users import create_user
+
+    with app.app_context():
+        return create_user(email, password=PASSWORD, is_admin=admin, monthly_credits=monthly_credits).id
+
+
+def signed_in(client, email: str) -> str:
+    """Sign the client in through the form; returns a CSRF token of its session."""
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"csrf_token": token, "email": email, "password": PASSWORD})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return token
+
+
+def make_token(app, email: str, name: str = "script", expires_days: int | None = None) -> str:
+    """A new API token's secret for the account with this email."""
+    from app.accounts.users import require_user
+    from app.api.tokens import create_token
+
+    with app.app_context():
+        return create_token(require_user(email), name, expires_days).secret
+
+
+def bearer(secret: str) -> dict[str, str]:
+    """The Authorization header of a token."""
+    return {"Authorization": f"Bearer {secret}"}

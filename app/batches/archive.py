@@ -38,11 +38,20 @@ class _Pipe:
         yield from chunks
 
 
+def prompt_slug(prompt: str) -> str:
+    """'a-red-fox': a few safe words of the prompt, for file names ('image' when none are left)."""
+    words = "".join(c if c.isalnum() else "-" for c in prompt.lower()[:40]).strip("-")
+    return "-".join(part for part in words.split("-") if part) or "image"
+
+
+def file_extension(generation: Generation) -> str:
+    """The stored file's real type as an extension."""
+    return EXTENSION_BY_MIME.get(generation.mime_type or "", ".bin")
+
+
 def archive_name(generation: Generation) -> str:
     """'01-a-red-fox.png': prompt order, a few safe words of the prompt, the file's real type."""
-    words = "".join(c if c.isalnum() else "-" for c in generation.prompt.lower()[:40]).strip("-")
-    words = "-".join(part for part in words.split("-") if part) or "image"
-    return f"{generation.position + 1:02d}-{words}{EXTENSION_BY_MIME.get(generation.mime_type or '', '.bin')}"
+    return f"{generation.position + 1:02d}-{prompt_slug(generation.prompt)}{file_extension(generation)}"
 
 
 def stream_zip(files: list[tuple[str, Path]]) -> Iterator[bytes]:

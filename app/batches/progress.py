@@ -75,14 +75,3 @@ def image_url(generation: Generation) -> str | None:
     """URL of the stored file, served by id at its current version."""
     return file_url(generation)
 
-
-def batch_json(batch_id: int, generations: list[Generation]) -> dict:
-    """The status API's body."""
-    return {
-        "id": batch_id,
-        "done": progress_of(generations).is_final,
-        "generations": [
-            {"id": g.id, "prompt": g.prompt, "status": g.status, "error": g.error, "image_url": image_url(g)}
-            for g in generations
-        ],
-    }

@@ -1,14 +1,14 @@
-"""The live generate page, its poll endpoint, card actions, the batch ZIP, and the JSON status API."""
+"""The live generate page, its poll endpoint, card actions and the batch ZIP (the JSON API is app/api/)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from app.accounts import ownership
 from app.accounts.spending import OverAllowance
 from app.batches.archive import batch_zip_response
-from app.batches.progress import batch_json, changed_since, progress_of, seen_signature
+from app.batches.progress import changed_since, progress_of, seen_signature
 from app.batches.queries import generations_of
 from app.generations import lifecycle
 from app.models import Generation
@@ -95,9 +95,3 @@ def download_zip(batch_id: int) -> Response:
     if not generations:
         abort(404)
     return batch_zip_response(batch_id, generations, current_app.config["MEDIA_ROOT"])
-
-
-@bp.get("/api/batches/<int:batch_id>")
-def api_status(batch_id: int) -> Response:
-    """The batch's status as JSON, generations in prompt order."""
-    return jsonify(batch_json(batch_id, _generations_or_404(batch_id)))

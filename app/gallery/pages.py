@@ -10,12 +10,14 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from app.extensions import db
-from app.models import Generation, parse_id
+from app.models import Batch, Generation, parse_id
 from app.providers.options import MODELS
 from app.text_input import without_unsafe_characters
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
+# The last microsecond a datetime holds; a cursor past it pages back from there.
+MAX_CURSOR_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - EPOCH) // ONE_MICROSECOND
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,8 @@ class Cursor:
         return cls(int(micros), generation_id)
 
     @classmethod
-    def after(cls, generation: Generation) -> Cursor:
-        """The cursor that continues after this generation."""
+    def after(cls, generation: Generation | Batch) -> Cursor:
+        """The cursor that continues after this generation (or batch: the API pages batches the same way)."""
         created = generation.created_at
         if created.tzinfo is None:  # SQLite returns naive UTC
             created = created.replace(tzinfo=UTC)

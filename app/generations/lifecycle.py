@@ -8,7 +8,7 @@ another host) matches no row and changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -55,11 +55,13 @@ def _update(where: sa.ColumnElement[bool], **values: object) -> int:
 
 # --- create and enqueue -------------------------------------------------------------------------
 
-def create_batch(owner: User, prompts: list[str], options: GenerationOptions = DEFAULT_OPTIONS) -> Batch:
+def create_batch(owner: User, prompts: list[str], options: GenerationOptions = DEFAULT_OPTIONS,
+                 before_commit: Callable[[Batch], None] | None = None) -> Batch:
     """Reserve the cost, store a batch with one queued generation per prompt (job ids chosen now), then enqueue.
 
     The reservation and the rows are one transaction: over the allowance, spending.OverAllowance is raised
-    and nothing is created.
+    and nothing is created. `before_commit(batch)` joins that transaction once the rows have ids (the API
+    keeps its idempotent answer there); if it raises, nothing is created either.
     """
     app_services = services()
     now = utcnow()
@@ -74,6 +76,13 @@ def create_batch(owner: User, prompts: list[str], options: GenerationOptions = D
         for i, text in enumerate(prompts)
     ])
     db.session.add(batch)
+    if before_commit is not None:
+        db.session.flush()
+        try:
+            before_commit(batch)
+        except Exception:
+            db.session.rollback()  # the reservation goes with it
+            raise
     # Committed first: a worker that picks up a job must find its row. A crash before the enqueue
     # below leaves queued rows without jobs, which the reaper finds and enqueues.
     db.session.commit()

@@ -7,10 +7,9 @@ from werkzeug.wrappers import Response
 
 from app.accounts import ownership
 from app.batches.archive import archive_name
-from app.extensions import db
+from app.media.deletion import delete_image
 from app.media.urls import file_version, thumb_source
 from app.models import Generation
-from app.storage import delete_file
 
 bp = Blueprint("media", __name__)
 ONE_YEAR = 365 * 24 * 3600
@@ -66,16 +65,7 @@ def confirm_delete(generation_id: int) -> str:
 @bp.post("/images/<int:generation_id>/delete")
 def delete(generation_id: int) -> Response:
     """Remove the row, the file and the thumbnail (and the batch, once empty), then go to the gallery."""
-    generation = _with_image_or_404(generation_id)
-    files = (generation.file_name, generation.thumb_name)
-    batch = generation.batch
-    db.session.delete(generation)
-    db.session.flush()
-    if not batch.generations:
-        db.session.delete(batch)  # an empty batch would be a generate page with nothing on it
-    db.session.commit()
-    for name in files:
-        delete_file(current_app.config["MEDIA_ROOT"], name)  # already gone is fine
+    delete_image(_with_image_or_404(generation_id))
     flash("Image deleted.")
     target = url_for("gallery.index")
     if request.headers.get("HX-Request"):

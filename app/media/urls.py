@@ -19,17 +19,18 @@ def thumb_source(generation: Generation) -> str | None:
     return generation.thumb_name or generation.file_name
 
 
-def file_url(generation: Generation, download: bool = False) -> str | None:
-    """URL of the image file at its current version, or None when nothing is stored."""
+def file_url(generation: Generation, download: bool = False, external: bool = False) -> str | None:
+    """URL of the image file at its current version, or None when nothing is stored (absolute if `external`)."""
     if not generation.file_name:
         return None
     extra = {"download": 1} if download else {}
-    return url_for("media.file", generation_id=generation.id, v=file_version(generation.file_name), **extra)
+    return url_for("media.file", generation_id=generation.id, v=file_version(generation.file_name),
+                   _external=external, **extra)
 
 
-def thumb_url(generation: Generation) -> str | None:
-    """URL of the thumbnail at its current version, or None when nothing is stored."""
+def thumb_url(generation: Generation, external: bool = False) -> str | None:
+    """URL of the thumbnail at its current version, or None when nothing is stored (absolute if `external`)."""
     source = thumb_source(generation)
     if not source:
         return None
-    return url_for("media.thumb", generation_id=generation.id, v=file_version(source))
+    return url_for("media.thumb", generation_id=generation.id, v=file_version(source), _external=external)

@@ -1,0 +1,86 @@
+"""The JSON the API answers with, built from the rows (app/api/schemas.py documents each shape)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import url_for
+
+from app.batches.progress import Progress, progress_of
+from app.generations.lifecycle import price_of
+from app.media.urls import file_url, thumb_url
+from app.models import Batch, Generation, as_utc
+
+
+def _time(value: datetime | None) -> datetime | None:
+    """Stored times with their UTC offset (SQLite hands them back naive)."""
+    return as_utc(value) if value is not None else None
+
+
+def links(generation: Generation) -> dict[str, str | None] | None:
+    """Absolute URLs of the file, its thumbnail and a download; the same API token opens them."""
+    if not generation.has_image:
+        return None
+    return {"file_url": file_url(generation, external=True), "thumb_url": thumb_url(generation, external=True),
+            "download_url": file_url(generation, download=True, external=True)}
+
+
+def generation_body(generation: Generation) -> dict[str, object]:
+    """One card of a batch, as data."""
+    return {
+        "id": generation.id, "position": generation.position, "prompt": generation.prompt,
+        "status": generation.status, "error": generation.error, "api_error_id": generation.api_error_id,
+        "attempts": generation.attempts, "queue_ahead": generation.queue_ahead, "seed": generation.seed,
+        "created_at": _time(generation.created_at), "started_at": _time(generation.started_at),
+        "finished_at": _time(generation.finished_at), "image": links(generation),
+    }
+
+
+def progress_body(progress: Progress) -> dict[str, int]:
+    """The counts of a batch."""
+    return {"total": progress.total, "succeeded": progress.succeeded, "failed": progress.failed,
+            "pending": progress.pending}
+
+
+def batch_urls(batch_id: int) -> dict[str, str]:
+    """The batch in the API and as a page."""
+    return {"url": url_for("api.get_batch", batch_id=batch_id, _external=True),
+            "page_url": url_for("batches.show", batch_id=batch_id, _external=True)}
+
+
+def batch_body(batch_id: int, generations: list[Generation]) -> dict[str, object]:
+    """A batch with its options, cost and generations in prompt order (a batch always has one at least)."""
+    progress = progress_of(generations)
+    first = generations[0]
+    finished = [g.finished_at for g in generations if g.finished_at is not None]
+    return {
+        "id": batch_id, **batch_urls(batch_id),
+        "created_at": _time(min(g.created_at for g in generations)),
+        "finished_at": _time(max(finished)) if progress.is_final and finished else None,
+        "done": progress.is_final, "progress": progress_body(progress),
+        "options": first.options.as_dict(),
+        "cost": {"credits_per_image": price_of(first.options),
+                 "credits": sum(g.credits for g in generations if not g.refunded)},
+        "zip_url": url_for("batches.download_zip", batch_id=batch_id, _external=True),
+        "generations": [generation_body(g) for g in generations],
+    }
+
+
+def batch_summary(batch: Batch, progress: Progress, finished_at: datetime | None) -> dict[str, object]:
+    """A batch in the list: its counts, not its generations."""
+    return {"id": batch.id, **batch_urls(batch.id), "created_at": _time(batch.created_at),
+            "finished_at": _time(finished_at) if progress.is_final else None, "done": progress.is_final,
+            "progress": progress_body(progress)}
+
+
+def image_body(generation: Generation) -> dict[str, object]:
+    """An image with all its metadata and links."""
+    return {
+        "id": generation.id, "batch_id": generation.batch_id, "owner_id": generation.owner_id,
+        "position": generation.position, "prompt": generation.prompt, "status": generation.status,
+        "options": generation.options.as_dict(), "seed": generation.seed, "provider": generation.provider,
+        "finish_reason": generation.finish_reason, "api_request_id": generation.api_request_id,
+        "mime_type": generation.mime_type, "width": generation.width, "height": generation.height,
+        "byte_size": generation.byte_size, "created_at": _time(generation.created_at),
+        "finished_at": _time(generation.finished_at), **(links(generation) or {}),
+    }

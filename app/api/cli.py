@@ -1,0 +1,189 @@
+"""`flask tokens …` (personal access tokens from the shell) and `flask generate` (batches from the shell)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+import click
+from flask import current_app, url_for
+from flask.cli import AppGroup, with_appcontext
+
+from app.accounts import spending
+from app.accounts.users import AccountError, local_user, require_user
+from app.api import tokens, waiting
+from app.generations import lifecycle
+from app.models import Status, User, as_utc, utcnow
+from app.prompts.submission import OPTION_FIELDS, Submission, SubmissionInvalid, validate_submission
+
+tokens_cli = AppGroup("tokens", help="Make, list and revoke API tokens.")
+
+
+def _fail(message: str) -> NoReturn:
+    raise click.ClickException(message)
+
+
+def _user(email: str) -> User:
+    try:
+        return require_user(email)
+    except AccountError as exc:
+        _fail(str(exc))
+
+
+@tokens_cli.command("create")
+@click.argument("email")
+@click.argument("name")
+@click.option("--expires-days", type=int, help="Days until it stops working (default: never).")
+def create_token_command(email: str, name: str, expires_days: int | None) -> None:
+    """Make a token for EMAIL named NAME and print its secret, once."""
+    try:
+        new = tokens.create_token(_user(email), name, expires_days)
+    except tokens.TokenError as exc:
+        _fail(str(exc))
+    expiry = f"expires {as_utc(new.token.expires_at):%Y-%m-%d %H:%M} UTC" if new.token.expires_at else "never expires"
+    click.echo(f"Token {new.token.name!r} for {email} ({expiry}). It is shown only now:", err=True)
+    click.echo(new.secret)
+
+
+@tokens_cli.command("revoke")
+@click.argument("email")
+@click.argument("name")
+def revoke_token_command(email: str, name: str) -> None:
+    """Revoke EMAIL's live token named NAME."""
+    token = tokens.live_token(_user(email), name.strip())
+    if token is None:
+        _fail(f"{email} has no live token named {name!r}.")
+    tokens.revoke(token)
+    click.echo(f"Revoked {name!r} of {email}.")
+
+
+@tokens_cli.command("list")
+@click.argument("email")
+def list_tokens_command(email: str) -> None:
+    """EMAIL's tokens: name, prefix, state and last use."""
+    now = utcnow()
+    for token in tokens.user_tokens(_user(email)):
+        state = "revoked" if token.revoked_at else ("active" if token.is_live(now) else "expired")
+        used = f"{as_utc(token.last_used_at):%Y-%m-%d %H:%M} UTC" if token.last_used_at else "never used"
+        click.echo(f"{token.name}\t{token.prefix}…\t{state}\t{used}")
+
+
+# --- flask generate ------------------------------------------------------------------------------
+
+def _prompts(arguments: tuple[str, ...], prompt_file: TextIO | None) -> list[tuple[str, str]]:
+    """(where it came from, text) of every non-blank prompt: the arguments first, then the file's lines."""
+    found = [(f"prompt {number}", text) for number, text in enumerate(arguments, start=1)]
+    if prompt_file is not None:
+        found += [(f"line {number}", line.rstrip("\r\n")) for number, line in enumerate(prompt_file, start=1)]
+    return [(label, text) for label, text in found if text.strip()]
+
+
+def _owner(email: str | None) -> User:
+    """--user, or the local user in AUTH_MODE=none."""
+    if email is not None:
+        user = _user(email)
+        if user.disabled:
+            _fail(f"{user.email} is disabled.")
+        return user
+    if current_app.config["AUTH_MODE"] == "accounts":
+        _fail("Say whose batches these are with --user EMAIL (AUTH_MODE=accounts).")
+    return local_user()
+
+
+def _submissions(prompts: list[tuple[str, str]], options: dict[str, str | None]) -> list[Submission]:
+    """The prompts in batches of at most MAX_PROMPTS_PER_BATCH, each checked by the form's rules."""
+    size = current_app.config["MAX_PROMPTS_PER_BATCH"]
+    chunks = [prompts[start:start + size] for start in range(0, len(prompts), size)]
+    submissions, problems = [], {}
+    for chunk in chunks:
+        try:
+            submissions.append(validate_submission([text for _, text in chunk], options, size,
+                                                   label=lambda index, chunk=chunk: chunk[index][0]))
+        except SubmissionInvalid as exc:
+            problems.update(exc.fields)  # an option's message is the same in every chunk: shown once
+    if problems:
+        for name, message in problems.items():
+            click.echo(f"{name.replace('_', '-')}: {message}", err=True)
+        raise click.exceptions.Exit(2)
+    if len(chunks) > 1:
+        click.echo(f"{len(prompts)} prompts are more than one batch may hold (MAX_PROMPTS_PER_BATCH={size}): "
+                   f"making {len(chunks)} batches.")
+    return submissions
+
+
+@contextmanager
+def _public_urls() -> Iterator[None]:
+    """url_for builds links on PUBLIC_URL, as a shell has no request to take the host from."""
+    with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
+        yield
+
+
+def _create(owner: User, submissions: list[Submission]) -> list[int]:
+    """Create the batches one by one, printing each one's page; stop at the first over the allowance."""
+    batch_ids: list[int] = []
+    for submission in submissions:
+        try:
+            batch = lifecycle.create_batch(owner, submission.prompts, submission.options)
+        except spending.OverAllowance as exc:
+            made = f" ({len(batch_ids)} batches were made before it)" if batch_ids else ""
+            click.echo(f"Stopped: {exc}{made}", err=True)
+            raise click.exceptions.Exit(1) from None
+        batch_ids.append(batch.id)
+        with _public_urls():
+            click.echo(f"Batch {batch.id}: {len(submission.prompts)} queued, "
+                       f"{url_for('batches.show', batch_id=batch.id, _external=True)}")
+    return batch_ids
+
+
+def _report(batch_ids: list[int], out: Path | None) -> int:
+    """Say why each image that did not succeed failed, save the rest if asked; the exit status."""
+    generations = waiting.outcomes(batch_ids)
+    failed = [(number, g) for number, g in enumerate(generations, start=1) if g.status != Status.SUCCEEDED.value]
+    for number, generation in failed:
+        reason = generation.error or generation.status
+        support = f" (support id {generation.api_error_id})" if generation.api_error_id else ""
+        click.echo(f"{number:03d} {generation.prompt[:60]!r}: {generation.status}: {reason}{support}", err=True)
+    if out is not None:
+        saved = waiting.save_images(generations, current_app.config["MEDIA_ROOT"], out)
+        click.echo(f"Saved {len(saved)} image{'s' if len(saved) != 1 else ''} in {out}/")
+    return 1 if failed else 0
+
+
+@click.command("generate")
+@with_appcontext
+@click.argument("prompts", nargs=-1)
+@click.option("--file", "prompt_file", type=click.File(encoding="utf-8"),
+              help="One prompt per line (blank lines skipped); - reads standard input.")
+@click.option("--model", help="core, ultra, sd3.5-large, sd3.5-large-turbo, sd3.5-medium or sd3.5-flash.")
+@click.option("--aspect-ratio", help="1:1, 16:9, 21:9, 3:2, 5:4, 2:3, 4:5, 9:16 or 9:21.")
+@click.option("--style-preset", help="One of the form's styles, such as photographic.")
+@click.option("--negative-prompt")
+@click.option("--seed", help="0 to 4294967294 (default: random per image).")
+@click.option("--output-format", help="png, jpeg or webp.")
+@click.option("--cfg-scale", help="1 to 10, SD 3.5 models only.")
+@click.option("--user", "email", help="Whose batches (required with AUTH_MODE=accounts).")
+@click.option("--wait", is_flag=True, help="Show progress until every image is final.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Save the images here as NNN-<prompt words>.<ext> (implies --wait).")
+def generate_command(prompts: tuple[str, ...], prompt_file: TextIO | None, email: str | None, wait: bool,
+                     out: Path | None, **option_values: str | None) -> None:
+    """Queue images for PROMPTS (and --file), checked by the home form's rules; print each batch's page."""
+    given = _prompts(prompts, prompt_file)
+    if not given:
+        _fail("Give at least one prompt, as arguments or with --file.")
+    options = {name: option_values.get(name) for name in OPTION_FIELDS}
+    batch_ids = _create(_owner(email), _submissions(given, options))
+    if not (wait or out):
+        return
+    line = waiting.ProgressLine(interactive=sys.stdout.isatty())
+    try:
+        waiting.wait_for(batch_ids, line.show)
+    except KeyboardInterrupt:
+        line.end()
+        click.echo("Stopped waiting; the batches carry on without you.", err=True)
+        raise click.exceptions.Exit(130) from None
+    line.end()
+    raise click.exceptions.Exit(_report(batch_ids, out))

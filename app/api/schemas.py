@@ -1,0 +1,282 @@
+"""The API's request and response shapes (marshmallow), from which flask-smorest writes the OpenAPI document.
+
+Request bodies are checked twice over by one set of rules: marshmallow checks the JSON types, then the home
+form (app/prompts/submission.py) checks the values, with its own messages. The enums, ranges and lengths the
+document states come from the same constants the form's fields are built from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import marshmallow as ma
+from flask import current_app
+from marshmallow import fields, validate
+
+from app.gallery.pages import GALLERY_STATUSES
+from app.generations.options import DEFAULT_OPTIONS
+from app.models import MAX_ID, Status
+from app.prompts.forms import MAX_PROMPT_LENGTH
+from app.prompts.submission import OPTION_FIELDS, SubmissionInvalid, validate_submission
+from app.providers.options import ASPECT_RATIOS, CFG_SCALE_RANGE, MAX_SEED, MODELS, OUTPUT_FORMATS, STYLE_PRESETS
+from app.text_input import UNSAFE
+
+MAX_PAGE_SIZE = 100
+# Field metadata read by app/api/openapi.py: limits that are settings, and JSON Schema apispec has no name for.
+SETTING_LIMITS = "setting_limits"
+EXTRA_JSON_SCHEMA = "json_schema"
+CURSOR_PATTERN = r"^[0-9]{1,17}-[0-9]{1,10}$"
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"  # printable ASCII without spaces, as Stripe's keys are
+
+
+def _char_class(belongs: Callable[[str], bool]) -> str:
+    """The body of a regex class (as \\uXXXX ranges) of the BMP characters `belongs` accepts, surrogates aside.
+
+    Lone surrogates cannot be written in UTF-8, and JSON Schema validators reject patterns that name them.
+    """
+    codes = [code for code in range(0x10000) if not 0xD800 <= code <= 0xDFFF and belongs(chr(code))]
+    ranges: list[list[int]] = []
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "".join(f"\\u{low:04x}" + (f"-\\u{high:04x}" if high > low else "") for low, high in ranges)
+
+
+# Text the database and the API can take (app/text_input.py's one check), in the document's terms.
+_UNSAFE = _char_class(lambda ch: UNSAFE.fullmatch(ch) is not None)
+STORABLE_TEXT = f"^[^{_UNSAFE}]*$"
+# A prompt that is not blank (str.strip() leaves something): a batch needs one, the form skipping blank rows.
+_SPACE = _char_class(str.isspace)
+NOT_BLANK = f"^[^{_UNSAFE}]*[^{_UNSAFE}{_SPACE}][^{_UNSAFE}]*$"
+
+
+def _enum(values: list[Any], nullable: bool = True) -> dict[str, Any]:
+    """Document the values a field takes (null included when it may be left empty)."""
+    return {"enum": [*values, None] if nullable else list(values)}
+
+
+class StrictFloat(fields.Float):
+    """A JSON number, never a numeric string, NaN or infinity."""
+
+    def _validated(self, value: Any) -> float:
+        if isinstance(value, str):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class ErrorDetailSchema(ma.Schema):
+    """What went wrong."""
+
+    code = fields.String(required=True, metadata={"description": "A stable word for programs: not_found, …"})
+    message = fields.String(required=True, metadata={"description": "A sentence for people."})
+    fields_ = fields.Dict(keys=fields.String(), values=fields.String(), data_key="fields",
+                          metadata={"description": 'Per-field messages, such as {"prompts[2]": "…"}.'})
+
+
+class ErrorSchema(ma.Schema):
+    """Every error answer: {"error": {"code", "message", "fields"?}}."""
+
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+class OptionsSchema(ma.Schema):
+    """A batch's options, named as the Stability API names them."""
+
+    model = fields.String(required=True)
+    aspect_ratio = fields.String(required=True)
+    output_format = fields.String(required=True)
+    style_preset = fields.String(required=True, allow_none=True)
+    negative_prompt = fields.String(required=True, allow_none=True)
+    seed = fields.Integer(required=True, allow_none=True, metadata={"description": "null: random per image"})
+    cfg_scale = fields.Float(required=True, allow_none=True)
+
+
+class BatchRequestSchema(ma.Schema):
+    """A new batch: the home form's fields as JSON. Blank prompts are skipped, as the form skips blank rows."""
+
+    prompts = fields.List(
+        fields.String(metadata={"maxLength": MAX_PROMPT_LENGTH, "pattern": STORABLE_TEXT}), required=True,
+        # Blank entries are skipped as the form skips blank rows: the limits count the prompts that are not blank.
+        metadata={"minItems": 1, SETTING_LIMITS: {"maxContains": "MAX_PROMPTS_PER_BATCH"},
+                  EXTRA_JSON_SCHEMA: {"contains": {"type": "string", "pattern": NOT_BLANK}, "minContains": 1}},
+    )
+    model = fields.String(allow_none=True, metadata={**_enum(list(MODELS)), "default": DEFAULT_OPTIONS.model})
+    aspect_ratio = fields.String(allow_none=True, metadata={**_enum(list(ASPECT_RATIOS)),
+                                                            "default": DEFAULT_OPTIONS.aspect_ratio})
+    style_preset = fields.String(allow_none=True, metadata=_enum(["", *STYLE_PRESETS]))
+    negative_prompt = fields.String(allow_none=True, metadata={"maxLength": MAX_PROMPT_LENGTH,
+                                                               "pattern": STORABLE_TEXT})
+    seed = fields.Integer(strict=True, allow_none=True, metadata={
+        "minimum": 0, "maximum": MAX_SEED, "description": "0 or null: random per image"})
+    output_format = fields.String(allow_none=True, metadata={**_enum(list(OUTPUT_FORMATS)),
+                                                             "default": DEFAULT_OPTIONS.output_format})
+    cfg_scale = StrictFloat(allow_nan=False, allow_none=True, metadata={
+        "minimum": CFG_SCALE_RANGE[0], "maximum": CFG_SCALE_RANGE[1], "description": "SD 3.5 models only"})
+
+    @ma.post_load
+    def checked_by_the_form(self, data: dict[str, Any], **_kwargs: Any) -> Any:  # noqa: ANN401
+        """Hand the values to the home form's rules; its messages become the per-field errors."""
+        options = {name: data.get(name) for name in OPTION_FIELDS}
+        try:
+            return validate_submission(data["prompts"], options, current_app.config["MAX_PROMPTS_PER_BATCH"])
+        except SubmissionInvalid as exc:
+            raise ma.ValidationError(exc.fields) from None  # type: ignore[arg-type]
+
+
+class IdempotencyHeaderSchema(ma.Schema):
+    """Headers of POST /api/batches."""
+
+    idempotency_key = fields.String(data_key="Idempotency-Key", validate=validate.Regexp(IDEMPOTENCY_KEY_PATTERN),
+                                    metadata={"description": "The same key within 24 h returns the first answer "
+                                                             "and creates nothing new."})
+
+
+class PageArgsSchema(ma.Schema):
+    """?before=<cursor>&limit=<n>: keyset pages, newest first."""
+
+    before = fields.String(validate=validate.Regexp(CURSOR_PATTERN),
+                           metadata={"description": "The `next` cursor of the previous page."})
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, MAX_PAGE_SIZE))
+
+
+class ImageArgsSchema(PageArgsSchema):
+    """The gallery's filters, as /all/ takes them."""
+
+    limit = fields.Integer(validate=validate.Range(1, MAX_PAGE_SIZE),
+                           metadata={"description": "Images per page; default GALLERY_PAGE_SIZE"})
+    q = fields.String(validate=validate.Length(max=200), metadata={"description": "Words in the prompt."})
+    status = fields.String(validate=validate.OneOf(GALLERY_STATUSES))
+    model = fields.String(validate=validate.OneOf(list(MODELS)))
+    owner = fields.Integer(validate=validate.Range(1, MAX_ID), metadata={"description": "Admins only: one user's."})
+
+
+class LinksSchema(ma.Schema):
+    """Where an image can be fetched (with the same token)."""
+
+    file_url = fields.String(required=True)
+    thumb_url = fields.String(required=True)
+    download_url = fields.String(required=True)
+
+
+class GenerationSchema(ma.Schema):
+    """One prompt of a batch and what became of it."""
+
+    id = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    prompt = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf([s.value for s in Status]))
+    error = fields.String(required=True, allow_none=True)
+    api_error_id = fields.String(required=True, allow_none=True)
+    attempts = fields.Integer(required=True)
+    queue_ahead = fields.Integer(required=True, allow_none=True,
+                                 metadata={"description": "Your queued images ahead of this one"})
+    seed = fields.Integer(required=True, allow_none=True, metadata={"description": "The seed the API used"})
+    created_at = fields.DateTime(required=True)
+    started_at = fields.DateTime(required=True, allow_none=True)
+    finished_at = fields.DateTime(required=True, allow_none=True)
+    image = fields.Nested(LinksSchema, required=True, allow_none=True)
+
+
+class ProgressSchema(ma.Schema):
+    """Counts of a batch's generations (failed includes filtered and canceled)."""
+
+    total = fields.Integer(required=True)
+    succeeded = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    pending = fields.Integer(required=True)
+
+
+class CostSchema(ma.Schema):
+    """Credits: per image, and what the batch holds now (refunds for images never charged taken off)."""
+
+    credits_per_image = fields.Float(required=True)
+    credits = fields.Float(required=True)
+
+
+class BatchSummarySchema(ma.Schema):
+    """A batch in the list."""
+
+    id = fields.Integer(required=True)
+    created_at = fields.DateTime(required=True)
+    finished_at = fields.DateTime(required=True, allow_none=True)
+    done = fields.Boolean(required=True)
+    progress = fields.Nested(ProgressSchema, required=True)
+    url = fields.String(required=True)
+    page_url = fields.String(required=True)
+
+
+class BatchSchema(BatchSummarySchema):
+    """A batch with its options, cost and generations in prompt order."""
+
+    options = fields.Nested(OptionsSchema, required=True)
+    cost = fields.Nested(CostSchema, required=True)
+    zip_url = fields.String(required=True)
+    generations = fields.List(fields.Nested(GenerationSchema), required=True)
+
+
+class BatchPageSchema(ma.Schema):
+    """One page of batches and the cursor of the next (null on the last)."""
+
+    items = fields.List(fields.Nested(BatchSummarySchema), required=True)
+    next = fields.String(required=True, allow_none=True)
+
+
+class ImageSchema(ma.Schema):
+    """An image with everything it was made with."""
+
+    id = fields.Integer(required=True)
+    batch_id = fields.Integer(required=True)
+    owner_id = fields.Integer(required=True, allow_none=True)
+    position = fields.Integer(required=True)
+    prompt = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(GALLERY_STATUSES))
+    options = fields.Nested(OptionsSchema, required=True)
+    seed = fields.Integer(required=True, allow_none=True)
+    provider = fields.String(required=True, metadata={"description": '"demo": a placeholder drawn offline'})
+    finish_reason = fields.String(required=True, allow_none=True)
+    api_request_id = fields.String(required=True, allow_none=True)
+    mime_type = fields.String(required=True, allow_none=True)
+    width = fields.Integer(required=True, allow_none=True)
+    height = fields.Integer(required=True, allow_none=True)
+    byte_size = fields.Integer(required=True, allow_none=True)
+    created_at = fields.DateTime(required=True)
+    finished_at = fields.DateTime(required=True, allow_none=True)
+    file_url = fields.String(required=True)
+    thumb_url = fields.String(required=True)
+    download_url = fields.String(required=True)
+
+
+class ImagePageSchema(ma.Schema):
+    """One page of the gallery and the cursor of the next (null on the last)."""
+
+    items = fields.List(fields.Nested(ImageSchema), required=True)
+    next = fields.String(required=True, allow_none=True)
+
+
+class CanceledSchema(ma.Schema):
+    """How many images a cancel stopped, and the batch as it is now."""
+
+    canceled = fields.Integer(required=True)
+    batch = fields.Nested(BatchSchema, required=True)
+
+
+class CreditsSchema(ma.Schema):
+    """This month's allowance (UTC calendar month); limit and left are null with no cap."""
+
+    month = fields.String(required=True)
+    used = fields.Float(required=True)
+    limit = fields.Float(required=True, allow_none=True)
+    left = fields.Float(required=True, allow_none=True)
+
+
+class MeSchema(ma.Schema):
+    """Who the token (or session) belongs to."""
+
+    id = fields.Integer(required=True)
+    email = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(["admin", "member"]))
+    auth_mode = fields.String(required=True, validate=validate.OneOf(["accounts", "none"]))
+    credits = fields.Nested(CreditsSchema, required=True)
