@@ -46,13 +46,14 @@ from rq.job import Job  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.batches.progress import seen_signature  # noqa: E402
-from app.batches.service import create_batch, generations_of  # noqa: E402
+from app.batches.queries import generations_of  # noqa: E402
 from app.config import TestConfig  # noqa: E402
 from app.embedded_redis import exit_with_parent  # noqa: E402
 from app.extensions import db  # noqa: E402
+from app.generations.lifecycle import create_batch  # noqa: E402
 from app.models import FINAL_STATUSES, Generation, Status  # noqa: E402
-from app.queueing import generation_queue, redis_connection  # noqa: E402
 from app.rate_limit import parse_rate_limit  # noqa: E402
+from app.services import services  # noqa: E402
 
 API_KEY = "bench-key"
 POLL_SECONDS = 0.02
@@ -153,7 +154,7 @@ def stop_worker_pool(process: subprocess.Popen[bytes]) -> None:
 
 def wait_for_workers(app: Flask, process: subprocess.Popen[bytes], count: int, log_path: Path) -> None:
     """Block until `count` workers are registered and idle, so start-up is not timed."""
-    queue = generation_queue(app)
+    queue = services(app).require_queue()
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -280,7 +281,7 @@ def finished_jobs(job_ids: list[str]) -> list[Job]:
     # A row turns final when the job commits; RQ writes ended_at a moment later.
     deadline = time.monotonic() + 10
     while True:
-        jobs = Job.fetch_many(job_ids, connection=redis_connection())
+        jobs = Job.fetch_many(job_ids, connection=services().require_redis())
         if all(j is not None and j.ended_at for j in jobs) or time.monotonic() > deadline:
             break
         time.sleep(POLL_SECONDS)
@@ -382,7 +383,7 @@ def backend_facts(app: Flask) -> tuple[str, str, str]:
         else:
             database = f"SQLite {sqlite3.sqlite_version} (temp file)"
         db.session.remove()
-        version = redis_connection(app).info("server")["redis_version"]
+        version = services(app).require_redis().info("server")["redis_version"]
     redis_kind = "embedded redis-server" if not os.environ.get("REDIS_URL") else "REDIS_URL server"
     # Other work on the machine shares the CPUs with 8 workers; the load average shows when it did.
     load = "/".join(f"{x:.2f}" for x in os.getloadavg())
