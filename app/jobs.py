@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import random
 import time
+from dataclasses import dataclass
 
-import sqlalchemy as sa
 from flask import Flask, current_app
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
-from app.extensions import db
-from app.generations import lifecycle, queue
+from app.generations import lifecycle, queue, statements
 from app.images import decode_image
 from app.metadata import ImageParameters, embed_parameters, parameters_text
 from app.models import Generation
@@ -35,6 +34,30 @@ def run_generation(generation_id: int) -> str:
     return generate(current_app._get_current_object(), generation_id, job.id if job else None)  # type: ignore[attr-defined]
 
 
+@dataclass
+class Claim:
+    """What a job knows about its row, read once when it claims it: afterwards the job only writes, by id.
+
+    Nothing of the row stays loaded in the session, so no connection is held while the API works, and a
+    connection the database dropped meanwhile is simply replaced by the next write.
+    """
+
+    generation_id: int
+    job_id: str | None
+    request: GenerationRequest
+    attempts: int  # how many attempts have started, this job's included
+    max_attempts: int
+    note: str | None  # what the card says while the first attempt of this job runs
+
+    @classmethod
+    def of(cls, generation: Generation, job_id: str | None) -> Claim:
+        """Copy what the job needs from the claimed row."""
+        # A row requeued after its worker stopped continues counting where that worker left off.
+        note = generation.error if generation.error == lifecycle.WORKER_STOPPED else None
+        return cls(generation.id, job_id, GenerationRequest(prompt=generation.prompt, options=generation.options),
+                   generation.attempts, generation.max_attempts, note)
+
+
 def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
     """Claim the row, call the provider, store the result; every exit leaves the row final or queued again."""
     app_services = services(app)
@@ -45,40 +68,42 @@ def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
     generation = lifecycle.claim(generation_id, job_id)
     if generation is None:
         return "skipped"
+    claim = Claim.of(generation, job_id)
+    statements.release()  # ends the read: the row is not refreshed behind the job's back
     if job_id:
         app_services.in_flight.add(job_id, generation_id)
     try:
-        image = _generate_with_retries(app, generation, job_id)
-        _store(app, generation, image, job_id)
+        image = _generate_with_retries(app, claim)
+        _store(app, claim, image)
     except GenerationError as exc:
-        _handle_failure(app, generation, job_id, exc)
+        _handle_failure(app, claim, exc)
     except JobTimeoutException:
-        db.session.rollback()
+        statements.release()
         lifecycle.fail(generation_id, job_id, TIMED_OUT)
         log.warning("generation %s timed out", generation_id)
     except Exception:
         # Anything unforeseen still ends the row; the traceback goes to the log, not the page.
-        db.session.rollback()
+        statements.release()
         log.exception("generation %s crashed", generation_id)
         lifecycle.fail(generation_id, job_id, UNEXPECTED)
     finally:
         if job_id:
             app_services.in_flight.discard(job_id)
-    return db.session.scalar(sa.select(Generation.status).where(Generation.id == generation_id)) or "missing"
+    return lifecycle.status_of(generation_id) or "missing"
 
 
-def _handle_failure(app: Flask, generation: Generation, job_id: str | None, exc: GenerationError) -> None:
+def _handle_failure(app: Flask, claim: Claim, exc: GenerationError) -> None:
     """Pause the queue for account-wide refusals (the row waits in line again); fail the row for anything else."""
     pause_reason = PAUSING_STATUSES.get(exc.status_code or 0)
     redis = services(app).redis
     if pause_reason and redis is not None:
         queue.pause(redis, pause_reason)
-        log.warning("queue paused: %s (generation %s)", pause_reason, generation.id)
+        log.warning("queue paused: %s (generation %s)", pause_reason, claim.generation_id)
         # The refused attempt cost nothing and does not count.
-        lifecycle.requeue(generation.id, job_id, note=pause_reason, attempts=max(0, generation.attempts - 1))
+        lifecycle.requeue(claim.generation_id, claim.job_id, note=pause_reason, attempts=max(0, claim.attempts - 1))
         return
-    lifecycle.fail(generation.id, job_id, exc.reason, error_id=exc.error_id, request_id=exc.request_id)
-    log.info("generation %s failed: %s (api error id %s)", generation.id, exc.reason, exc.error_id)
+    lifecycle.fail(claim.generation_id, claim.job_id, exc.reason, error_id=exc.error_id, request_id=exc.request_id)
+    log.info("generation %s failed: %s (api error id %s)", claim.generation_id, exc.reason, exc.error_id)
 
 
 def backoff_delay(attempt: int, base: float) -> float:
@@ -86,32 +111,28 @@ def backoff_delay(attempt: int, base: float) -> float:
     return random.uniform(0, base * 2 ** (attempt - 1))
 
 
-def _generate_with_retries(app: Flask, generation: Generation, job_id: str | None) -> GeneratedImage:
+def _generate_with_retries(app: Flask, claim: Claim) -> GeneratedImage:
     """Call the provider, retrying transient failures (429, 5xx, timeouts) with backoff; never permanent ones."""
     provider = services(app).provider
-    request = GenerationRequest(prompt=generation.prompt, options=generation.options)
-    # A row requeued after its worker stopped continues counting where that worker left off.
-    attempt = generation.attempts
-    note = generation.error if generation.error == lifecycle.WORKER_STOPPED else None
+    note = claim.note
     while True:
-        attempt += 1
+        claim.attempts += 1
         # Conditional, like every write of this job: a card canceled meanwhile keeps its own state.
-        if not lifecycle.begin_attempt(generation.id, job_id, attempt, note):
+        if not lifecycle.begin_attempt(claim.generation_id, claim.job_id, claim.attempts, note):
             raise GenerationError("Canceled")  # fail() will not touch the canceled row either
-        generation.attempts = attempt
         try:
-            return provider.generate(request)
+            return provider.generate(claim.request)
         except GenerationError as exc:
-            if not exc.transient or attempt >= generation.max_attempts:
+            if not exc.transient or claim.attempts >= claim.max_attempts:
                 raise
-            delay = backoff_delay(attempt, app.config["STABILITY_RETRY_BASE_DELAY"])
-            log.info("generation %s attempt %d/%d failed (%s); retrying in %.1f s", generation.id,
-                     attempt, generation.max_attempts, exc.reason, delay)
+            delay = backoff_delay(claim.attempts, app.config["STABILITY_RETRY_BASE_DELAY"])
+            log.info("generation %s attempt %d/%d failed (%s); retrying in %.1f s", claim.generation_id,
+                     claim.attempts, claim.max_attempts, exc.reason, delay)
             note = f"{exc.reason} (retrying)"
             time.sleep(delay)
 
 
-def _store(app: Flask, generation: Generation, image: GeneratedImage, job_id: str | None) -> None:
+def _store(app: Flask, claim: Claim, image: GeneratedImage) -> None:
     """Check and write the image and its thumbnail, then record them; a filtered (blurred) result is kept, marked."""
     try:
         decoded = decode_image(image.data)
@@ -122,7 +143,7 @@ def _store(app: Flask, generation: Generation, image: GeneratedImage, job_id: st
     info = decoded.info
     # The prompt and settings travel inside the file, as AUTOMATIC1111 writes them, without re-encoding.
     data = embed_parameters(image.data, info.mime_type, parameters_text(ImageParameters(
-        prompt=generation.prompt, options=generation.options, seed=image.seed, width=info.width,
+        prompt=claim.request.prompt, options=claim.request.options, seed=image.seed, width=info.width,
         height=info.height)))
     media = app.config["MEDIA_ROOT"]
     file_name, thumb_name = new_file_name(info.mime_type), new_file_name("image/webp")
@@ -139,7 +160,7 @@ def _store(app: Flask, generation: Generation, image: GeneratedImage, job_id: st
     try:
         write_atomically(media, file_name, data)
         write_atomically(media, thumb_name, thumbnail.data)
-        stored = lifecycle.finish(generation.id, job_id, filtered, **outcome)
+        stored = lifecycle.finish(claim.generation_id, claim.job_id, filtered, **outcome)
     finally:
         if not stored:
             # Canceled meanwhile, or a write failed: no file may outlive the attempt without a row.

@@ -9,7 +9,7 @@ from flask import Flask
 from rq import SimpleWorker
 from rq.worker_pool import WorkerPool
 
-from app.generations import queue, reaper
+from app.generations import queue, reaper, statements
 from app.services import rebuild_after_fork, services
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,11 @@ class GenerationWorker(SimpleWorker):
     def perform_job(self, job, queue, execution) -> bool:  # noqa: ANN001
         """Give every job a context of its own, so each starts with a fresh database session."""
         with self.app.app_context():
-            return super().perform_job(job, queue, execution)
+            try:
+                return super().perform_job(job, queue, execution)
+            finally:
+                # Nothing left open for the context's teardown, which would raise on a dropped connection.
+                statements.release()
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):  # noqa: ANN001, ANN201
         """Take no job while the queue is paused (the API refused the account); the jobs wait in Redis."""

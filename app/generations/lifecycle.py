@@ -16,7 +16,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 
 from app.extensions import db
-from app.generations import queue
+from app.generations import queue, statements
 from app.generations.options import DEFAULT_OPTIONS, GenerationOptions
 from app.models import UNFINISHED, Batch, Generation, Status, appended_history, utcnow
 from app.services import QueueUnavailable, services
@@ -45,9 +45,12 @@ def _owned(generation_id: int, job_id: str | None) -> sa.ColumnElement[bool]:
 
 def _update(where: sa.ColumnElement[bool], **values: object) -> int:
     """Apply one guarded UPDATE and commit; return how many rows it changed."""
-    changed = db.session.execute(sa.update(Generation).where(where).values(**values)).rowcount
-    db.session.commit()
-    return changed
+    return len(statements.write(where, **values))
+
+
+def _load(generation_id: int) -> Generation | None:
+    """The row, read afresh (on a new connection if the last one was dropped)."""
+    return statements.read(sa.select(Generation).where(Generation.id == generation_id)).scalar_one_or_none()
 
 
 # --- create and enqueue -------------------------------------------------------------------------
@@ -100,7 +103,7 @@ def claim(generation_id: int, job_id: str | None) -> Generation | None:
     if not claimed:
         log.warning("generation %s is not queued for job %s; job skipped", generation_id, job_id)
         return None
-    return db.session.get(Generation, generation_id)
+    return _load(generation_id)
 
 
 def begin_attempt(generation_id: int, job_id: str | None, attempt: int, note: str | None) -> bool:
@@ -111,8 +114,13 @@ def begin_attempt(generation_id: int, job_id: str | None, attempt: int, note: st
 
 def is_running(generation_id: int, job_id: str | None) -> bool:
     """Whether the row still runs for this job (nobody canceled or retried it while the job slept)."""
-    status = db.session.scalar(sa.select(Generation.status).where(_owned(generation_id, job_id)))
+    status = statements.read(sa.select(Generation.status).where(_owned(generation_id, job_id))).scalar()
     return status == Status.RUNNING.value
+
+
+def status_of(generation_id: int) -> str | None:
+    """The row's status now, or None if it is gone."""
+    return statements.read(sa.select(Generation.status).where(Generation.id == generation_id)).scalar()
 
 
 def heartbeat(job_ids: Iterable[str]) -> int:
@@ -154,13 +162,8 @@ def requeue(generation_id: int, job_id: str | None, note: str | None, attempts: 
 
 def cancel(where: sa.ColumnElement[bool]) -> int:
     """Cancel the unfinished generations matching `where`; return how many."""
-    rows = db.session.execute(
-        sa.update(Generation)
-        .where(where, Generation.status.in_(UNFINISHED))
-        .values(status=Status.CANCELED.value, error=CANCELED, finished_at=utcnow())
-        .returning(Generation.job_id)
-    ).all()
-    db.session.commit()
+    rows = statements.write(where & Generation.status.in_(UNFINISHED), returning=(Generation.job_id,),
+                            status=Status.CANCELED.value, error=CANCELED, finished_at=utcnow())
     queue.cancel_jobs(services().redis, [job_id for (job_id,) in rows if job_id])
     return len(rows)
 
@@ -202,7 +205,7 @@ def reap_stale_running(stale_before: datetime, limit: int = 500) -> tuple[int, i
     """Requeue (attempts left) or fail (none left) running rows whose worker stopped heartbeating; return the counts."""
     stale = (Generation.status == Status.RUNNING.value) & (
         Generation.heartbeat_at.is_(None) | (Generation.heartbeat_at < stale_before))
-    rows = db.session.execute(sa.select(Generation.id, Generation.job_id, Generation.attempts,
+    rows = statements.read(sa.select(Generation.id, Generation.job_id, Generation.attempts,
                                         Generation.max_attempts).where(stale).limit(limit)).all()
     requeued = failed = 0
     for generation_id, job_id, attempts, max_attempts in rows:
@@ -218,7 +221,7 @@ def reap_stale_running(stale_before: datetime, limit: int = 500) -> tuple[int, i
 def queued_without_heartbeat_since(since: datetime, after_id: int = 0,
                                     limit: int = 1000) -> list[tuple[int, str | None]]:
     """Queued rows (id, job id) not queued again since `since`, by id after `after_id`: jobs Redis may have lost."""
-    return [(gid, job_id) for gid, job_id in db.session.execute(
+    return [(gid, job_id) for gid, job_id in statements.read(
         sa.select(Generation.id, Generation.job_id)
         .where(Generation.status == Status.QUEUED.value, Generation.id > after_id,
                Generation.heartbeat_at.is_(None) | (Generation.heartbeat_at < since))
@@ -234,15 +237,13 @@ def requeue_lost(rows: list[tuple[int, str | None]]) -> int:
 
 def _requeue_where(where: sa.ColumnElement[bool], **values: object) -> int:
     """Give the matching row a new job id and enqueue it; 0 if another sweep or a person got there first."""
-    row = db.session.execute(
-        sa.update(Generation).where(where)
-        .values(status=Status.QUEUED.value, job_id=queue.new_job_id(), heartbeat_at=utcnow(), started_at=None, **values)
-        .returning(Generation.id)
-    ).first()
-    db.session.commit()
-    if row is None:
+    rows = statements.write(where, status=Status.QUEUED.value, job_id=queue.new_job_id(), heartbeat_at=utcnow(),
+                            started_at=None, **values)
+    if not rows:
         return 0
-    enqueue([db.session.get(Generation, row[0])], fail_if_down=False)
+    generation = _load(rows[0][0])
+    if generation is not None:  # None only if it was deleted that very moment
+        enqueue([generation], fail_if_down=False)
     return 1
 
 
