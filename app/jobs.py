@@ -168,6 +168,20 @@ def _store(app: Flask, claim: Claim, image: GeneratedImage) -> None:
             delete_file(media, thumb_name)
 
 
+def put_back_in_line(job) -> bool:  # noqa: ANN001
+    """Queue a job's row again under a new job id if it is still unfinished under this one (its worker lost Redis)."""
+    generation_id = job.args[0] if job.args else None
+    if generation_id is None:
+        return False
+    try:
+        return lifecycle.requeue(int(generation_id), job.id, note=None)
+    except Exception:
+        # The database is unreachable too: the reaper finds the row stale or lost once both are back.
+        statements.release()
+        log.exception("could not put generation %s back in line", generation_id)
+        return False
+
+
 def on_job_failure(job, connection, exc_type, exc_value, traceback) -> None:  # noqa: ANN001
     """RQ failure callback, also run for jobs abandoned by a dead worker: never leave the row unfinished."""
     generation_id = job.args[0] if job.args else None
