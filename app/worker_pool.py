@@ -99,7 +99,9 @@ class GenerationWorker(SimpleWorker):
     def heartbeat(self, timeout=None, pipeline=None) -> None:  # noqa: ANN001
         """RQ's worker heartbeat, registering the worker again if Redis lost it (restarted empty)."""
         with outage_tolerated("worker heartbeat"):
-            if pipeline is None and self.birth_date is not None and not self.connection.exists(self.key):
+            # Membership, not the key: RQ's own state writes recreate a bare key after an empty restart.
+            if pipeline is None and self.birth_date is not None and not self.connection.sismember(
+                    self.redis_workers_keys, self.key):
                 self._register_again()
             super().heartbeat(timeout, pipeline)
 

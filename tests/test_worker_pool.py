@@ -55,6 +55,7 @@ def test_a_worker_registers_again_after_redis_restarted_empty(app):
     redis = services(app).redis
     redis.delete(worker.key, "rq:workers", f"rq:workers:{services(app).queue.name}")
     assert Worker.all(connection=redis) == []
+    worker.set_state("idle")  # RQ writes its state first, recreating a bare record
     worker.heartbeat()
     assert [w.name for w in Worker.all(connection=redis)] == [worker.name]
     worker.register_death()
