@@ -6,19 +6,17 @@ import logging
 import random
 import time
 
-import sqlalchemy as sa
 from flask import Flask, current_app
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from app import telemetry
-from app.extensions import db
-from app.generations import lifecycle, queue
+from app.generations import lifecycle, queue, statements
 from app.generations.lifecycle import Claimed
 from app.images import decode_image
 from app.logs import job_context
 from app.metadata import ImageParameters, embed_parameters, parameters_text
-from app.models import UNFINISHED, Generation
+from app.models import UNFINISHED
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
 from app.services import services
 from app.storage import delete_file, new_file_name, write_atomically
@@ -60,19 +58,19 @@ def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
     except GenerationError as exc:
         _handle_failure(app, generation, job_id, exc)
     except JobTimeoutException:
-        db.session.rollback()
+        statements.release()
         lifecycle.fail(generation_id, job_id, TIMED_OUT)
         log.warning("generation %s timed out", generation_id)
     except Exception:
         # Anything unforeseen still ends the row; the traceback goes to the log, not the page.
-        db.session.rollback()
+        statements.release()
         log.exception("generation %s crashed", generation_id)
         lifecycle.fail(generation_id, job_id, UNEXPECTED)
     finally:
         telemetry.IN_FLIGHT.dec()
         if job_id:
             app_services.in_flight.discard(job_id)
-    status = db.session.scalar(sa.select(Generation.status).where(Generation.id == generation_id)) or "missing"
+    status = lifecycle.status_of(generation_id) or "missing"
     if status not in UNFINISHED:
         telemetry.JOB_DURATION.observe(time.monotonic() - claimed_at)
         telemetry.GENERATIONS_FINISHED.labels(status).inc()
@@ -168,6 +166,20 @@ def _store(app: Flask, generation: Claimed, image: GeneratedImage, job_id: str |
             # Canceled meanwhile, or a write failed: no file may outlive the attempt without a row.
             delete_file(media, file_name)
             delete_file(media, thumb_name)
+
+
+def put_back_in_line(job) -> bool:  # noqa: ANN001
+    """Queue a job's row again under a new job id if it is still unfinished under this one (its worker lost Redis)."""
+    generation_id = job.args[0] if job.args else None
+    if generation_id is None:
+        return False
+    try:
+        return lifecycle.requeue(int(generation_id), job.id, note=None)
+    except Exception:
+        # The database is unreachable too: the reaper finds the row stale or lost once both are back.
+        statements.release()
+        log.exception("could not put generation %s back in line", generation_id)
+        return False
 
 
 def on_job_failure(job, connection, exc_type, exc_value, traceback) -> None:  # noqa: ANN001

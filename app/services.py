@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 
 from app.providers.base import ImageProvider
 from app.providers.demo import DemoProvider
 from app.providers.stability import StabilityClient
 from app.rate_limit import RedisRateLimiter, parse_rate_limit
+
+log = logging.getLogger(__name__)
+# How long a worker's API call waits for the shared rate limiter's Redis to come back before the attempt
+# counts as failed: a restart or failover takes seconds, and nothing is sent to the API meanwhile.
+LIMITER_OUTAGE_WAIT = 30.0
+LIMITER_RETRY_SECONDS = 1.0
 
 
 class QueueUnavailable(RuntimeError):
@@ -40,6 +49,30 @@ class InFlight:
         """The jobs in flight now."""
         with self._lock:
             return list(self._jobs)
+
+
+class OutageTolerantLimiter:
+    """The shared rate limiter, waiting out a short Redis outage instead of failing the API attempt at once."""
+
+    def __init__(self, limiter: RedisRateLimiter, patience: float = LIMITER_OUTAGE_WAIT) -> None:
+        self.limiter = limiter
+        self.patience = patience
+
+    def acquire(self, timeout: float | None = None) -> float:
+        """Take a slot as RedisRateLimiter does; while Redis is unreachable, try again for up to `patience` s."""
+        started = time.monotonic()
+        while True:
+            try:
+                return self.limiter.acquire(timeout)
+            except RedisError as exc:
+                if time.monotonic() - started + LIMITER_RETRY_SECONDS > self.patience:
+                    raise
+                log.warning("rate limiter unavailable (%s); waiting for Redis", exc)
+                time.sleep(LIMITER_RETRY_SECONDS)
+
+    def lock_out(self, seconds: float | None = None) -> None:
+        """Pause every worker after a 429."""
+        self.limiter.lock_out(seconds)
 
 
 @dataclass
@@ -72,8 +105,11 @@ class Services:
             self.redis.close()
 
 
-def build_services(config: dict) -> Services:
-    """Connect nothing yet, but build every client from validated settings, so a bad one fails now."""
+def build_services(config: dict, in_worker: bool = False) -> Services:
+    """Connect nothing yet, but build every client from validated settings, so a bad one fails now.
+
+    A worker's API calls wait out a short Redis outage; a web request's balance check does not.
+    """
     redis = None
     if config.get("REDIS_URL"):
         redis = Redis.from_url(config["REDIS_URL"], socket_connect_timeout=5, socket_timeout=30,
@@ -88,6 +124,8 @@ def build_services(config: dict) -> Services:
             # Tests and benchmarks may give the setting as text, as the environment does.
             limit = parse_rate_limit(limit) if isinstance(limit, str) else limit
             limiter = RedisRateLimiter(redis, limit, lockout_seconds=config["STABILITY_LOCKOUT_SECONDS"])
+            if in_worker:
+                limiter = OutageTolerantLimiter(limiter)
         # One connection per slot this process may run, so no job waits for another's connection.
         slots = max(1, -(-config["WORKER_CONCURRENCY"] // config["WORKER_PROCESSES"]))
         provider = stability = StabilityClient(config["STABILITY_API_KEY"], config["STABILITY_API_BASE_URL"],
@@ -107,7 +145,7 @@ def rebuild_after_fork(app: Flask) -> None:
 
     with app.app_context():
         db.engine.dispose(close=False)
-    app.extensions["services"] = build_services(app.config)
+    app.extensions["services"] = build_services(app.config, in_worker=True)
 
 
 def services(app: Flask | None = None) -> Services:

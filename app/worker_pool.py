@@ -14,11 +14,16 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from flask import Flask
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from rq import Queue, Worker
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import Queue, Worker, worker_registration
 from rq.exceptions import StopRequested
 from rq.executions import Execution
 from rq.job import Job
@@ -27,17 +32,45 @@ from rq.worker import DequeueStrategy
 from rq.worker_pool import WorkerPool
 
 from app.extensions import db
-from app.generations import lifecycle, queue, reaper
+from app.generations import lifecycle, queue, reaper, statements
+from app.jobs import put_back_in_line
 from app.logs import configure_logging
 from app.services import rebuild_after_fork, services
 
 log = logging.getLogger(__name__)
 PAUSE_POLL_SECONDS = 2.0
+# What a Redis outage raises. RQ's work loop survives it only while waiting for a job: anywhere else
+# (after a job, in its maintenance, on the way out) the worker would quit, and the pool would respawn
+# workers that die again until Redis is back.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+REDIS_RETRY_MAX_SECONDS = 5.0
 # How long an idle worker blocks on its queues before looking for new ones (a user's first batch makes one).
 DEQUEUE_SECONDS = 2
 # A signal repeated within this time is the same Ctrl-C (the terminal's and the pool's), not a second press.
 REPEAT_SIGNAL_SECONDS = 0.5
 JOB_HEARTBEAT_SECONDS = 30
+
+
+@contextmanager
+def outage_tolerated(step: str) -> Iterator[None]:
+    """Log a Redis outage during one of RQ's bookkeeping steps instead of letting it end the worker."""
+    try:
+        yield
+    except REDIS_DOWN as exc:
+        log.warning("%s skipped: Redis unavailable (%s)", step, exc)
+
+
+def wait_for_redis(connection: Redis) -> None:
+    """Block until Redis answers, retrying with backoff: a worker started during an outage waits, not dies."""
+    delay = 1.0
+    while True:
+        try:
+            connection.ping()
+            return
+        except REDIS_DOWN as exc:
+            log.warning("Redis unavailable (%s); the worker starts when it answers (next try in %.0f s)", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, REDIS_RETRY_MAX_SECONDS)
 
 
 class ThreadsKeepTime(BaseDeathPenalty):
@@ -60,8 +93,13 @@ class GenerationWorker(Worker):
 
     death_penalty_class = ThreadsKeepTime
     app: Flask  # set on the class by bound_worker_class, so pool children (forked) inherit it
+    # RQ doubles its wait after each failed dequeue up to 60 s; a Redis back after a short outage should
+    # not leave the workers asleep for up to a minute more.
+    max_connection_wait_time = REDIS_RETRY_MAX_SECONDS
 
     def __init__(self, *args, app: Flask | None = None, slots: int | None = None, **kwargs) -> None:  # noqa: ANN002, ANN003
+        if kwargs.get("connection") is not None:
+            wait_for_redis(kwargs["connection"])  # RQ's constructor already talks to Redis
         super().__init__(*args, **kwargs)
         if app is not None:
             self.app = app
@@ -134,7 +172,15 @@ class GenerationWorker(Worker):
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         """Hand the job to a free thread and return at once (the slot was taken before dequeueing)."""
-        execution = self.prepare_execution(job)
+        try:
+            execution = self.prepare_execution(job)
+        except REDIS_DOWN as exc:
+            # The row, not Redis, holds the outcome; one the job never got to is queued again.
+            log.warning("Redis unavailable before job %s (%s)", job.id, exc)
+            with self.app.app_context():
+                put_back_in_line(job)
+            self._free.release()
+            return
         with self._lock:
             self._running[job.id] = (job, execution)
         assert self._executor is not None
@@ -144,7 +190,15 @@ class GenerationWorker(Worker):
         """One job in its thread, with an app context (a database session) of its own."""
         try:
             with self.app.app_context():
-                self.perform_job(job, queue, execution)
+                try:
+                    self.perform_job(job, queue, execution)
+                finally:
+                    # Nothing left open for the context's teardown, which would raise on a dropped connection.
+                    statements.release()
+        except REDIS_DOWN as exc:
+            log.warning("Redis unavailable around job %s (%s); its row holds the outcome", job.id, exc)
+            with self.app.app_context():
+                put_back_in_line(job)
         except Exception:
             log.exception("job %s: RQ bookkeeping failed", job.id)
         finally:
@@ -152,9 +206,15 @@ class GenerationWorker(Worker):
                 self._running.pop(job.id, None)
             self._free.release()
 
-    def heartbeat(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        """RQ beats before every dequeue attempt: the moment to pick up new queues and renew the running jobs'."""
-        super().heartbeat(*args, **kwargs)
+    def heartbeat(self, timeout=None, pipeline=None) -> None:  # noqa: ANN001
+        """RQ beats before every dequeue attempt: the moment to re-register after an empty Redis restart, pick up
+        new queues and renew the running jobs'."""
+        with outage_tolerated("worker heartbeat"):
+            # Membership, not the key: RQ's own state writes recreate a bare key after an empty restart.
+            if pipeline is None and self.birth_date is not None and not self.connection.sismember(
+                    self.redis_workers_keys, self.key):
+                self._register_again()
+            super().heartbeat(timeout, pipeline)
         if threading.current_thread() is not threading.main_thread():
             return
         if self._in_dequeue and self._stop_requested:
@@ -162,6 +222,30 @@ class GenerationWorker(Worker):
             raise StopRequested
         self.refresh_queues()
         self._renew_running_jobs()
+
+    def _register_again(self) -> None:
+        """Write this worker's record and registry entries again, so `rq info` and the dashboard see it."""
+        log.warning("worker %s: Redis no longer knows this worker (restarted empty?); registering again", self.name)
+        with self.connection.pipeline() as pipeline:
+            pipeline.hset(self.key, mapping=self.serialize())
+            worker_registration.register(self, pipeline)
+            pipeline.expire(self.key, self.worker_ttl + 60)
+            pipeline.execute()
+
+    def set_state(self, state: str, pipeline=None) -> None:  # noqa: ANN001
+        """RQ's idle/busy flag for dashboards; not worth ending the worker over."""
+        with outage_tolerated("worker state"):
+            super().set_state(state, pipeline)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's `rq suspend` check; during an outage the dequeue that follows waits for Redis instead."""
+        with outage_tolerated("suspension check"):
+            super().check_for_suspension(burst)
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's registry clean-up; during an outage it is simply done next time."""
+        with outage_tolerated("registry clean-up"):
+            super().run_maintenance_tasks()
 
     def _keep_alive(self) -> None:
         """While waiting (for a slot, a pause, the grace period): RQ's heartbeats go on."""
@@ -216,7 +300,8 @@ class GenerationWorker(Worker):
         burst = self.housekeeper is None
         self._wait_for_running(None if burst else self.app.config["WORKER_SHUTDOWN_GRACE"])
         left = self._requeue_running()
-        super().teardown()
+        with outage_tolerated("worker sign-off"):
+            super().teardown()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
         if left:

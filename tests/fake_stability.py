@@ -34,6 +34,7 @@ applies answers)::
                  (with accept: application/json, "image" decodes to non-image bytes)
     [filter]     200 with finish reason CONTENT_FILTERED (a blurred-looking image)
     [slow]       sleeps 3 s more than ``latency`` before answering (combinable)
+    [hang]       never answers (until the fake stops): a client's read timeout must end it
 
 Tests can also queue forced answers with ``fake.script(status, body, times=n)``:
 the next ``n`` valid generate requests get that answer instead of the normal one.
@@ -80,6 +81,8 @@ MAX_SEED = 4_294_967_294
 MAX_CLIENT_HEADER_CHARS = 256
 CLIENT_HEADERS = ("stability-client-id", "stability-client-user-id", "stability-client-version")
 SLOW_EXTRA_SECONDS = 3.0
+# Longer than any client's read timeout; stop() wakes a hung request early.
+HANG_SECONDS = 3600.0
 
 ASPECT_RATIOS = ("16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21")
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
@@ -360,6 +363,12 @@ class FakeStability:
             return self._max_concurrency
 
     @property
+    def in_flight(self) -> int:
+        """How many generate requests are being served right now."""
+        with self._lock:
+            return self._in_flight
+
+    @property
     def locked_out(self) -> bool:
         """Whether the rate-limit lockout is in force right now."""
         with self._lock:
@@ -601,6 +610,8 @@ class FakeStability:
         """Sleep for the latency, then answer a valid generate request."""
         prompt: str = params["prompt"]
         delay = self.latency + (SLOW_EXTRA_SECONDS if "[slow]" in prompt else 0.0)
+        if "[hang]" in prompt:
+            delay = HANG_SECONDS
         if delay > 0:
             self._stopping.wait(delay)
 

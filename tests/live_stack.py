@@ -15,7 +15,10 @@ from pathlib import Path
 
 import requests
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Worker
+
+from app.embedded_redis import exit_with_parent, redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -67,9 +70,9 @@ def _environment(env: dict[str, str], concurrency: int) -> dict[str, str]:
     return {**os.environ, **env, "PYTHONUNBUFFERED": "1", "WORKER_CONCURRENCY": str(concurrency)}
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> subprocess.Popen:
-    """Start a child in its own process group, its output in log_dir/<name>.log."""
-    with open(log_dir / f"{name}.log", "wb") as log:
+def _spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path, append: bool = False) -> subprocess.Popen:
+    """Start a child in its own process group, its output in log_dir/<name>.log (appended to, if asked)."""
+    with open(log_dir / f"{name}.log", "ab" if append else "wb") as log:
         return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
@@ -102,6 +105,71 @@ def create_user(env: dict[str, str], account: Account) -> None:
     credits = "none" if account.monthly_credits is None else f"{account.monthly_credits:g}"
     _flask(env, "users", "create", account.email, "--password", account.password, "--monthly-credits", credits,
            *(["--admin"] if account.admin else []))
+
+
+def start_worker(env: dict[str, str], log_dir: Path, concurrency: int) -> subprocess.Popen:
+    """Start `python worker.py` in its own process group, appending to log_dir/worker.log; do not wait for it."""
+    return _spawn("worker", [sys.executable, "worker.py"], _environment(env, concurrency), log_dir, append=True)
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL a child's whole process group at once (the pool and every worker it forked), as a crash would."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def stop(process: subprocess.Popen, timeout: float = 15.0) -> None:
+    """Stop a child started here: SIGTERM its process group, then SIGKILL whatever is left."""
+    _stop(process, timeout)
+
+
+class DisposableRedis:
+    """A redis-server on a loopback TCP port that keeps nothing on disk: stopped and started again, it is empty."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self._process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        """The URL clients use; the same across restarts."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start the server on its port and wait until it answers PING."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [str(redis_server_binary()), "--port", str(self.port), "--bind", "127.0.0.1",
+                   "--save", "", "--appendonly", "no", "--dir", str(self.data_dir), "--daemonize", "no"]
+        with open(self.data_dir / "redis.log", "ab") as log:
+            self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                             start_new_session=True, preexec_fn=exit_with_parent)  # noqa: PLW1509
+        client = Redis.from_url(self.url, socket_timeout=1)
+        _wait_until(lambda: _answers_ping(client), "redis-server", [self._process], timeout=10)
+        client.close()
+
+    def stop(self) -> None:
+        """Kill the server: what it held is gone (nothing was saved)."""
+        if self._process is not None:
+            kill_group(self._process)
+            self._process = None
+
+    def __enter__(self) -> DisposableRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _answers_ping(client: Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except RedisError:
+        return False
 
 
 @contextmanager

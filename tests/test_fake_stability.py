@@ -49,6 +49,7 @@ def post(
     path: str,
     accept: str = "image/*",
     key: str | None = KEY,
+    timeout: float = 10,
     **fields: str,
 ) -> requests.Response:
     """POST a multipart generate request the way the contract describes."""
@@ -57,7 +58,7 @@ def post(
         headers["authorization"] = f"Bearer {key}"
     fields.setdefault("prompt", "a lighthouse at dusk")
     return requests.post(
-        fake.base_url + path, headers=headers, data=fields, files={"none": ""}, timeout=10
+        fake.base_url + path, headers=headers, data=fields, files={"none": ""}, timeout=timeout
     )
 
 
@@ -304,6 +305,16 @@ def test_latency_and_slow_marker(fake: FakeStability) -> None:
     start = time.monotonic()
     assert post(fake, CORE, prompt="x [slow]").status_code == 200
     assert 3.0 <= time.monotonic() - start < 6.0
+
+
+def test_hang_marker_never_answers_until_the_fake_stops() -> None:
+    """[hang] holds the request open past any read timeout; in_flight counts it; stop() releases it."""
+    with FakeStability(api_key=KEY, rate_limit=None) as hung:
+        with pytest.raises(requests.ReadTimeout):
+            post(hung, CORE, prompt="x [hang]", timeout=0.5)
+        assert hung.in_flight == 1
+        started = time.monotonic()
+    assert time.monotonic() - started < 5.0
 
 
 def test_script_forced_answers(fake: FakeStability) -> None:

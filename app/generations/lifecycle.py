@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from app.accounts import spending
 from app.extensions import db
-from app.generations import queue
+from app.generations import queue, statements
 from app.generations.options import DEFAULT_OPTIONS, GenerationOptions
 from app.models import UNFINISHED, Batch, Generation, Status, User, appended_history, utcnow
 from app.providers.options import MODELS
@@ -48,9 +48,12 @@ def _owned(generation_id: int, job_id: str | None) -> sa.ColumnElement[bool]:
 
 def _update(where: sa.ColumnElement[bool], **values: object) -> int:
     """Apply one guarded UPDATE and commit; return how many rows it changed."""
-    changed = db.session.execute(sa.update(Generation).where(where).values(**values)).rowcount
-    db.session.commit()
-    return changed
+    return len(statements.write(where, **values))
+
+
+def _load(generation_id: int) -> Generation | None:
+    """The row, read afresh (on a new connection if the last one was dropped)."""
+    return statements.read(sa.select(Generation).where(Generation.id == generation_id)).scalar_one_or_none()
 
 
 # --- create and enqueue -------------------------------------------------------------------------
@@ -139,11 +142,9 @@ CLAIMED_COLUMNS = (Generation.id, Generation.prompt, Generation.model, Generatio
 def claim(generation_id: int, job_id: str | None) -> Claimed | None:
     """Move a queued row to running for this job, so a duplicate or outdated job cannot run it."""
     now = utcnow()
-    row = db.session.execute(
-        sa.update(Generation).where(_owned(generation_id, job_id) & (Generation.status == Status.QUEUED.value))
-        .values(status=Status.RUNNING.value, started_at=now, heartbeat_at=now).returning(*CLAIMED_COLUMNS)
-    ).first()
-    db.session.commit()
+    rows = statements.write(_owned(generation_id, job_id) & (Generation.status == Status.QUEUED.value),
+                            returning=CLAIMED_COLUMNS, status=Status.RUNNING.value, started_at=now, heartbeat_at=now)
+    row = rows[0] if rows else None
     if row is None:
         log.warning("generation %s is not queued for job %s; job skipped", generation_id, job_id)
         return None
@@ -164,8 +165,13 @@ def begin_attempt(generation_id: int, job_id: str | None, attempt: int, note: st
 
 def is_running(generation_id: int, job_id: str | None) -> bool:
     """Whether the row still runs for this job (nobody canceled or retried it while the job slept)."""
-    status = db.session.scalar(sa.select(Generation.status).where(_owned(generation_id, job_id)))
+    status = statements.read(sa.select(Generation.status).where(_owned(generation_id, job_id))).scalar()
     return status == Status.RUNNING.value
+
+
+def status_of(generation_id: int) -> str | None:
+    """The row's status now, or None if it is gone."""
+    return statements.read(sa.select(Generation.status).where(Generation.id == generation_id)).scalar()
 
 
 def heartbeat(job_ids: Iterable[str]) -> int:
@@ -206,14 +212,12 @@ def _end(where: sa.ColumnElement[bool], refund: sa.ColumnElement[bool], **values
     Rows where `refund` holds (evaluated on the row before the change) give their reservation back in the
     same transaction: once, since only an unfinished row can end.
     """
-    rows = db.session.execute(
-        sa.update(Generation).where(where)
-        .values(finished_at=utcnow(), refunded=sa.case((refund, sa.true()), else_=sa.false()), **values)
-        .returning(Generation.owner_id, Generation.credits, Generation.credits_month, Generation.refunded,
-                   Generation.job_id)
-    ).all()
-    spending.refund((owner_id, credits, month) for owner_id, credits, month, refunded, _ in rows if refunded)
-    db.session.commit()
+    rows = statements.write(
+        where, returning=(Generation.owner_id, Generation.credits, Generation.credits_month, Generation.refunded,
+                          Generation.job_id),
+        before_commit=lambda rows: spending.refund(
+            (owner_id, credits, month) for owner_id, credits, month, refunded, _ in rows if refunded),
+        finished_at=utcnow(), refunded=sa.case((refund, sa.true()), else_=sa.false()), **values)
     return [job_id for *_, job_id in rows]
 
 
@@ -290,7 +294,7 @@ def reap_stale_running(stale_before: datetime, limit: int = 500) -> tuple[int, i
     """Requeue (attempts left) or fail (none left) running rows whose worker stopped heartbeating; return the counts."""
     stale = (Generation.status == Status.RUNNING.value) & (
         Generation.heartbeat_at.is_(None) | (Generation.heartbeat_at < stale_before))
-    rows = db.session.execute(sa.select(Generation.id, Generation.job_id, Generation.attempts,
+    rows = statements.read(sa.select(Generation.id, Generation.job_id, Generation.attempts,
                                         Generation.max_attempts).where(stale).limit(limit)).all()
     requeued = failed = 0
     for generation_id, job_id, attempts, max_attempts in rows:
@@ -306,7 +310,7 @@ def reap_stale_running(stale_before: datetime, limit: int = 500) -> tuple[int, i
 def queued_without_heartbeat_since(since: datetime, after_id: int = 0,
                                     limit: int = 1000) -> list[tuple[int, str | None]]:
     """Queued rows (id, job id) not queued again since `since`, by id after `after_id`: jobs Redis may have lost."""
-    return [(gid, job_id) for gid, job_id in db.session.execute(
+    return [(gid, job_id) for gid, job_id in statements.read(
         sa.select(Generation.id, Generation.job_id)
         .where(Generation.status == Status.QUEUED.value, Generation.id > after_id,
                Generation.heartbeat_at.is_(None) | (Generation.heartbeat_at < since))
@@ -322,15 +326,13 @@ def requeue_lost(rows: list[tuple[int, str | None]]) -> int:
 
 def _requeue_where(where: sa.ColumnElement[bool], **values: object) -> int:
     """Give the matching row a new job id and enqueue it; 0 if another sweep or a person got there first."""
-    row = db.session.execute(
-        sa.update(Generation).where(where)
-        .values(status=Status.QUEUED.value, job_id=queue.new_job_id(), heartbeat_at=utcnow(), started_at=None, **values)
-        .returning(Generation.id)
-    ).first()
-    db.session.commit()
-    if row is None:
+    rows = statements.write(where, status=Status.QUEUED.value, job_id=queue.new_job_id(), heartbeat_at=utcnow(),
+                            started_at=None, **values)
+    if not rows:
         return 0
-    enqueue([db.session.get(Generation, row[0])], fail_if_down=False)
+    generation = _load(rows[0][0])
+    if generation is not None:  # None only if it was deleted that very moment
+        enqueue([generation], fail_if_down=False)
     return 1
 
 

@@ -12,6 +12,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
 from app.providers.stability import RATE_LIMIT_WAIT
+from app.services import LIMITER_OUTAGE_WAIT
 
 JOB_FUNCTION = "app.jobs.run_generation"
 FAILURE_CALLBACK = "app.jobs.on_job_failure"
@@ -31,8 +32,8 @@ def job_timeout(config: Mapping[str, object]) -> int:
     """Longer than every attempt's timeouts, backoffs and a lockout, so the job itself records why it ended."""
     connect, read = config["STABILITY_TIMEOUT"]  # type: ignore[misc]
     attempts = int(config["STABILITY_MAX_ATTEMPTS"])  # type: ignore[arg-type]
-    # Each attempt may first wait for a rate-limit slot (a lockout included), then for the API.
-    per_attempt = RATE_LIMIT_WAIT + connect + read
+    # Each attempt may first wait for Redis and a rate-limit slot (a lockout included), then for the API.
+    per_attempt = LIMITER_OUTAGE_WAIT + RATE_LIMIT_WAIT + connect + read
     backoffs = float(config["STABILITY_RETRY_BASE_DELAY"]) * (2 ** attempts)  # type: ignore[arg-type]
     return int(attempts * per_attempt + backoffs + 60)
 

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from flask import Flask
 from redis.exceptions import RedisError
 
-from app.extensions import db
-from app.generations import lifecycle, queue
+from app.generations import lifecycle, queue, statements
 from app.providers.base import GenerationError
 from app.services import services
 
@@ -132,8 +131,12 @@ class Housekeeper(threading.Thread):
         try:
             step()
         except Exception:
-            db.session.rollback()
             log.exception("housekeeping step failed; trying again in %.0f s", self.tick)
+        try:
+            # Nothing left open for the app context's teardown, which would raise on a dropped connection.
+            statements.release()
+        except Exception:
+            log.exception("housekeeping could not release its database connection")
 
     def _say_alive(self) -> None:
         """The process's own heartbeat, for /readyz (RQ's is silent while a job runs)."""

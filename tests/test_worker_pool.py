@@ -1,0 +1,61 @@
+"""The worker through a Redis outage: it lives on, puts an unstarted row back in line, and registers again."""
+
+from live_stack import free_port
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
+from rq import SimpleWorker, Worker
+from rq.job import Job
+from test_jobs import rows, submit
+
+from app.services import services
+from app.worker_pool import GenerationWorker
+
+
+def worker_for(app) -> GenerationWorker:
+    """A worker on the test app's queue, registered as RQ's work loop registers it."""
+    app_services = services(app)
+    worker = GenerationWorker([app_services.require_queue()], connection=app_services.require_redis(), app=app)
+    worker.register_birth()
+    return worker
+
+
+def unreachable_redis() -> Redis:
+    """A client for a port nobody listens on, failing at once."""
+    return Redis(port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), retries=0))
+
+
+def test_a_job_whose_redis_vanished_puts_its_row_back_in_line_and_the_worker_lives_on(app, monkeypatch):
+    (generation_id,) = submit(app, "a cat")
+    (before,) = rows(app, [generation_id])
+    job = Job.fetch(before.job_id, connection=services(app).redis)
+
+    def redis_gone(self, job, queue):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(SimpleWorker, "execute_job", redis_gone)
+    worker_for(app).execute_job(job, services(app).queue)  # RQ's loop would have quit on this
+    (after,) = rows(app, [generation_id])
+    assert after.status == "queued" and after.job_id != before.job_id  # the reaper enqueues it once Redis is back
+
+
+def test_rq_bookkeeping_during_an_outage_does_not_end_the_worker(app):
+    worker = worker_for(app)
+    worker.connection = unreachable_redis()
+    worker.heartbeat()
+    worker.set_state("idle")
+    worker.check_for_suspension(burst=False)
+    worker.run_maintenance_tasks()
+    worker.teardown()
+
+
+def test_a_worker_registers_again_after_redis_restarted_empty(app):
+    worker = worker_for(app)
+    redis = services(app).redis
+    redis.delete(worker.key, "rq:workers", f"rq:workers:{services(app).queue.name}")
+    assert Worker.all(connection=redis) == []
+    worker.set_state("idle")  # RQ writes its state first, recreating a bare record
+    worker.heartbeat()
+    assert [w.name for w in Worker.all(connection=redis)] == [worker.name]
+    worker.register_death()
