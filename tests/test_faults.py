@@ -26,6 +26,7 @@ from redis import Redis
 from rq import Worker
 
 from app import create_app
+from app.accounts.users import local_user
 from app.config import TestConfig
 from app.extensions import db
 from app.generations import lifecycle, statements
@@ -36,12 +37,15 @@ pytestmark = pytest.mark.fault
 
 KEY = "fault-test-key"
 CONCURRENCY = 2
+# Both slots are threads of one worker process: the design in production, where a process holds many jobs.
+WORKER_PROCESSES = 1
 STALE_SECONDS = 6.0
 INTERVAL_SECONDS = 2.0
 # Short reaper settings and quick retries, so each fault heals in seconds; scenarios add their own.
 WORKER_ENV = {
     "REAPER_STALE_SECONDS": f"{STALE_SECONDS:g}", "REAPER_INTERVAL_SECONDS": f"{INTERVAL_SECONDS:g}",
     "STABILITY_RETRY_BASE_DELAY": "0.2", "STABILITY_TIMEOUT": "2,10", "STABILITY_LOCKOUT_SECONDS": "3",
+    "WORKER_PROCESSES": str(WORKER_PROCESSES),
 }
 TIMED_OUT_REASON = "The Stability API did not answer in time"
 # The time a loaded two-core machine may take to start `python worker.py` and fork its workers.
@@ -102,7 +106,7 @@ class Stack:
 
     def submit(self, prompts: list[str]) -> list[int]:
         """Create a batch as the home page does; return its generation ids."""
-        ids = [g.id for g in lifecycle.create_batch(prompts).generations]
+        ids = [g.id for g in lifecycle.create_batch(local_user(), prompts).generations]
         statements.release()  # no connection held between polls: a scenario may terminate it
         return ids
 
@@ -174,7 +178,7 @@ def running_stack(infra: Infra, tmp: Path, fake: FakeStability, concurrency: int
         try:
             stack.start_worker()
             redis = Redis.from_url(infra.redis.url)
-            stack.wait_until(lambda: len(Worker.all(connection=redis)) >= concurrency, START_SLACK, "workers")
+            stack.wait_until(lambda: len(Worker.all(connection=redis)) >= WORKER_PROCESSES, START_SLACK, "workers")
             yield stack
         except BaseException:
             print(f"----- worker.py log -----\n{stack.worker_log()}")
@@ -258,7 +262,7 @@ def test_redis_restarted_empty_mid_batch_loses_no_card_and_makes_each_image_once
         report("Redis restarted empty", time.monotonic() - stopped_at)
         redis = Redis.from_url(infra.redis.url)
         # The workers rode the outage out (none died and was replaced) and are registered with RQ again.
-        stack.wait_until(lambda: len(Worker.all(connection=redis)) == CONCURRENCY, 10, "workers registered again")
+        stack.wait_until(lambda: len(Worker.all(connection=redis)) == WORKER_PROCESSES, 10, "workers registered again")
         assert stack.worker is not None and stack.worker.poll() is None
         assert " is dead" not in stack.worker_log()
         assert re.search(r"requeued_lost=[1-9]", stack.worker_log())  # the jobs Redis lost were queued again

@@ -5,7 +5,7 @@ from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
-from rq import SimpleWorker, Worker
+from rq import Worker
 from rq.job import Job
 from test_jobs import rows, submit
 
@@ -31,11 +31,14 @@ def test_a_job_whose_redis_vanished_puts_its_row_back_in_line_and_the_worker_liv
     (before,) = rows(app, [generation_id])
     job = Job.fetch(before.job_id, connection=services(app).redis)
 
-    def redis_gone(self, job, queue):
+    def redis_gone(self, job):
         raise RedisConnectionError("Connection refused")
 
-    monkeypatch.setattr(SimpleWorker, "execute_job", redis_gone)
-    worker_for(app).execute_job(job, services(app).queue)  # RQ's loop would have quit on this
+    monkeypatch.setattr(Worker, "prepare_execution", redis_gone)
+    worker = worker_for(app)
+    worker._free.acquire()  # the slot the main loop takes before it hands a job over
+    worker.execute_job(job, services(app).queue)  # RQ's loop would have quit on this
+    assert worker._free.acquire(blocking=False)  # and the slot was given back
     (after,) = rows(app, [generation_id])
     assert after.status == "queued" and after.job_id != before.job_id  # the reaper enqueues it once Redis is back
 
