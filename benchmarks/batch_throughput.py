@@ -47,6 +47,7 @@ from rq import Worker  # noqa: E402
 from rq.job import Job  # noqa: E402
 
 from app import create_app  # noqa: E402
+from app.accounts.users import local_user  # noqa: E402
 from app.batches.progress import seen_signature  # noqa: E402
 from app.config import TestConfig  # noqa: E402
 from app.embedded_redis import exit_with_parent  # noqa: E402
