@@ -1,4 +1,4 @@
-"""Commands of the `flask` CLI: the worker, the queue's pause, and accounts."""
+"""Commands of the `flask` CLI: the worker, the queue's pause, accounts and media."""
 
 from __future__ import annotations
 
@@ -43,7 +43,9 @@ def status_command() -> None:
 def register(app: Flask) -> None:
     """Add the commands to `flask`."""
     from app.accounts.cli import users_cli
+    from app.media_store.cli import media_cli
 
     app.cli.add_command(worker_command)
     app.cli.add_command(queue_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(media_cli)
