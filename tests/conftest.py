@@ -66,8 +66,7 @@ def private_redis(data_dir: Path) -> Iterator[str]:
         token = uuid.uuid4().hex
         if connection.set(LOCK_KEY, token, nx=True, ex=3600):
             # Whatever a crashed run left here would otherwise be picked up by our workers.
-            connection.flushdb()
-            connection.set(LOCK_KEY, token, ex=3600)
+            flush_keeping_claim(connection, token)
             try:
                 yield url
             finally:
@@ -128,13 +127,19 @@ def make_app(migrated: str, redis_url: str, tmp_path: Path):
     wipe_redis(redis_url)
 
 
+def flush_keeping_claim(connection: Redis, token: str | bytes | None) -> None:
+    """FLUSHDB and re-set the claim in one transaction: between the two, another run's SET NX would take the number."""
+    with connection.pipeline(transaction=True) as pipe:
+        pipe.flushdb()
+        if token:
+            pipe.set(LOCK_KEY, token, ex=3600)
+        pipe.execute()
+
+
 def wipe_redis(url: str) -> None:
     """Empty the test's own Redis database, keeping its claim on the number."""
     connection = Redis.from_url(url)
-    token = connection.get(LOCK_KEY)
-    connection.flushdb()
-    if token:
-        connection.set(LOCK_KEY, token, ex=3600)
+    flush_keeping_claim(connection, connection.get(LOCK_KEY))
     connection.close()
 
 
