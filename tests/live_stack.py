@@ -66,10 +66,10 @@ def _environment(env: dict[str, str], concurrency: int) -> dict[str, str]:
     return {**os.environ, **env, "PYTHONUNBUFFERED": "1", "WORKER_CONCURRENCY": str(concurrency)}
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> subprocess.Popen:
-    """Start a child in its own process group, its output in log_dir/<name>.log."""
+def _spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path, cwd: Path = ROOT) -> subprocess.Popen:
+    """Start a child in its own process group (in cwd), its output in log_dir/<name>.log."""
     with open(log_dir / f"{name}.log", "wb") as log:
-        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        return subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
 
