@@ -26,15 +26,18 @@ def build_client(endpoint_url: str | None, region: str, pool_size: int = 32) -> 
     """An S3 client from boto3's standard credential chain (environment, profile, instance role)."""
     config = BotoConfig(
         signature_version="s3v4",
-        # Non-AWS stores (SeaweedFS, MinIO, Ceph…) are addressed as endpoint/bucket/key.
-        s3={"addressing_style": "path" if endpoint_url else "auto"},
+        # Non-AWS stores (SeaweedFS, MinIO, Ceph…) are addressed as endpoint/bucket/key; AWS as bucket.host/key.
+        s3={"addressing_style": "path" if endpoint_url else "virtual"},
         connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
         retries={"mode": "standard", "max_attempts": 2},
         max_pool_connections=pool_size,
         # Checksums only where S3 requires them: several S3-compatible stores reject the newer trailing ones.
         request_checksum_calculation="when_required", response_checksum_validation="when_required",
     )
-    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+    # AWS through its regional endpoint: presigned URLs otherwise name the global one, which answers a
+    # redirect to another origin than the one the page's img-src allows.
+    endpoint = endpoint_url or f"https://s3.{region}.amazonaws.com"
+    return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region, config=config)
 
 
 def translate(exc: Exception, key: str) -> StoreError:
@@ -138,8 +141,16 @@ class S3Store:
 
     def browser_origin(self) -> str:
         """The scheme and host presigned URLs point at, for the page's Content-Security-Policy."""
-        parts = urlsplit(self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": self.object_key("origin")}, ExpiresIn=60))
+        try:
+            url = self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": self.object_key("origin")}, ExpiresIn=60)
+        except BotoCoreError:
+            # No credentials yet (pages will say the store is unavailable): the host the URLs would name.
+            endpoint = urlsplit(self.client.meta.endpoint_url)
+            virtual = self.client.meta.config.s3.get("addressing_style") == "virtual"
+            host = f"{self.bucket}.{endpoint.netloc}" if virtual else endpoint.netloc
+            return f"{endpoint.scheme}://{host}"
+        parts = urlsplit(url)
         return f"{parts.scheme}://{parts.netloc}"
 
     def check(self) -> str:
