@@ -16,8 +16,9 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-# Each gRPC port is its HTTP port + 10000, and ports past ~55000 make weed die with "invalid port".
-PORT_RANGE = (20000, 34000)
+# Each gRPC port is its HTTP port + 10000, and ports past ~55000 make weed die with "invalid port". Both stay
+# below Linux's ephemeral range (32768 up), where an outgoing connection could hold a port a restart needs.
+PORT_RANGE = (12000, 22700)
 REGION = "us-east-1"
 # SeaweedFS with no IAM configuration takes any key; boto3 still needs one to sign with.
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "seaweed-test", "AWS_SECRET_ACCESS_KEY": "seaweed-test-secret"}
@@ -104,9 +105,14 @@ class SeaweedFS:
                 raise EarlyExit(f"weed exited with {self.process.returncode}: {fatal[-1:] or 'see ' + str(log_path)}")
             try:
                 client.head_bucket(Bucket=self.bucket)
+                # The bucket answers before the volume server has registered: ready once a file goes in and out.
+                client.put_object(Bucket=self.bucket, Key=".ready", Body=b"ok")
+                client.delete_object(Bucket=self.bucket, Key=".ready")
                 return
             except (BotoCoreError, ClientError):
-                pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise
             try:
                 client.create_bucket(Bucket=self.bucket)
             except (BotoCoreError, ClientError):

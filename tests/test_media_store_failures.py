@@ -117,7 +117,7 @@ def test_the_store_stopped_mid_batch_fails_the_rest_and_leaves_nothing_half_writ
         kept = sorted(prefix + name for g in generations[:2] for name in (g.file_name, g.thumb_name))
         assert len(server.keys(prefix)) == 5  # the half-written image's file is still there
         # The reaper deletes them once the store answers again (a just-restarted one may refuse for a moment).
-        deleted, deadline = 0, time.monotonic() + 30
+        deleted, deadline = 0, time.monotonic() + 60
         while deleted < 6 and time.monotonic() < deadline:
             with app.app_context():
                 deleted += sweep(app, force=True).orphans_deleted

@@ -53,7 +53,8 @@ def collect(stores: Stores, redis: Redis, limit: int = 200) -> int:
         storage, _, name = entry.partition(":")
         try:
             stores.get(storage).delete(name)
-        except StoreError:
+        except StoreError as exc:
+            log.info("files to delete wait for the next sweep: %s", exc)
             break  # still down: try again next sweep
         redis.srem(ORPHANS_KEY, entry)
         deleted += 1
