@@ -1,4 +1,4 @@
-"""Commands of the `flask` CLI: the worker, the queue's pause, accounts, API tokens and `flask generate`."""
+"""Commands of the `flask` CLI: the worker, the queue's pause, accounts, API tokens, `flask generate` and media."""
 
 from __future__ import annotations
 
@@ -44,9 +44,11 @@ def register(app: Flask) -> None:
     """Add the commands to `flask`."""
     from app.accounts.cli import users_cli
     from app.api.cli import generate_command, tokens_cli
+    from app.media_store.cli import media_cli
 
     app.cli.add_command(worker_command)
     app.cli.add_command(queue_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(generate_command)
+    app.cli.add_command(media_cli)

@@ -3,15 +3,21 @@
 import contextlib
 import math
 import os
+import re
 import secrets
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from limits import parse_many
 
 from app.rate_limit import RateLimit, parse_rate_limit
 
 DEFAULT_STABILITY_BASE_URL = "https://api.stability.ai"
+# S3's rules for bucket names: 3-63 lower-case letters, digits, dots and hyphens.
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+REGION_NAME = re.compile(r"^[a-z0-9-]{1,32}$")
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's longest validity
 
 
 def normalise_database_url(url: str) -> str:
@@ -122,6 +128,59 @@ def _choice_env(name: str, default: str, choices: tuple[str, ...]) -> str:
     return raw
 
 
+def _int_range_env(name: str, default: int, minimum: int, maximum: int) -> int:
+    """Read a whole number between minimum and maximum."""
+    value = _int_env(name, default, minimum)
+    if value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
+    return value
+
+
+def _endpoint_env(name: str) -> str | None:
+    """Read an optional http(s)://host[:port] URL."""
+    raw = _raw(name)
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"{name} must be an http:// or https:// URL such as http://127.0.0.1:8333, got {raw!r}")
+    try:
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        raise ConfigError(f"{name} has an invalid port: {raw!r}") from None
+    return raw.rstrip("/")
+
+
+def _bucket_env(name: str, required: bool) -> str | None:
+    """Read an S3 bucket name, which must be set when the app stores its files in S3."""
+    raw = _raw(name)
+    if not raw:
+        if required:
+            raise ConfigError(f"{name} must be set when MEDIA_STORAGE=s3")
+        return None
+    if not BUCKET_NAME.match(raw):
+        raise ConfigError(f"{name} must be a bucket name (3-63 lower-case letters, digits, '.' or '-'), got {raw!r}")
+    return raw
+
+
+def _prefix_env(name: str) -> str:
+    """Read a key prefix like 'images/' (a trailing slash is added; no leading slash, no '..')."""
+    raw = _raw(name).strip("/")
+    if not raw:
+        return ""
+    if ".." in raw.split("/") or any(ord(c) < 32 or c in "\\{}^%`[]<>~#|\"" for c in raw):
+        raise ConfigError(f"{name} must be a plain key prefix such as images/, got {raw!r}")
+    return raw + "/"
+
+
+def _region_env(name: str, default: str) -> str:
+    """Read an AWS region name such as eu-west-1."""
+    raw = _raw(name) or default
+    if not REGION_NAME.match(raw):
+        raise ConfigError(f"{name} must be a region name such as us-east-1, got {raw!r}")
+    return raw
+
+
 def local_secret_key(instance_path: str) -> str:
     """Return the per-install random secret kept in the instance folder, creating it once."""
     path = Path(instance_path) / "secret_key"
@@ -166,6 +225,16 @@ class Config:
         self.STABILITY_API_KEY = env.get("STABILITY_API_KEY") or None
         self.STABILITY_API_BASE_URL = env.get("STABILITY_API_BASE_URL") or DEFAULT_STABILITY_BASE_URL
         self.MEDIA_ROOT = env.get("MEDIA_ROOT") or str(Path(instance_path) / "media")
+        self.MEDIA_STORAGE = _choice_env("MEDIA_STORAGE", "local", ("local", "s3"))
+        # Credentials are never a setting of ours: boto3 reads its own chain (environment, profile, role).
+        self.S3_BUCKET = _bucket_env("S3_BUCKET", required=self.MEDIA_STORAGE == "s3")
+        self.S3_ENDPOINT_URL = _endpoint_env("S3_ENDPOINT_URL")
+        self.S3_REGION = _region_env("S3_REGION", "us-east-1")
+        self.S3_PREFIX = _prefix_env("S3_PREFIX")
+        self.S3_URL_TTL = _int_range_env("S3_URL_TTL", 300, 1, MAX_PRESIGN_SECONDS)
+        self.S3_SERVE = _choice_env("S3_SERVE", "redirect", ("redirect", "proxy"))
+        self.MEDIA_STORE_ATTEMPTS = _int_env("MEDIA_STORE_ATTEMPTS", 3)
+        self.MEDIA_STORE_RETRY_BASE_DELAY = _float_env("MEDIA_STORE_RETRY_BASE_DELAY", 1.0)
         self.WORKER_CONCURRENCY = _int_env("WORKER_CONCURRENCY", 8)
         # Slots are threads; a few processes (one per core by default) spread the CPU work of storing images.
         self.WORKER_PROCESSES = _int_env("WORKER_PROCESSES", min(os.cpu_count() or 1, self.WORKER_CONCURRENCY))
@@ -222,9 +291,11 @@ class TestConfig(Config):
         self.ARGON2_PARAMS = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
         self.DEMO_PROVIDER_DELAY = 0.0
         self.STABILITY_RETRY_BASE_DELAY = 0.05
+        self.MEDIA_STORE_RETRY_BASE_DELAY = 0.05
         self.STABILITY_API_KEY = None
         self.RQ_DASHBOARD_USERNAME = None
         self.RQ_DASHBOARD_PASSWORD = None
+        self.MEDIA_STORAGE, self.S3_BUCKET, self.S3_ENDPOINT_URL, self.S3_PREFIX = "local", None, None, ""
         for key, value in overrides.items():
             setattr(self, key, value)
         if "REDIS_URL" in overrides:

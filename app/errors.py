@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
 from app.api import errors as api_errors
+from app.media_store.base import FileMissing, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,19 @@ def handle_unexpected(error: Exception) -> tuple[str, int] | Response:
     return _render(500, "Something went wrong", "The error has been logged. Please try again.")
 
 
+def handle_store_error(error: StoreError) -> tuple[str, int]:
+    """A file the store cannot give now: a 503 saying so (a missing file is a 404), never a trace."""
+    if isinstance(error, FileMissing):
+        log.warning("stored file missing on %s: %s", request.path, error)
+        return _render(404, "Image file missing", "This image's file is no longer stored.")
+    log.warning("media store failed on %s %s: %s", request.method, request.path, error)
+    return _render(503, "Image store unavailable", "The image store is not reachable right now. "
+                   "Please try again in a moment.")
+
+
 def register(app: Flask) -> None:
     """Install the handlers."""
     app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(StoreError, handle_store_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
@@ -60,23 +58,8 @@ def check_redis() -> str:
 
 
 def check_media() -> str:
-    """MEDIA_ROOT is (or can be made) a directory this process can write: a small file is written and removed."""
-    root = Path(current_app.config["MEDIA_ROOT"])
-    if root.exists() and not root.is_dir():
-        return "not a directory"
-    try:
-        # Created as the first stored image would create it: a fresh install has none yet, and refusing
-        # traffic until then would mean no image is ever made.
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return "missing"
-    try:
-        with tempfile.NamedTemporaryFile(dir=root, prefix=".readyz-") as probe:
-            probe.write(b"ok")
-            probe.flush()
-    except OSError:
-        return "not writable"
-    return OK
+    """The store new images go to takes files: MEDIA_ROOT writable, or the S3 bucket reachable."""
+    return services().stores.current.check()
 
 
 def check_workers() -> str:

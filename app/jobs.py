@@ -15,17 +15,19 @@ from app.generations import lifecycle, queue, statements
 from app.generations.lifecycle import Claimed
 from app.images import decode_image
 from app.logs import job_context
+from app.media_store import orphans
+from app.media_store.base import MediaStore, StoreError, StoreUnavailable, new_file_name
 from app.metadata import ImageParameters, embed_parameters, parameters_text
 from app.models import UNFINISHED
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
 from app.services import services
-from app.storage import delete_file, new_file_name, write_atomically
 from app.thumbnails import make_thumbnail
 
 log = logging.getLogger(__name__)
 
 TIMED_OUT = "This image took too long and was stopped; try again"
 UNEXPECTED = "An unexpected error stopped this generation; it has been logged"
+STORE_FAILED = "Could not store the image; try again"
 # Answers that say the account, not this image, is the problem: pause the queue instead of failing it job by job.
 PAUSING_STATUSES = {401: queue.PAUSED_BAD_KEY, 402: queue.PAUSED_OUT_OF_CREDITS}
 
@@ -57,6 +59,10 @@ def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
         _store(app, generation, image, job_id)
     except GenerationError as exc:
         _handle_failure(app, generation, job_id, exc)
+    except StoreError as exc:
+        statements.release()
+        lifecycle.fail(generation_id, job_id, STORE_FAILED)
+        log.warning("generation %s: the image could not be stored (%s)", generation_id, exc)
     except JobTimeoutException:
         statements.release()
         lifecycle.fail(generation_id, job_id, TIMED_OUT)
@@ -143,11 +149,12 @@ def _store(app: Flask, generation: Claimed, image: GeneratedImage, job_id: str |
     data = embed_parameters(image.data, info.mime_type, parameters_text(ImageParameters(
         prompt=generation.prompt, options=generation.options, seed=image.seed, width=info.width,
         height=info.height)))
-    media = app.config["MEDIA_ROOT"]
+    app_services = services(app)
+    store = app_services.stores.current
     file_name, thumb_name = new_file_name(info.mime_type), new_file_name("image/webp")
     filtered = image.is_filtered
     outcome = {
-        "file_name": file_name, "mime_type": info.mime_type, "byte_size": len(data),
+        "file_name": file_name, "mime_type": info.mime_type, "byte_size": len(data), "storage": store.name,
         "width": info.width, "height": info.height, "seed": image.seed, "finish_reason": image.finish_reason,
         "thumb_name": thumb_name, "thumb_width": thumbnail.width, "thumb_height": thumbnail.height,
         # A transient error an earlier attempt met is no longer the story once an image arrived.
@@ -156,16 +163,33 @@ def _store(app: Flask, generation: Claimed, image: GeneratedImage, job_id: str |
     }
     stored = False
     try:
-        write_atomically(media, file_name, data)
-        write_atomically(media, thumb_name, thumbnail.data)
+        _put_with_retries(app, generation.id, store, file_name, data, info.mime_type)
+        _put_with_retries(app, generation.id, store, thumb_name, thumbnail.data, "image/webp")
         stored = lifecycle.finish(generation.id, job_id, filtered, **outcome)
         if stored:
             telemetry.CREDITS_SPENT.labels(generation.options.model).inc(lifecycle.price_of(generation.options))
     finally:
         if not stored:
-            # Canceled meanwhile, or a write failed: no file may outlive the attempt without a row.
-            delete_file(media, file_name)
-            delete_file(media, thumb_name)
+            # Canceled meanwhile, or a write failed: no file may outlive the attempt without a row. Both names,
+            # since a PUT that timed out may still have landed; what the store refuses now goes later.
+            orphans.discard(app_services.stores, app_services.redis, store.name, [file_name, thumb_name])
+
+
+def _put_with_retries(app: Flask, generation_id: int, store: MediaStore, name: str, data: bytes,
+                      content_type: str) -> None:
+    """Store one file, retrying an unreachable or failing store with backoff (a refusal is not retried)."""
+    attempts = app.config["MEDIA_STORE_ATTEMPTS"]
+    for attempt in range(1, attempts + 1):
+        try:
+            store.put(name, data, content_type)
+            return
+        except StoreUnavailable as exc:
+            if attempt >= attempts:
+                raise
+            delay = backoff_delay(attempt, app.config["MEDIA_STORE_RETRY_BASE_DELAY"])
+            log.info("generation %s: storing attempt %d/%d failed (%s); retrying in %.1f s", generation_id,
+                     attempt, attempts, exc, delay)
+            time.sleep(delay)
 
 
 def put_back_in_line(job) -> bool:  # noqa: ANN001

@@ -180,6 +180,9 @@ class Generation(db.Model):
     file_name: so.Mapped[str | None] = so.mapped_column(sa.String(128))
     mime_type: so.Mapped[str | None] = so.mapped_column(sa.String(32))
     thumb_name: so.Mapped[str | None] = so.mapped_column(sa.String(128))
+    # Which store holds file_name and thumb_name ('local' or 's3'): during a move rows differ, and each is read
+    # from its own.
+    storage: so.Mapped[str] = so.mapped_column(sa.String(8), default="local", server_default="local")
     thumb_width: so.Mapped[int | None]
     thumb_height: so.Mapped[int | None]
     # Earlier attempts' outcomes, oldest first: [{"at": iso time, "status": ..., "error": ...}]

@@ -1,4 +1,4 @@
-"""The connections and clients a process uses, built once with the app: Redis, the queue, the limiter, the provider."""
+"""The connections and clients a process uses, built once with the app: Redis, queue, limiter, provider, stores."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
+from app.media_store.stores import Stores, build_stores
 from app.providers.base import ImageProvider
 from app.providers.demo import DemoProvider
 from app.providers.stability import StabilityClient
@@ -83,6 +84,7 @@ class Services:
     queue: Queue | None
     provider: ImageProvider
     stability: StabilityClient | None
+    stores: Stores
     in_flight: InFlight = field(default_factory=InFlight)
 
     def require_redis(self) -> Redis:
@@ -103,6 +105,8 @@ class Services:
             self.stability.session.close()
         if self.redis is not None:
             self.redis.close()
+        if self.stores.s3 is not None:
+            self.stores.s3.client.close()
 
 
 def build_services(config: dict, in_worker: bool = False) -> Services:
@@ -131,7 +135,7 @@ def build_services(config: dict, in_worker: bool = False) -> Services:
         provider = stability = StabilityClient(config["STABILITY_API_KEY"], config["STABILITY_API_BASE_URL"],
                                                timeout=config["STABILITY_TIMEOUT"], limiter=limiter,
                                                pool_size=max(10, slots))
-    return Services(redis=redis, queue=queue, provider=provider, stability=stability)
+    return Services(redis=redis, queue=queue, provider=provider, stability=stability, stores=build_stores(config))
 
 
 def init_app(app: Flask) -> None:

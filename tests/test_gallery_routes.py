@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.media_store.local import LocalStore
 from app.models import Batch, Generation
-from app.storage import write_atomically
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def images(app):
         db.session.add(batch)
         for i, created in enumerate(times):
             name = f"aa/file{i}.png"
-            write_atomically(app.config["MEDIA_ROOT"], name, b"\x89PNG fake")
+            LocalStore(app.config["MEDIA_ROOT"]).put(name, b"\x89PNG fake", "image/png")
             batch.generations.append(Generation(
                 position=i, prompt=f"prompt {i}", provider="demo", status="succeeded", created_at=created,
                 file_name=name, mime_type="image/png", width=10, height=10))

@@ -94,7 +94,7 @@ def test_readyz_is_503_when_media_root_is_not_writable(make_app, tmp_path, live_
         raise PermissionError(13, "Permission denied")  # what a read-only volume answers (root would not see it)
 
     client = make_app().test_client()
-    monkeypatch.setattr("app.health.tempfile.NamedTemporaryFile", refused)
+    monkeypatch.setattr("app.media_store.local.tempfile.NamedTemporaryFile", refused)
     assert readiness(client)[1]["checks"]["media"] == "not writable"
 
 

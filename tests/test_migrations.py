@@ -75,3 +75,26 @@ def test_the_upgrade_keeps_rows_and_indexes_and_the_downgrade_undoes_it(sqlite_a
         assert not any("AUTOINCREMENT" in sql for sql in table_sql())
         db.session.remove()
         upgrade()  # the fixture's clean-up expects the current schema
+
+
+BEFORE_STORAGE = "8e4f2b3c0d51"
+
+
+def test_existing_images_are_local_after_the_storage_column_arrives_and_ids_stay_unreused(sqlite_app):
+    with sqlite_app.app_context():
+        upgrade(revision=BEFORE_STORAGE)
+        db.session.execute(sa.text("INSERT INTO batches (id, created_at) VALUES (1, '2026-11-01 00:00:00')"))
+        db.session.execute(sa.text(
+            "INSERT INTO generations (batch_id, position, prompt, model, aspect_ratio, output_format, attempts, "
+            "max_attempts, provider, status, history, created_at, file_name, credits, refunded) VALUES (1, 0, 'a', "
+            "'core', '1:1', 'png', 0, 1, 'demo', 'succeeded', '[]', '2026-11-01 00:00:00', 'ab/ab.png', 0, 0)"))
+        db.session.commit()
+        db.session.remove()
+        upgrade()
+        assert db.session.scalar(sa.text("SELECT storage FROM generations")) == "local"
+        db.session.remove()
+        downgrade(revision=BEFORE_STORAGE)
+        assert all("AUTOINCREMENT" in sql for sql in table_sql())
+        assert db.session.scalar(sa.text("SELECT file_name FROM generations")) == "ab/ab.png"
+        db.session.remove()
+        upgrade()

@@ -18,6 +18,7 @@ from app.api import tokens, waiting
 from app.generations import lifecycle
 from app.models import Status, User, as_utc, utcnow
 from app.prompts.submission import OPTION_FIELDS, Submission, SubmissionInvalid, validate_submission
+from app.services import services
 
 tokens_cli = AppGroup("tokens", help="Make, list and revoke API tokens.")
 
@@ -147,7 +148,7 @@ def _report(batch_ids: list[int], out: Path | None) -> int:
         support = f" (support id {generation.api_error_id})" if generation.api_error_id else ""
         click.echo(f"{number:03d} {generation.prompt[:60]!r}: {generation.status}: {reason}{support}", err=True)
     if out is not None:
-        saved = waiting.save_images(generations, current_app.config["MEDIA_ROOT"], out)
+        saved = waiting.save_images(generations, services().stores, out)
         click.echo(f"Saved {len(saved)} image{'s' if len(saved) != 1 else ''} in {out}/")
     return 1 if failed else 0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 
 from app.batches.archive import file_extension, prompt_slug
 from app.extensions import db
+from app.media_store.stores import Stores
 from app.models import Generation, Status
 
 POLL_SECONDS = 1.0
@@ -104,14 +104,20 @@ def saved_name(number: int, width: int, generation: Generation) -> str:
     return f"{number:0{width}d}-{prompt_slug(generation.prompt)}{file_extension(generation)}"
 
 
-def save_images(generations: list[Generation], media_root: str, out: Path) -> list[Path]:
-    """Copy each finished image into `out` as it is stored (its prompt and settings are inside the file)."""
+def save_images(generations: list[Generation], stores: Stores, out: Path) -> list[Path]:
+    """Copy each finished image into `out` from its store (its prompt and settings are inside the file)."""
     out.mkdir(parents=True, exist_ok=True)
     width = max(3, len(str(len(generations))))
     saved = []
     for number, generation in enumerate(generations, start=1):
         if generation.status == Status.SUCCEEDED.value and generation.file_name:
             target = out / saved_name(number, width, generation)
-            shutil.copyfile(Path(media_root) / generation.file_name, target)
+            stored = stores.get(generation.storage).open(generation.file_name)
+            try:
+                with target.open("wb") as handle:
+                    for chunk in stored.chunks():
+                        handle.write(chunk)
+            finally:
+                stored.close()
             saved.append(target)
     return saved

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
 import zipfile
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 
-from flask import Response
+from flask import Response, abort
 
 from app.images import EXTENSION_BY_MIME
+from app.media_store.base import FileMissing, MediaStore, StoredFile, StoreError
+from app.media_store.stores import Stores
 from app.models import Generation
 
-CHUNK = 256 * 1024
+log = logging.getLogger(__name__)
 
 
 class _Pipe:
@@ -54,23 +57,42 @@ def archive_name(generation: Generation) -> str:
     return f"{generation.position + 1:02d}-{prompt_slug(generation.prompt)}{file_extension(generation)}"
 
 
-def stream_zip(files: list[tuple[str, Path]]) -> Iterator[bytes]:
-    """Yield a ZIP of (name in archive, path on disk) pairs chunk by chunk; missing files are skipped."""
+def stream_zip(entries: Iterable[tuple[str, StoredFile]]) -> Iterator[bytes]:
+    """Yield a ZIP of (name in archive, open stored file) pairs chunk by chunk, one file open at a time."""
     pipe = _Pipe()
     with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_STORED) as archive:  # type: ignore[arg-type]
-        for name, path in files:
-            if not path.is_file():
-                continue
-            with path.open("rb") as source, archive.open(name, mode="w", force_zip64=True) as target:
-                while chunk := source.read(CHUNK):
+        for name, stored in entries:
+            with archive.open(name, mode="w", force_zip64=True) as target:
+                for chunk in stored.chunks():
                     target.write(chunk)
                     yield from pipe.drain()
             yield from pipe.drain()
     yield from pipe.drain()
 
 
-def batch_zip_response(batch_id: int, generations: list[Generation], media_root: str) -> Response:
-    """The streaming download of a batch's images."""
-    files = [(archive_name(g), Path(media_root) / g.file_name) for g in generations if g.file_name]
-    return Response(stream_zip(files), mimetype="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="batch-{batch_id}.zip"'})
+def _opened(files: list[tuple[str, MediaStore, str]]) -> Iterator[tuple[str, StoredFile]]:
+    """Open each file as its turn comes; one whose file is gone is left out."""
+    for name, store, key in files:
+        try:
+            yield name, store.open(key)
+        except FileMissing:
+            log.warning("batch ZIP: %s is missing from %s; left out", key, store.name)
+
+
+def _guarded(chunks: Iterator[bytes], batch_id: int) -> Iterator[bytes]:
+    """Once the download has started its status is sent: a store failing now can only cut it short, logged."""
+    try:
+        yield from chunks
+    except StoreError as exc:
+        log.warning("batch %s ZIP cut short: %s", batch_id, exc)
+
+
+def batch_zip_response(batch_id: int, generations: list[Generation], stores: Stores) -> Response:
+    """The streaming download of a batch's images, read from whichever store holds each one."""
+    files = _opened([(archive_name(g), stores.get(g.storage), g.file_name) for g in generations if g.file_name])
+    # The first file is opened now, so a store that is down answers an error page instead of a broken download.
+    first = next(files, None)
+    if first is None:
+        abort(404)
+    return Response(_guarded(stream_zip(itertools.chain([first], files)), batch_id), mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="batch-{batch_id}.zip"'})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from app.accounts import ownership
@@ -12,6 +12,7 @@ from app.batches.progress import changed_since, progress_of, seen_signature
 from app.batches.queries import generations_of
 from app.generations import lifecycle
 from app.models import Generation
+from app.services import services
 
 bp = Blueprint("batches", __name__)
 
@@ -94,4 +95,4 @@ def download_zip(batch_id: int) -> Response:
     generations = [g for g in _generations_or_404(batch_id) if g.has_image]
     if not generations:
         abort(404)
-    return batch_zip_response(batch_id, generations, current_app.config["MEDIA_ROOT"])
+    return batch_zip_response(batch_id, generations, services().stores)

@@ -20,10 +20,10 @@ from app.accounts import spending
 from app.extensions import db
 from app.generations import queue, statements
 from app.generations.options import DEFAULT_OPTIONS, GenerationOptions
+from app.media_store import orphans
 from app.models import UNFINISHED, Batch, Generation, Status, User, appended_history, utcnow
 from app.providers.options import MODELS
 from app.services import QueueUnavailable, services
-from app.storage import delete_file
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ def retry(generation_id: int) -> bool:
         return False
     entry = {"at": (generation.finished_at or utcnow()).isoformat(), "status": generation.status,
              "error": generation.error, "api_error_id": generation.api_error_id}
-    old_files = (generation.file_name, generation.thumb_name)
+    old_files, old_storage = (generation.file_name, generation.thumb_name), generation.storage
     price, owner = price_of(generation.options), generation.owner
     db.session.commit()  # the reservation's write starts the transaction (see create_batch)
     month = spending.reserve(owner, price) if owner is not None else None
@@ -281,8 +281,8 @@ def retry(generation_id: int) -> bool:
         db.session.rollback()  # someone else retried it first: give the reservation back by not keeping it
         return False
     db.session.commit()
-    for name in old_files:
-        delete_file(current_app.config["MEDIA_ROOT"], name)  # a blurred result is replaced, not kept twice
+    # A blurred result is replaced, not kept twice.
+    orphans.discard(services().stores, services().redis, old_storage, old_files)
     db.session.refresh(generation)
     enqueue([generation])
     return True

@@ -11,6 +11,7 @@ from rq import Callback, Queue
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
+from app.media_store.s3 import CONNECT_TIMEOUT, READ_TIMEOUT
 from app.providers.stability import RATE_LIMIT_WAIT
 from app.services import LIMITER_OUTAGE_WAIT
 
@@ -35,7 +36,15 @@ def job_timeout(config: Mapping[str, object]) -> int:
     # Each attempt may first wait for Redis and a rate-limit slot (a lockout included), then for the API.
     per_attempt = LIMITER_OUTAGE_WAIT + RATE_LIMIT_WAIT + connect + read
     backoffs = float(config["STABILITY_RETRY_BASE_DELAY"]) * (2 ** attempts)  # type: ignore[arg-type]
-    return int(attempts * per_attempt + backoffs + 60)
+    return int(attempts * per_attempt + backoffs + store_budget(config) + 60)
+
+
+def store_budget(config: Mapping[str, object]) -> float:
+    """The longest storing the image and its thumbnail may take: every attempt timing out, and the backoffs."""
+    attempts = int(config.get("MEDIA_STORE_ATTEMPTS", 3))  # type: ignore[call-overload]
+    base = float(config.get("MEDIA_STORE_RETRY_BASE_DELAY", 1.0))  # type: ignore[arg-type]
+    per_put = 2 * (CONNECT_TIMEOUT + READ_TIMEOUT)  # boto3 tries twice itself
+    return 2 * (attempts * per_put + base * 2 ** attempts)
 
 
 def queue_name(base: str, owner_id: int | None) -> str:

@@ -17,6 +17,7 @@ from flask import Flask
 from redis.exceptions import RedisError
 
 from app.generations import lifecycle, queue, statements
+from app.media_store import orphans
 from app.providers.base import GenerationError
 from app.services import services
 
@@ -33,11 +34,13 @@ class Sweep:
     failed_stale: int = 0
     requeued_lost: int = 0
     resumed: bool = False
+    orphans_deleted: int = 0
 
     @property
     def changed(self) -> bool:
         """True if the sweep moved anything."""
-        return bool(self.requeued_stale or self.failed_stale or self.requeued_lost or self.resumed)
+        return bool(self.requeued_stale or self.failed_stale or self.requeued_lost or self.resumed
+                    or self.orphans_deleted)
 
 
 def _take_turn(app: Flask) -> bool:
@@ -58,13 +61,15 @@ def sweep(app: Flask, force: bool = False) -> Sweep:
         return Sweep()
     requeued_stale, failed_stale = lifecycle.reap_stale_running(
         lifecycle.seconds_ago(app.config["REAPER_STALE_SECONDS"]))
-    requeued_lost, resumed = 0, False
+    requeued_lost, resumed, orphans_deleted = 0, False, 0
     try:
         requeued_lost = _requeue_lost(app)
         resumed = _resume_if_balance_allows(app)
+        # Files whose deletion met a store that was down (a failed job's, a deleted image's) go now.
+        orphans_deleted = orphans.collect(services(app).stores, services(app).require_redis())
     except RedisError as exc:
         log.warning("reaper: Redis unavailable (%s); lost jobs are looked for next sweep", exc)
-    result = Sweep(requeued_stale, failed_stale, requeued_lost, resumed)
+    result = Sweep(requeued_stale, failed_stale, requeued_lost, resumed, orphans_deleted)
     if result.changed:
         log.warning("reaper: %s", result)
     return result

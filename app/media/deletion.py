@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from flask import current_app
-
 from app.extensions import db
+from app.media_store import orphans
 from app.models import Generation
-from app.storage import delete_file
+from app.services import services
 
 
 def delete_image(generation: Generation) -> None:
     """Remove the row (and an emptied batch) in one commit, then the files (already gone is fine)."""
-    files = (generation.file_name, generation.thumb_name)
+    files, storage = (generation.file_name, generation.thumb_name), generation.storage
     batch = generation.batch
     db.session.delete(generation)
     db.session.flush()
     if not batch.generations:
         db.session.delete(batch)  # an empty batch would be a generate page with nothing on it
     db.session.commit()
-    for name in files:
-        delete_file(current_app.config["MEDIA_ROOT"], name)
+    # Already gone is fine; a store that is down now deletes them later.
+    orphans.discard(services().stores, services().redis, storage, files)

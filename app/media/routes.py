@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_from_directory, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from app.accounts import ownership
 from app.batches.archive import archive_name
 from app.media.deletion import delete_image
 from app.media.urls import file_version, thumb_source
+from app.media_store.s3 import content_disposition
 from app.models import Generation
+from app.services import services
 
 bp = Blueprint("media", __name__)
 ONE_YEAR = 365 * 24 * 3600
+# Thumbnails are small and many: streamed from our own origin and cached for a year by their versioned URL, so a
+# gallery costs no redirect per tile and a page seen again no request at all (README: "Gallery thumbnails").
+THUMBNAILS_PROXIED = True
 
 
 def _with_image_or_404(generation_id: int) -> Generation:
@@ -29,16 +34,45 @@ def detail(generation_id: int) -> str:
     return render_template("media/detail.html", generation=_with_image_or_404(generation_id))
 
 
-def _send(generation: Generation, name: str, mimetype: str | None, download: bool = False) -> Response:
-    """Send a stored file; cached for a year only when the URL names this very file's version."""
-    # A URL without the current version (an old link, a reused id, a replaced file) must not pin a stale copy.
-    current = request.args.get("v") == file_version(name)
-    response = send_from_directory(current_app.config["MEDIA_ROOT"], name, mimetype=mimetype,
-                                   max_age=ONE_YEAR if current else 0, as_attachment=download,
-                                   download_name=archive_name(generation) if download else None)
-    if current:
-        response.cache_control.immutable = True
+def _send(generation: Generation, name: str, mimetype: str, download: bool = False,
+          proxy: bool = False) -> Response:
+    """Send a stored file, after the ownership check: a redirect to the store's own URL, or the bytes streamed."""
+    store = services().stores.get(generation.storage)
+    # Only a URL naming the current version may be cached long: an old link or a reused id must not pin a copy.
+    version = file_version(name)
+    current = request.args.get("v") == version
+    download_name = archive_name(generation) if download else None
+    direct = None if proxy else store.url(name, mimetype, download_name)
+    if direct:
+        return _redirect(direct, current)
+    if request.if_none_match.contains(version):
+        response = Response(status=304)
+    else:
+        stored = store.open(name)
+        response = Response(stored.chunks(), mimetype=mimetype, direct_passthrough=True)
+        response.content_length = stored.size
+        if download_name:
+            response.headers["Content-Disposition"] = content_disposition(download_name)
+    response.set_etag(version)
+    _cache(response, ONE_YEAR if current else 0)
     return response
+
+
+def _redirect(url: str, current: bool) -> Response:
+    """302 to a presigned URL; the browser may reuse it for half its life, so a page shown again costs nothing."""
+    response = redirect(url, code=302)
+    _cache(response, current_app.config["S3_URL_TTL"] // 2 if current else 0)
+    return response
+
+
+def _cache(response: Response, max_age: int) -> None:
+    """Private (each image is behind an ownership check): cached max_age seconds, immutable, or revalidated."""
+    response.cache_control.private = True
+    response.cache_control.max_age = max_age
+    if max_age:
+        response.cache_control.immutable = True
+    else:
+        response.cache_control.no_cache = True
 
 
 @bp.get("/images/<int:generation_id>/file")
@@ -53,7 +87,7 @@ def thumb(generation_id: int) -> Response:
     """The small WebP the gallery shows; images stored before thumbnails existed fall back to the file."""
     generation = _with_image_or_404(generation_id)
     mimetype = "image/webp" if generation.thumb_name else generation.mime_type
-    return _send(generation, thumb_source(generation), mimetype)
+    return _send(generation, thumb_source(generation), mimetype, proxy=THUMBNAILS_PROXIED)
 
 
 @bp.get("/images/<int:generation_id>/delete")
