@@ -32,6 +32,9 @@ INTERRUPTED = "The worker stopped before this image was finished"
 WORKER_STOPPED = "Worker stopped; retrying"
 CANCELED = "Canceled"
 RETRYABLE = (Status.FAILED.value, Status.FILTERED.value, Status.CANCELED.value)
+# Each transition commits at once, which expires every loaded object anyway: matching the session's objects to the
+# UPDATE first (SQLAlchemy's synchronize_session) would only cost CPU, about 0.4 ms per write.
+COMMITTED_AT_ONCE = {"synchronize_session": False}
 # What a new attempt starts without: the previous outcome's fields.
 CLEARED_OUTCOME = {
     "error": None, "api_error_id": None, "api_request_id": None, "file_name": None, "thumb_name": None,
@@ -48,7 +51,8 @@ def _owned(generation_id: int, job_id: str | None) -> sa.ColumnElement[bool]:
 
 def _update(where: sa.ColumnElement[bool], **values: object) -> int:
     """Apply one guarded UPDATE and commit; return how many rows it changed."""
-    changed = db.session.execute(sa.update(Generation).where(where).values(**values)).rowcount
+    changed = db.session.execute(sa.update(Generation).where(where).values(**values),
+                                 execution_options=COMMITTED_AT_ONCE).rowcount
     db.session.commit()
     return changed
 
@@ -132,7 +136,8 @@ def claim(generation_id: int, job_id: str | None) -> Claimed | None:
     now = utcnow()
     row = db.session.execute(
         sa.update(Generation).where(_owned(generation_id, job_id) & (Generation.status == Status.QUEUED.value))
-        .values(status=Status.RUNNING.value, started_at=now, heartbeat_at=now).returning(*CLAIMED_COLUMNS)
+        .values(status=Status.RUNNING.value, started_at=now, heartbeat_at=now).returning(*CLAIMED_COLUMNS),
+        execution_options=COMMITTED_AT_ONCE,
     ).first()
     db.session.commit()
     if row is None:
