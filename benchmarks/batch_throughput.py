@@ -153,9 +153,10 @@ def stop_worker_pool(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def wait_for_workers(app: Flask, process: subprocess.Popen[bytes], count: int, log_path: Path) -> None:
-    """Block until `count` workers are registered and idle, so start-up is not timed."""
+def wait_for_workers(app: Flask, process: subprocess.Popen[bytes], slots: int, log_path: Path) -> None:
+    """Block until the worker processes holding `slots` threads are registered and idle, so start-up is not timed."""
     connection = services(app).require_redis()
+    count = min(app.config["WORKER_PROCESSES"], slots)  # one RQ worker per process
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
