@@ -45,6 +45,14 @@ def _fail(exc: Exception) -> None:
     raise click.ClickException(str(exc))
 
 
+def _account(email: str):  # noqa: ANN202
+    """The account with this email, or a clear error and a non-zero exit."""
+    try:
+        return require_user(email)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @users_cli.command("create")
 @click.argument("email")
 @click.option("--password", help="The password (otherwise asked twice, or an --invite link is printed).")
@@ -83,10 +91,7 @@ def list_command() -> None:
 @click.argument("credits")
 def set_credits_command(email: str, credits: str) -> None:
     """Set a user's monthly allowance ('none' for no cap)."""
-    try:
-        user = require_user(email)
-    except AccountError as exc:
-        _fail(exc)
+    user = _account(email)
     set_monthly_credits(user, _credits(credits))
     click.echo(f"{user.email}: {'no cap' if user.monthly_credits is None else f'{user.monthly_credits:g} credits'}.")
 
@@ -95,10 +100,7 @@ def set_credits_command(email: str, credits: str) -> None:
 @click.argument("email")
 def disable_command(email: str) -> None:
     """Disable an account and end all its sessions."""
-    try:
-        user = require_user(email)
-    except AccountError as exc:
-        _fail(exc)
+    user = _account(email)
     set_disabled(user, True)
     click.echo(f"{user.email} is disabled.")
 
@@ -107,10 +109,7 @@ def disable_command(email: str) -> None:
 @click.argument("email")
 def enable_command(email: str) -> None:
     """Enable a disabled account again."""
-    try:
-        user = require_user(email)
-    except AccountError as exc:
-        _fail(exc)
+    user = _account(email)
     set_disabled(user, False)
     click.echo(f"{user.email} is enabled.")
 
@@ -119,8 +118,5 @@ def enable_command(email: str) -> None:
 @click.argument("email")
 def reset_command(email: str) -> None:
     """Print a one-time link to set a new password."""
-    try:
-        user = require_user(email)
-    except AccountError as exc:
-        _fail(exc)
+    user = _account(email)
     click.echo(_link(user))
