@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
+import threading
 import time
 
 from flask import Flask, current_app
@@ -13,7 +15,7 @@ from rq.timeouts import JobTimeoutException
 from app import telemetry
 from app.generations import lifecycle, queue, statements
 from app.generations.lifecycle import Claimed
-from app.images import decode_image
+from app.images import ImageInfo, decode_image
 from app.logs import job_context
 from app.media_store import orphans
 from app.media_store.base import MediaStore, StoreError, StoreUnavailable, new_file_name
@@ -21,7 +23,7 @@ from app.metadata import ImageParameters, embed_parameters, parameters_text
 from app.models import UNFINISHED
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
 from app.services import services
-from app.thumbnails import make_thumbnail
+from app.thumbnails import Thumbnail, make_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,10 @@ UNEXPECTED = "An unexpected error stopped this generation; it has been logged"
 STORE_FAILED = "Could not store the image; try again"
 # Answers that say the account, not this image, is the problem: pause the queue instead of failing it job by job.
 PAUSING_STATUSES = {401: queue.PAUSED_BAD_KEY, 402: queue.PAUSED_OUT_OF_CREDITS}
+# Decoding and thumbnailing are the CPU-heavy part of a job: at most one per core at a time in a process, however
+# many jobs are in flight, so a burst of answers is worked through in turn and only a few decoded images (4 MB each
+# at 1024 px) are held at once, instead of one per slot.
+PIXEL_WORK = threading.BoundedSemaphore(os.cpu_count() or 1)
 
 
 def run_generation(generation_id: int) -> str:
@@ -136,15 +142,20 @@ def _generate_with_retries(app: Flask, generation: Claimed, job_id: str | None) 
             time.sleep(delay)
 
 
+def _checked_thumbnail(data: bytes) -> tuple[ImageInfo, Thumbnail]:
+    """Decode the image once for its checks and its thumbnail, a few at a time; the pixels are freed on return."""
+    with PIXEL_WORK:
+        decoded = decode_image(data)
+        return decoded.info, make_thumbnail(decoded.image)
+
+
 def _store(app: Flask, generation: Claimed, image: GeneratedImage, job_id: str | None) -> None:
     """Check and write the image and its thumbnail, then record them; a filtered (blurred) result is kept, marked."""
     try:
-        decoded = decode_image(image.data)
-        thumbnail = make_thumbnail(decoded.image)
+        info, thumbnail = _checked_thumbnail(image.data)
     except GenerationError as exc:
         exc.request_id = image.request_id  # support needs it most when the answer was unusable
         raise
-    info = decoded.info
     # The prompt and settings travel inside the file, as AUTOMATIC1111 writes them, without re-encoding.
     data = embed_parameters(image.data, info.mime_type, parameters_text(ImageParameters(
         prompt=generation.prompt, options=generation.options, seed=image.seed, width=info.width,

@@ -2,7 +2,7 @@
 
 Run from the repository root with the project's virtualenv (about two minutes):
 
-    .venv/bin/python benchmarks/throughput.py [--scenarios 64-small,64-full,150-rate] [--json results.json]
+    .venv/bin/python benchmarks/throughput.py [--scenarios 64-small,64-full,150-small,150-full] [--json results.json]
 
 It starts a throwaway PostgreSQL database (on DATABASE_URL's server, by default postgresql://root@127.0.0.1/postgres),
 a private Redis (an embedded redis-server unless REDIS_URL is set), the loopback fake of Stability's API (in this
@@ -87,6 +87,7 @@ WARM_UP_LATENCY = 0.2
 PHOTO_VARIANTS = 4
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BIN = Path(sys.executable).parent
+BENCH_APP_NAME = "throughput-benchmark"
 
 
 def say(message: str) -> None:
@@ -114,7 +115,8 @@ class Scenario:
 SCENARIOS = {
     "64-small": Scenario("64-small", 64, 64, 2.0, "small"),
     "64-full": Scenario("64-full", 64, 64, 2.0, "full"),
-    "150-rate": Scenario("150-rate", 150, 150, 8.0, "full"),
+    "150-small": Scenario("150-small", 150, 150, 8.0, "small"),
+    "150-full": Scenario("150-full", 150, 150, 8.0, "full"),
 }
 
 
@@ -172,12 +174,19 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def cpu_ticks(pid: int) -> int:
-    """CPU time (utime + stime) of one process, in clock ticks (0 once it is gone)."""
+def cpu_ticks(pid: int) -> tuple[int, int]:
+    """CPU time of one process in clock ticks: (user + system, system); zeros once it is gone."""
     with contextlib.suppress(OSError, ValueError, IndexError):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])
-    return 0
+        return int(fields[11]) + int(fields[12]), int(fields[12])
+    return 0, 0
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every CPU of the machine has spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
 def pss_kib(pid: int) -> int:
@@ -192,35 +201,42 @@ def pss_kib(pid: int) -> int:
 class TierSampler(threading.Thread):
     """Samples a process group every 0.2 s: the peak of its summed PSS, and each member's CPU time seen so far."""
 
-    def __init__(self, pgid: int) -> None:
+    def __init__(self, pgid: int, memory: bool = True) -> None:
         super().__init__(daemon=True, name=f"sampler-{pgid}")
-        self.pgid = pgid
+        self.pgid, self.memory = pgid, memory
         self._lock = threading.Lock()
         self._halt = threading.Event()
-        self._ticks: dict[int, int] = {}  # kept after a process exits, so its CPU still counts
+        self._ticks: dict[int, tuple[int, int]] = {}  # kept after a process exits, so its CPU still counts
         self.peak_kib = 0
         self.members = 0
+        self.slowest_interval = SAMPLE_SECONDS
 
     def run(self) -> None:
         """Sample until stopped."""
-        while not self._halt.wait(SAMPLE_SECONDS):
+        pause = SAMPLE_SECONDS
+        while not self._halt.wait(pause):
+            started = time.perf_counter()
             self.sample()
+            # Reading smaps walks page tables: with a hundred processes (the old pool) sample less often, so this
+            # script never takes more than a fifth of a CPU from what it measures.
+            pause = max(SAMPLE_SECONDS, 4 * (time.perf_counter() - started))
+            self.slowest_interval = max(self.slowest_interval, pause)
 
     def sample(self) -> int:
         """One sample; returns the group's PSS now, in KiB."""
         with self._lock:
             pids = group_members(self.pgid)
-            total = sum(pss_kib(pid) for pid in pids)
+            total = sum(pss_kib(pid) for pid in pids) if self.memory else 0
             for pid in pids:
-                self._ticks[pid] = max(self._ticks.get(pid, 0), cpu_ticks(pid))
+                self._ticks[pid] = max(self._ticks.get(pid, (0, 0)), cpu_ticks(pid))
             self.peak_kib, self.members = max(self.peak_kib, total), len(pids)
             return total
 
-    def cpu_seconds(self) -> float:
-        """CPU the group has used so far (a fresh sample first)."""
+    def cpu_seconds(self, system_only: bool = False) -> float:
+        """CPU the group has used so far (a fresh sample first); with system_only, the kernel's part."""
         self.sample()
         with self._lock:
-            return sum(self._ticks.values()) / CLOCK_TICKS
+            return sum(ticks[1 if system_only else 0] for ticks in self._ticks.values()) / CLOCK_TICKS
 
     def reset_peak(self) -> None:
         """Start a new peak from now."""
@@ -325,6 +341,8 @@ def in_process_app(env: dict[str, str], tmp: Path) -> Flask:
         str(tmp / "instance"), SQLALCHEMY_DATABASE_URI=env["DATABASE_URL"], REDIS_URL=env["REDIS_URL"],
         MEDIA_ROOT=env["MEDIA_ROOT"], STABILITY_API_KEY=API_KEY, STABILITY_API_BASE_URL=env["STABILITY_API_BASE_URL"],
         MAX_PROMPTS_PER_BATCH=500,
+        # Named, so its own queries are not counted as the stack's database work.
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "connect_args": {"application_name": BENCH_APP_NAME}},
     ))
     with app.app_context():
         upgrade()
@@ -365,7 +383,7 @@ def running_stack(cleanup: contextlib.ExitStack) -> Iterator[Stack]:
     cleanup.callback(dispose_engine, app)
     web, base_url = start_web(env, tmp)
     cleanup.callback(stop_group, web)
-    web_tier = TierSampler(web.pid)
+    web_tier = TierSampler(web.pid, memory=False)
     web_tier.start()
     cleanup.callback(web_tier.stop)
     yield Stack(app, env, base_url, web, web_tier, fake, served, tmp)
@@ -601,6 +619,10 @@ class Result:
     answers_429: int
     max_in_flight_at_api: int
     load_before: str
+    cpu_ms_per_image: dict[str, float] = field(default_factory=dict)  # database, redis, benchmark, worker_system
+    others_cores: float = math.nan  # CPUs' worth of other people's work on the machine during the batch
+    timeline: dict[str, float] = field(default_factory=dict)
+    pss_sample_s: float = SAMPLE_SECONDS  # the longest interval between two PSS samples
     test_client_204_us: float = math.nan
     test_client_204_in_flight_us: float = math.nan
     statements_per_204: int = 0
@@ -685,16 +707,66 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
 
 
+def service_pids(stack: Stack) -> dict[str, list[int]]:
+    """The PostgreSQL backends serving gunicorn and worker.py (not this script), and the redis-server."""
+    pids: dict[str, list[int]] = {"database": [], "redis": []}
+    with stack.app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            pids["database"] = list(db.session.scalars(sa.text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name <> :me"),
+                {"me": BENCH_APP_NAME}))
+        db.session.remove()
+    with contextlib.suppress(Exception):
+        pids["redis"] = [int(stack.redis.info("server")["process_id"])]
+    return pids
+
+
+class MachineCpu:
+    """CPU seconds spent between two readings by each part: both tiers, database, Redis, this script, the rest."""
+
+    def __init__(self, stack: Stack, worker: TierSampler) -> None:
+        self.stack, self.worker = stack, worker
+        self.start = self._read()
+
+    def _read(self) -> dict[str, object]:
+        times = os.times()
+        services = {name: {pid: cpu_ticks(pid)[0] for pid in pids} for name, pids in service_pids(self.stack).items()}
+        return {"worker": self.worker.cpu_seconds(), "worker_system": self.worker.cpu_seconds(system_only=True),
+                "web": self.stack.web_tier.cpu_seconds(), "benchmark": times.user + times.system,
+                "machine": machine_busy_seconds(), **services}
+
+    def used(self) -> dict[str, float]:
+        """CPU seconds per part since the first reading; 'others' is what nothing of ours used."""
+        end, start = self._read(), self.start
+        used = {name: end[name] - start[name] for name in ("worker", "worker_system", "web", "benchmark", "machine")}
+        for name in ("database", "redis"):  # a backend that appeared meanwhile counts from zero
+            used[name] = sum(ticks - start[name].get(pid, 0) for pid, ticks in end[name].items()) / CLOCK_TICKS
+        ours = sum(used[name] for name in ("worker", "web", "benchmark", "database", "redis"))
+        used["others"] = max(0.0, used["machine"] - ours)
+        return used
+
+
+def api_timeline(fake: fake_stability.FakeStability, started: float) -> dict[str, float]:
+    """When the API saw the batch: first and last request, last answer (seconds after the submission)."""
+    calls = [r for r in fake.generate_requests if r.status == 200]
+    if not calls:
+        return {}
+    return {"first_request": min(r.arrived_at for r in calls) - started,
+            "last_request": max(r.arrived_at for r in calls) - started,
+            "last_answer": max(r.answered_at for r in calls) - started}
+
+
 @dataclass
 class Timed:
     """Raw facts of the measured batch, before they become a Result."""
 
     batch_id: int = 0
     wall: float = 0.0
-    worker_cpu: float = 0.0
     web_submit: float = 0.0
     web_pages: float = 0.0
     web_polls: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of every part of the machine over the batch
+    timeline: dict[str, float] = field(default_factory=dict)  # seconds after the submission
     log: PollLog = field(default_factory=PollLog)
     in_flight_cost: PollCost | None = None
 
@@ -702,8 +774,9 @@ class Timed:
 def measured_batch(stack: Stack, scenario: Scenario, worker: subprocess.Popen[bytes], tier: TierSampler) -> Timed:
     """The timed batch: submit, 20 pages polling, wait for every row; CPU of both tiers around it."""
     timed, prompts = Timed(), prompts_for(scenario, "timed", scenario.prompts)
-    worker_before, web_before = tier.cpu_seconds(), stack.web_tier.cpu_seconds()
-    started = time.perf_counter()
+    cpu = MachineCpu(stack, tier)
+    web_before = stack.web_tier.cpu_seconds()
+    started, started_monotonic = time.perf_counter(), time.monotonic()
     timed.batch_id = submit_batch(stack.base_url, prompts)
     web_submitted = stack.web_tier.cpu_seconds()
     halt, loaded = threading.Event(), threading.Barrier(PAGES + 1)
@@ -717,7 +790,8 @@ def measured_batch(stack: Stack, scenario: Scenario, worker: subprocess.Popen[by
     wait_until_final(stack, timed.batch_id, worker, timeout=scenario.latency * 10 + 120)
     timed.wall = time.perf_counter() - started
     time.sleep(0.5)  # RQ finishes its bookkeeping just after the row turns final
-    timed.worker_cpu = tier.cpu_seconds() - worker_before
+    timed.cpu = cpu.used()
+    timed.timeline = api_timeline(stack.fake, started_monotonic)
     for page in pages:
         page.join(timeout=PAGE_POLL_SECONDS * 3)
     halt.set()
@@ -763,7 +837,9 @@ def run_scenario(stack: Stack, scenario: Scenario, args: argparse.Namespace) -> 
     """Fresh worker.py, an untimed warm-up batch, then the timed batch; numbers for one row."""
     stack.served.kind = scenario.image
     ideal, bound = ideal_seconds(scenario)
-    load = wait_for_quiet_machine(args.max_load, args.load_tries)
+    # Checked once before the stack starts: our own last scenario raises the load average for a minute after it.
+    # The load is reported, and each batch measures the CPU other work took from the machine meanwhile.
+    load = "/".join(f"{x:.2f}" for x in os.getloadavg())
     say(f"{scenario.name}: starting worker.py with WORKER_CONCURRENCY={scenario.concurrency} (load {load})")
     with worker_tier(stack, scenario.concurrency) as (worker, tier, startup):
         time.sleep(1.0)
@@ -782,15 +858,17 @@ def run_scenario(stack: Stack, scenario: Scenario, args: argparse.Namespace) -> 
         tier.reset_peak()
         say(f"{scenario.name}: timed batch of {scenario.prompts} (ideal {ideal:.1f} s, {bound})")
         timed = measured_batch(stack, scenario, worker, tier)
-        peak = tier.peak_kib
+        peak, interval = tier.peak_kib, tier.slowest_interval
         answers_429, max_api = stack.fake.count_429, stack.fake.max_concurrency
         say(f"{scenario.name}: {timed.wall:.2f} s; timing the 204 poll through the test client")
         quiet_cost = time_unchanged_poll(stack.app, timed.batch_id, args.poll_requests)
         if args.profile and scenario.image == "full" and scenario.concurrency == 64:
             stack.profile = profile_worker_tier(stack, scenario, worker)
-    return build_result(scenario, timed, quiet_cost, ideal, bound, load, startup,
-                        expected_worker_processes(stack.app, scenario.concurrency), idle_pss, peak, idle_rate,
-                        answers_429, max_api)
+    result = build_result(scenario, timed, quiet_cost, ideal, bound, load, startup,
+                          expected_worker_processes(stack.app, scenario.concurrency), idle_pss, peak, idle_rate,
+                          answers_429, max_api)
+    result.pss_sample_s = interval
+    return result
 
 
 def build_result(scenario: Scenario, timed: Timed, quiet: PollCost, ideal: float, bound: str, load: str,
@@ -806,13 +884,16 @@ def build_result(scenario: Scenario, timed: Timed, quiet: PollCost, ideal: float
         scenario=scenario.name, label=scenario.label, prompts=n, concurrency=scenario.concurrency,
         latency=scenario.latency, wall=timed.wall, ideal=ideal, bound=bound, worker_processes=processes,
         startup_s=startup, idle_pss_mb=idle_pss / 1024, peak_pss_mb=peak / 1024,
-        worker_idle_cpu_ms_per_s=idle_rate * 1000, worker_cpu_ms_per_image=timed.worker_cpu / n * 1000,
+        worker_idle_cpu_ms_per_s=idle_rate * 1000, worker_cpu_ms_per_image=timed.cpu["worker"] / n * 1000,
         web_submit_ms=timed.web_submit * 1000, web_pages_ms=timed.web_pages * 1000,
         web_poll_cpu_ms=timed.web_polls * 1000 / max(1, len(timed.log.polls)),
         web_cpu_ms_per_image=web_total / n * 1000, polls=len(timed.log.polls), polls_204=len(ok),
         poll_204_p50_ms=percentile(ok, 0.5), poll_204_p95_ms=percentile(ok, 0.95),
         poll_200_p50_ms=percentile(changed, 0.5), answers_429=answers_429, max_in_flight_at_api=max_api,
         load_before=load, test_client_204_us=quiet.mean_us,
+        cpu_ms_per_image={name: timed.cpu[name] / n * 1000 for name in ("database", "redis", "benchmark",
+                                                                       "worker_system")},
+        others_cores=timed.cpu["others"] / timed.wall, timeline=timed.timeline,
         test_client_204_in_flight_us=in_flight.mean_us if in_flight else math.nan,
         statements_per_204=quiet.statements, plans=quiet.plans,
     )
@@ -946,17 +1027,36 @@ def main_table(results: list[Result]) -> list[str]:
 def detail_table(results: list[Result]) -> list[str]:
     """The figures behind the table."""
     lines = [
-        "| scenario | worker processes | start-up (s) | idle PSS (MB) | idle CPU (ms/s) | most at the API at once "
+        "| scenario | worker processes | start-up (s) | idle PSS (MB) | PSS sampled every (s) | idle CPU (ms/s) "
+        "| most at the API at once "
         "| web: submit / 20 page loads (ms CPU) | polls (204s) | web CPU / poll (ms) "
         "| 204 via test client, quiet / in flight (µs) | SQL statements per 204 | load before |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         lines.append(f"| {r.scenario} | {r.worker_processes} | {r.startup_s:.1f} | {r.idle_pss_mb:.0f} "
+                     f"| ≤ {r.pss_sample_s:.1f} "
                      f"| {r.worker_idle_cpu_ms_per_s:.1f} | {r.max_in_flight_at_api} "
                      f"| {r.web_submit_ms:.0f} / {r.web_pages_ms:.0f} | {r.polls} ({r.polls_204}) "
                      f"| {r.web_poll_cpu_ms:.2f} | {fmt(r.test_client_204_us, 0)} / "
                      f"{fmt(r.test_client_204_in_flight_us, 0)} | {r.statements_per_204} | {r.load_before} |")
+    return lines
+
+
+def time_and_cpu_table(results: list[Result]) -> list[str]:
+    """When the API saw each batch, and every part's CPU per image (the benchmark's share is the fake and pages)."""
+    lines = [
+        "| scenario | first / last API request (s) | last API answer (s) | last row final (s) "
+        "| CPU ms / image: worker (kernel part) · web · PostgreSQL · Redis · benchmark | others' CPU (cores) |",
+        "|---|---:|---:|---:|---|---:|",
+    ]
+    for r in results:
+        t, c = r.timeline, r.cpu_ms_per_image
+        lines.append(f"| {r.scenario} | {fmt(t.get('first_request', math.nan), 2)} / "
+                     f"{fmt(t.get('last_request', math.nan), 2)} | {fmt(t.get('last_answer', math.nan), 2)} "
+                     f"| {r.wall:.2f} | {r.worker_cpu_ms_per_image:.1f} ({c['worker_system']:.1f}) · "
+                     f"{r.web_cpu_ms_per_image:.1f} · {c['database']:.1f} · {c['redis']:.1f} · {c['benchmark']:.1f} "
+                     f"| {r.others_cores:.2f} |")
     return lines
 
 
@@ -995,6 +1095,8 @@ def print_report(results: list[Result], profile: tuple[dict[str, float], dict[st
     print("\n".join(main_table(results)))
     print()
     print("\n".join(detail_table(results)))
+    print()
+    print("\n".join(time_and_cpu_table(results)))
     for r in results:
         if r.plans:
             print(f"\n{r.scenario}: the 204 poll's statements: " + " | ".join(r.plans))
@@ -1027,6 +1129,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-load", type=float, default=1.5, help="wait while the load average is above this")
     parser.add_argument("--load-tries", type=int, default=3, help="minutes to wait for the load to drop (default 3)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--keep-logs", type=Path, help="copy gunicorn's and worker.py's logs into this folder")
     args = parser.parse_args(argv)
     unknown = [name for name in args.scenarios.split(",") if name not in SCENARIOS]
     if unknown:
@@ -1037,10 +1140,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def benchmark(args: argparse.Namespace) -> tuple[list[Result], tuple[dict, dict], str]:
     """Bring up the stack, run every scenario, profile; tear everything down."""
+    wait_for_quiet_machine(args.max_load, args.load_tries)
     with contextlib.ExitStack() as cleanup:
         stack = cleanup.enter_context(running_stack(cleanup))
         facts = backend_facts(stack)
-        results = [run_scenario(stack, scenario, args) for scenario in args.chosen]
+        try:
+            results = [run_scenario(stack, scenario, args) for scenario in args.chosen]
+        except RuntimeError:
+            for log in sorted(stack.tmp.glob("*.log")):
+                say(f"--- the end of {log.name}:\n{tail(log, 15)}")
+            raise
+        finally:
+            if args.keep_logs:
+                args.keep_logs.mkdir(parents=True, exist_ok=True)
+                for log in stack.tmp.glob("*.log"):
+                    shutil.copy(log, args.keep_logs / log.name)
         sampled = stack.profile
         store = {}
         if args.profile:
