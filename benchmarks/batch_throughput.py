@@ -490,7 +490,8 @@ def benchmark(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> tuple[
     say(f"starting worker.py with {args.concurrency} workers ({facts[0]}; {facts[1]}; load {facts[2]})")
     process = cleanup.enter_context(worker_pool(worker_environment(app), log_path))
     with app.app_context():
-        wait_for_workers(app, process, args.concurrency, log_path)
+        # Slots are threads: worker.py registers one RQ worker per process (WORKER_PROCESSES).
+        wait_for_workers(app, process, min(app.config["WORKER_PROCESSES"], args.concurrency), log_path)
     app_limit = parse_rate_limit(args.app_rate_limit)
     stack = Stack(app=app, worker=process, fake=fake, latency=args.latency, concurrency=args.concurrency,
                   rate=app_limit.requests / app_limit.seconds if api_limit else None)

@@ -1,6 +1,6 @@
 """Issue 11's throughput table, through the real stack: gunicorn, `python worker.py`, the fake API, PostgreSQL, Redis.
 
-Run from the repository root with the project's virtualenv (about two minutes):
+Run from the repository root with the project's virtualenv (about three minutes):
 
     .venv/bin/python benchmarks/throughput.py [--scenarios 64-small,64-full,150-small,150-full] [--json results.json]
 
