@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -109,6 +110,11 @@ class Services:
             self.stores.s3.client.close()
 
 
+def slots_per_process(config: dict) -> int:
+    """WORKER_CONCURRENCY spread over WORKER_PROCESSES (rounded up, so no slot is lost)."""
+    return max(1, math.ceil(config["WORKER_CONCURRENCY"] / config["WORKER_PROCESSES"]))
+
+
 def build_services(config: dict, in_worker: bool = False) -> Services:
     """Connect nothing yet, but build every client from validated settings, so a bad one fails now.
 
@@ -131,7 +137,7 @@ def build_services(config: dict, in_worker: bool = False) -> Services:
             if in_worker:
                 limiter = OutageTolerantLimiter(limiter)
         # One connection per slot this process may run, so no job waits for another's connection.
-        slots = max(1, -(-config["WORKER_CONCURRENCY"] // config["WORKER_PROCESSES"]))
+        slots = slots_per_process(config)
         provider = stability = StabilityClient(config["STABILITY_API_KEY"], config["STABILITY_API_BASE_URL"],
                                                timeout=config["STABILITY_TIMEOUT"], limiter=limiter,
                                                pool_size=max(10, slots))

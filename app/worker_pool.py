@@ -9,7 +9,6 @@ session) of its own. RQ's WorkerPool starts the processes and restarts any that 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 import threading
@@ -35,7 +34,7 @@ from app.extensions import db
 from app.generations import lifecycle, queue, reaper, statements
 from app.jobs import put_back_in_line
 from app.logs import configure_logging
-from app.services import rebuild_after_fork, services
+from app.services import rebuild_after_fork, services, slots_per_process
 
 log = logging.getLogger(__name__)
 PAUSE_POLL_SECONDS = 2.0
@@ -81,11 +80,6 @@ class ThreadsKeepTime(BaseDeathPenalty):
 
     def cancel_death_penalty(self) -> None:
         """Nothing to disarm."""
-
-
-def slots_per_process(config: dict) -> int:
-    """WORKER_CONCURRENCY spread over WORKER_PROCESSES (rounded up, so no slot is lost)."""
-    return max(1, math.ceil(config["WORKER_CONCURRENCY"] / config["WORKER_PROCESSES"]))
 
 
 class GenerationWorker(Worker):
@@ -139,7 +133,7 @@ class GenerationWorker(Worker):
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):  # noqa: ANN001, ANN201
         """Take a job only with a slot free and the queue not paused; in burst mode, drain what is in flight too."""
         while not self._free.acquire(timeout=1):
-            self._keep_alive()
+            self.heartbeat()
             if self._stop_requested:
                 return None
         result = self._dequeue_unless_paused(timeout, max_idle_time)
@@ -158,7 +152,7 @@ class GenerationWorker(Worker):
         while queue.paused_reason(redis) and not self._stop_requested:
             if timeout is None:  # burst mode: nothing to do now
                 return None
-            self._keep_alive()
+            self.heartbeat()
             time.sleep(PAUSE_POLL_SECONDS)
         if self._stop_requested:
             return None
@@ -247,10 +241,6 @@ class GenerationWorker(Worker):
         with outage_tolerated("registry clean-up"):
             super().run_maintenance_tasks()
 
-    def _keep_alive(self) -> None:
-        """While waiting (for a slot, a pause, the grace period): RQ's heartbeats go on."""
-        self.heartbeat()
-
     def _renew_running_jobs(self) -> None:
         """RQ takes a job whose heartbeat lapses for abandoned; renew the running ones' every half minute."""
         if time.monotonic() - self._last_job_heartbeat < JOB_HEARTBEAT_SECONDS:
@@ -313,7 +303,7 @@ class GenerationWorker(Worker):
         """Until nothing runs, the grace period ends, or a second Ctrl-C."""
         deadline = None if grace is None else time.monotonic() + grace
         while self._running and not self._force and (deadline is None or time.monotonic() < deadline):
-            self._keep_alive()
+            self.heartbeat()
             time.sleep(0.1)
 
     def _requeue_running(self) -> int:

@@ -61,6 +61,7 @@ os.environ.setdefault("DATABASE_URL", "postgresql://root@127.0.0.1/postgres")
 import fake_stability  # noqa: E402  (needs the path above)
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+from batch_throughput import group_members  # noqa: E402  (beside this script)
 from conftest import private_redis, throwaway_database  # noqa: E402
 from flask import Flask  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
@@ -160,18 +161,6 @@ class ServedImages:
 
 
 # ----- processes and /proc ---------------------------------------------------------------------------
-
-
-def group_members(pgid: int) -> list[int]:
-    """Pids of live processes in a process group (Linux /proc)."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            # Field 5 is the group; split after the ')' that ends the command name, which may hold spaces.
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.append(int(stat.parent.name))
-    return members
 
 
 def cpu_ticks(pid: int) -> tuple[int, int]:

@@ -96,22 +96,25 @@ def set_credits_command(email: str, credits: str) -> None:
     click.echo(f"{user.email}: {'no cap' if user.monthly_credits is None else f'{user.monthly_credits:g} credits'}.")
 
 
+def _set_disabled(email: str, disabled: bool) -> None:
+    """Disable (ending all sessions) or enable an account, and say so."""
+    user = _account(email)
+    set_disabled(user, disabled)
+    click.echo(f"{user.email} is {'disabled' if disabled else 'enabled'}.")
+
+
 @users_cli.command("disable")
 @click.argument("email")
 def disable_command(email: str) -> None:
     """Disable an account and end all its sessions."""
-    user = _account(email)
-    set_disabled(user, True)
-    click.echo(f"{user.email} is disabled.")
+    _set_disabled(email, True)
 
 
 @users_cli.command("enable")
 @click.argument("email")
 def enable_command(email: str) -> None:
     """Enable a disabled account again."""
-    user = _account(email)
-    set_disabled(user, False)
-    click.echo(f"{user.email} is enabled.")
+    _set_disabled(email, False)
 
 
 @users_cli.command("reset-password")
