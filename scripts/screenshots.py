@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Refresh the README's screenshots (docs/screenshots/) by running the browser tests: python3 scripts/screenshots.py."""
+"""Refresh the README's screenshots (docs/screenshots/) by running all browser tests: python3 scripts/screenshots.py."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def main() -> None:
     os.environ["SCREENSHOTS_DIR"] = str(SCREENSHOTS_DIR)
     # A skipped module would leave the old pictures in place without a word.
     os.environ["E2E_REQUIRED"] = "1"
-    pytest = [sys.executable, "-m", "pytest", "-q", "tests/test_e2e_browser.py", *sys.argv[1:]]
+    pytest = [sys.executable, "-m", "pytest", "-q", "-m", "e2e", *sys.argv[1:]]
     print(f"+ SCREENSHOTS_DIR={SCREENSHOTS_DIR} {' '.join(pytest[1:])}", flush=True)
     # exec, as scripts/test.py does: Ctrl-C reaches pytest alone, so its fixtures still clean up.
     os.execv(sys.executable, pytest)

@@ -26,6 +26,8 @@ from app.extensions import db
 from app.services import services
 from app.worker_pool import GenerationWorker
 
+pytest_plugins = ["browser_stack"]  # the browser tests' fixtures, shared by every tests/test_e2e_*.py
+
 # Tests claim a Redis database number of their own (flushing only that one); the lock key
 # keeps two test runs on one Redis server (a developer's and CI's) out of each other's way.
 TEST_REDIS_DBS = range(15, 0, -1)
