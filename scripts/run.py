@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Run the whole app on this machine: migrations, Redis, the RQ worker and the web server."""
+"""Run the whole app on this machine: migrations, Redis, the RQ worker and gunicorn (--debug: Flask's server)."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
 import os
@@ -218,10 +219,21 @@ def supervise(children: Children, port: int, redis: Redis) -> int:
     return 0
 
 
-def web_server_args(port: int) -> list[str]:
-    """Return the arguments for Flask's server on 127.0.0.1:port, without debugger or reloader."""
-    host_port = ["--host", "127.0.0.1", "--port", str(port)]
-    return ["-m", "flask", "--app", "wsgi", "run", *host_port, "--no-debugger", "--no-reload"]
+def web_server_args(port: int, debug: bool) -> list[str]:
+    """Return the arguments for gunicorn on 127.0.0.1:port, as production runs it; Flask's debug server if asked."""
+    if debug:
+        # The reloader and the in-browser debugger, for working on the code; never for sharing.
+        return ["-m", "flask", "--app", "wsgi", "run", "--host", "127.0.0.1", "--port", str(port), "--debug"]
+    # The same settings file as production (threads, metrics clean-up), bound to loopback only.
+    return ["-m", "gunicorn", "-c", "python:app.gunicorn_config", "--bind", f"127.0.0.1:{port}", "wsgi:app"]
+
+
+def parse_arguments() -> argparse.Namespace:
+    """Read the command line: only --debug."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--debug", action="store_true",
+                        help="serve with Flask's development server (reloader and debugger) instead of gunicorn")
+    return parser.parse_args()
 
 
 def prepare_environment() -> int:
@@ -264,6 +276,7 @@ def use_redis(cleanup: contextlib.ExitStack) -> Redis:
 
 def main() -> int:
     """Start everything, wait, and stop everything that was started."""
+    arguments = parse_arguments()
     bootstrap()
     port = prepare_environment()
     from app.embedded_redis import exit_with_parent
@@ -283,7 +296,7 @@ def main() -> int:
             if not migrate(children):
                 return 0 if children.stop_signal is not None else 1
             children.start("worker", "worker.py")
-            children.start("web server", *web_server_args(port))
+            children.start("web server", *web_server_args(port, arguments.debug))
             return supervise(children, port, redis)
         except RuntimeError as error:
             say(f"error: {error}")
