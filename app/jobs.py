@@ -17,6 +17,7 @@ from app.generations import lifecycle, queue, statements
 from app.generations.lifecycle import Claimed
 from app.images import ImageInfo, decode_image
 from app.logs import job_context
+from app.malloc import release_free_memory
 from app.media_store import orphans
 from app.media_store.base import MediaStore, StoreError, StoreUnavailable, new_file_name
 from app.metadata import ImageParameters, embed_parameters, parameters_text
@@ -145,8 +146,13 @@ def _generate_with_retries(app: Flask, generation: Claimed, job_id: str | None) 
 def _checked_thumbnail(data: bytes) -> tuple[ImageInfo, Thumbnail]:
     """Decode the image once for its checks and its thumbnail, a few at a time; the pixels are freed on return."""
     with PIXEL_WORK:
-        decoded = decode_image(data)
-        return decoded.info, make_thumbnail(decoded.image)
+        try:
+            decoded = decode_image(data)
+            info, thumbnail = decoded.info, make_thumbnail(decoded.image)
+            del decoded  # the pixels go before the trim below, not when this frame ends
+        finally:
+            release_free_memory()
+    return info, thumbnail
 
 
 def _store(app: Flask, generation: Claimed, image: GeneratedImage, job_id: str | None) -> None:

@@ -34,8 +34,11 @@ from app.extensions import db
 from app.generations import lifecycle, queue, reaper, statements
 from app.jobs import put_back_in_line
 from app.logs import configure_logging
+from app.malloc import limit_arenas
 from app.services import rebuild_after_fork, services, slots_per_process
 
+# Two arenas per process: the slots mostly wait, and a decode runs at most once per core (jobs.PIXEL_WORK).
+MALLOC_ARENAS = 2
 log = logging.getLogger(__name__)
 PAUSE_POLL_SECONDS = 2.0
 # What a Redis outage raises. RQ's work loop survives it only while waiting for a job: anywhere else
@@ -339,6 +342,8 @@ def bound_worker_class(app: Flask) -> type[GenerationWorker]:
 def main(app: Flask) -> None:
     """Sweep what a previous run left, then run WORKER_PROCESSES worker processes until stopped."""
     configure_logging(app.config["LOG_FORMAT"])
+    if "MALLOC_ARENA_MAX" not in os.environ:  # an operator's own setting wins
+        limit_arenas(MALLOC_ARENAS)
     with app.app_context():
         try:
             log.info("start-up sweep: %s", reaper.sweep(app, force=True))

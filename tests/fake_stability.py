@@ -272,8 +272,12 @@ class FakeStability:
         lockout: float = 60.0,
         port: int = 0,
         credits: float = 10_000.0,
+        hold_until: int | None = None,
     ) -> None:
-        """Configure the fake; call ``start()`` (or use ``with``) to serve."""
+        """Configure the fake; call ``start()`` (or use ``with``) to serve.
+
+        With ``hold_until``, images are answered once that many generate requests are in flight together, or
+        after ``latency`` at the latest: a concurrency test then holds on a busy machine without a longer sleep."""
         self.api_key = api_key
         self.latency = latency
         self.rate_limit = rate_limit
@@ -290,6 +294,8 @@ class FakeStability:
         self._count_429 = 0
         self._in_flight = 0
         self._max_concurrency = 0
+        self.hold_until = hold_until
+        self._held_enough = threading.Event()
         self._prompt_hits: collections.Counter[str] = collections.Counter()
         self._scripted: collections.deque[_Scripted] = collections.deque()
 
@@ -409,6 +415,8 @@ class FakeStability:
             with self._lock:
                 self._in_flight += 1
                 self._max_concurrency = max(self._max_concurrency, self._in_flight)
+                if self.hold_until is not None and self._max_concurrency >= self.hold_until:
+                    self._held_enough.set()
         try:
             outcome = self._route(request, arrived)
         finally:
@@ -612,7 +620,9 @@ class FakeStability:
         delay = self.latency + (SLOW_EXTRA_SECONDS if "[slow]" in prompt else 0.0)
         if "[hang]" in prompt:
             delay = HANG_SECONDS
-        if delay > 0:
+        if self.hold_until is not None:
+            self._held_enough.wait(delay)
+        elif delay > 0:
             self._stopping.wait(delay)
 
         scripted = self._take_script()
