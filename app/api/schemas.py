@@ -17,7 +17,7 @@ from marshmallow import fields, validate
 from app.gallery.pages import GALLERY_STATUSES
 from app.generations.options import DEFAULT_OPTIONS
 from app.models import MAX_ID, Status
-from app.prompts.forms import MAX_PROMPT_LENGTH
+from app.prompts.forms import MAX_IMAGES_PER_PROMPT, MAX_PROMPT_LENGTH
 from app.prompts.submission import OPTION_FIELDS, SubmissionInvalid, validate_submission
 from app.providers.options import ASPECT_RATIOS, CFG_SCALE_RANGE, MAX_SEED, MODELS, OUTPUT_FORMATS, STYLE_PRESETS
 from app.text_input import UNSAFE
@@ -111,6 +111,9 @@ class BatchRequestSchema(ma.Schema):
                                                                "pattern": STORABLE_TEXT})
     seed = fields.Integer(strict=True, allow_none=True, metadata={
         "minimum": 0, "maximum": MAX_SEED, "description": "0 or null: random per image"})
+    images_per_prompt = fields.Integer(strict=True, allow_none=True, metadata={
+        "minimum": 1, "maximum": MAX_IMAGES_PER_PROMPT, "default": 1,
+        "description": "Images made of each prompt, each with its own seed (a given seed counts up by one)"})
     output_format = fields.String(allow_none=True, metadata={**_enum(list(OUTPUT_FORMATS)),
                                                              "default": DEFAULT_OPTIONS.output_format})
     cfg_scale = StrictFloat(allow_nan=False, allow_none=True, metadata={
