@@ -13,6 +13,7 @@ from browser_stack import (
     prompt_values,
     screenshot,
     sign_in,
+    signed_in,
     sync_api,
     wait_for_states,
 )
@@ -54,7 +55,8 @@ def test_two_prompts_with_three_images_each_make_six_cards_and_the_cost_says_so(
     cost = page.locator("#batch-cost")
     sync_api.expect(cost).to_contain_text(
         "2 prompts × 3 images = 6 images × 3 credits (Stable Image Core) = 18 credits")
-    screenshot(page, "home.png", full_page=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "home.png")  # the window as a person sees it: the Generate bar at its bottom
     page.click("#generate")
     page.wait_for_url("**/generate/*")
     assert page.eval_on_selector_all(".card-prompt", "els => els.map(e => e.textContent)") == (
@@ -150,6 +152,7 @@ def test_a_too_long_prompt_shows_its_error_under_it_keeping_the_row_layout_and_t
     assert error["x"] + error["width"] <= area["x"] + area["width"] + 0.5
     assert page.evaluate("document.activeElement.id") == "prompts-1"
     assert "prompts-1-error" in page.get_attribute("#prompts-1", "aria-describedby").split()
+    screenshot(page, "form-error.png", clip={"x": 0, "y": error["y"] - 260, "width": 1280, "height": 360})
 
 
 def test_recent_prompts_fill_the_first_empty_row_or_a_new_one(watched, base_url):
@@ -215,3 +218,27 @@ def test_the_generate_bar_stays_in_view_on_a_phone_with_a_long_form(phone, base_
     page.click("#generate")
     page.wait_for_url("**/generate/*")
     assert len(card_states(page)) == 6
+
+
+def test_without_javascript_random_lock_recent_prompts_and_enter_still_work(browser, base_url):
+    watched = signed_in(browser, base_url, javascript=False)
+    page = watched.page
+    try:
+        page.goto(base_url + "/")
+        page.fill("#prompts-0", "a tin robot")
+        page.fill("#seed", "77")
+        page.check("#seed_locked")
+        with page.expect_navigation():
+            page.click("#roll-seed")  # the server rolls it, keeping everything typed
+        assert page.input_value("#seed") != "77" and page.is_checked("#seed_locked")
+        assert prompt_values(page) == ["a tin robot"]
+        page.click("#recent-prompts summary")
+        with page.expect_navigation():
+            page.locator(".recent-prompt").first.click()
+        assert "?reuse=" in page.url and prompt_values(page) != [""]
+        page.fill("#seed", "123")
+        with page.expect_navigation():
+            page.press("#seed", "Enter")  # Enter in a one-line field generates; it never removes a row
+        assert "/generate/" in page.url
+    finally:
+        watched.close()
