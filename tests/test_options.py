@@ -59,7 +59,8 @@ def test_an_invalid_option_is_explained_next_to_its_field_and_nothing_is_queued(
 def test_every_option_is_stored_and_reaches_the_api_as_documented(api_app, fake):
     client = api_app.test_client()
     response = submit(client, ["a castle"], model="sd3.5-large-turbo", aspect_ratio="16:9", style_preset="anime",
-                      negative_prompt="  blurry  ", seed="4294967294", output_format="webp", cfg_scale="2.5")
+                      negative_prompt="  blurry  ", seed="4294967294", seed_locked="y", output_format="webp",
+                      cfg_scale="2.5")
     assert response.status_code == 303
     drain(api_app)
     (sent,) = fake.generate_requests

@@ -35,14 +35,23 @@ def test_add_row_keeps_typed_text_and_appends_an_empty_row(client, csrf_token):
         ("prompts-0", "a red fox"), ("prompts-1", "a blue bird"), ("prompts-2", "")]
 
 
-def test_htmx_row_edit_answers_with_the_rows_fragment_only(client, csrf_token):
+def test_htmx_add_row_answers_with_the_new_row_only_so_the_others_stay_as_they_are(client, csrf_token):
     response = post(client, csrf_token, ["one"], headers={"HX-Request": "true"}, add_row="1")
     html = response.get_data(as_text=True)
-    assert html.lstrip().startswith('<fieldset id="prompt-rows"')
-    assert "<html" not in html
+    assert html.lstrip().startswith('<li class="prompt-row">')
+    assert "<html" not in html and 'id="prompt-rows"' not in html
+    assert prompt_fields(html) == [("prompts-1", "")]  # row 0 is not sent back, so its height is kept
     # The new row takes the focus, so a keyboard user can type straight away.
     assert re.search(r'<textarea[^>]*autofocus[^>]*name="prompts-1"', html)
-    assert not re.search(r'<textarea[^>]*autofocus[^>]*name="prompts-0"', html)
+    assert re.search(r'<button[^>]*id="add-row"[^>]*hx-swap-oob="true"', html, re.S)
+
+
+def test_htmx_remove_row_answers_with_nothing_in_its_place_but_the_cost_and_add_button(client, csrf_token):
+    response = post(client, csrf_token, ["one", "two", "three"], headers={"HX-Request": "true"}, remove_row="1")
+    html = response.get_data(as_text=True)
+    assert prompt_fields(html) == []
+    assert 'id="batch-cost"' in html and "2 images" in html
+    assert re.search(r'<button[^>]*id="add-row"[^>]*hx-swap-oob="true"', html, re.S)
 
 
 def test_remove_middle_row_renumbers_the_rest_without_losing_any(client, csrf_token):

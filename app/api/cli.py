@@ -127,14 +127,15 @@ def _create(owner: User, submissions: list[Submission]) -> list[int]:
     batch_ids: list[int] = []
     for submission in submissions:
         try:
-            batch = lifecycle.create_batch(owner, submission.prompts, submission.options)
+            batch = lifecycle.create_batch(owner, submission.prompts, submission.options,
+                                           images_per_prompt=submission.images_per_prompt)
         except spending.OverAllowance as exc:
             made = f" ({len(batch_ids)} batches were made before it)" if batch_ids else ""
             click.echo(f"Stopped: {exc}{made}", err=True)
             raise click.exceptions.Exit(1) from None
         batch_ids.append(batch.id)
         with _public_urls():
-            click.echo(f"Batch {batch.id}: {len(submission.prompts)} queued, "
+            click.echo(f"Batch {batch.id}: {len(batch.generations)} queued, "
                        f"{url_for('batches.show', batch_id=batch.id, _external=True)}")
     return batch_ids
 
@@ -165,6 +166,7 @@ def _report(batch_ids: list[int], out: Path | None) -> int:
 @click.option("--seed", help="0 to 4294967294 (default: random per image).")
 @click.option("--output-format", help="png, jpeg or webp.")
 @click.option("--cfg-scale", help="1 to 10, SD 3.5 models only.")
+@click.option("--images-per-prompt", help="1 to 4 (default 1); a given seed counts up by one per image.")
 @click.option("--user", "email", help="Whose batches (required with AUTH_MODE=accounts).")
 @click.option("--wait", is_flag=True, help="Show progress until every image is final.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),

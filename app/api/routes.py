@@ -123,7 +123,8 @@ def me() -> dict[str, Any]:
 @bp.response(201, BatchSchema, headers={"Location": {"description": "The new batch", "schema": {"type": "string"}}})
 @bp.alt_response(402, schema=ErrorSchema, description="Over the monthly allowance: nothing was created")
 def create_batch(headers: dict[str, str], submission: Submission) -> Response:
-    """Queue one image per prompt, as the home form does; with an Idempotency-Key, at most once per key and day."""
+    """Queue images_per_prompt images (default 1) of each prompt, as the home form does; with an Idempotency-Key,
+    at most once per key and day."""
     key = headers.get("idempotency_key")
     if key is None:
         return _create(submission)
@@ -152,7 +153,8 @@ def _create(submission: Submission, remember: Any = None) -> Response:  # noqa: 
             remember(201, answer["body"], answer["location"])
 
     try:
-        lifecycle.create_batch(current_user, submission.prompts, submission.options, before_commit=record)
+        lifecycle.create_batch(current_user, submission.prompts, submission.options, before_commit=record,
+                               images_per_prompt=submission.images_per_prompt)
     except spending.OverAllowance as exc:
         raise ApiProblem(402, "over_allowance", str(exc)) from None
     return idempotency.answer(201, answer["body"], answer["location"])

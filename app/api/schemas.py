@@ -17,7 +17,7 @@ from marshmallow import fields, validate
 from app.gallery.pages import GALLERY_STATUSES
 from app.generations.options import DEFAULT_OPTIONS
 from app.models import MAX_ID, Status
-from app.prompts.forms import MAX_PROMPT_LENGTH
+from app.prompts.forms import MAX_IMAGES_PER_PROMPT, MAX_PROMPT_LENGTH
 from app.prompts.submission import OPTION_FIELDS, SubmissionInvalid, validate_submission
 from app.providers.options import ASPECT_RATIOS, CFG_SCALE_RANGE, MAX_SEED, MODELS, OUTPUT_FORMATS, STYLE_PRESETS
 from app.text_input import UNSAFE
@@ -67,6 +67,18 @@ class StrictFloat(fields.Float):
         return super()._validated(value)
 
 
+class WholeNumber(fields.Integer):
+    """A JSON integer as JSON Schema means it: 3 and 3.0 alike, never 3.5, a string or a boolean."""
+
+    def __init__(self, **kwargs: Any) -> None:  # noqa: ANN401
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value: Any) -> int:  # noqa: ANN401
+        if isinstance(value, float) and not isinstance(value, bool) and value.is_integer():
+            value = int(value)
+        return super()._validated(value)
+
+
 class ErrorDetailSchema(ma.Schema):
     """What went wrong."""
 
@@ -109,8 +121,11 @@ class BatchRequestSchema(ma.Schema):
     style_preset = fields.String(allow_none=True, metadata=_enum(["", *STYLE_PRESETS]))
     negative_prompt = fields.String(allow_none=True, metadata={"maxLength": MAX_PROMPT_LENGTH,
                                                                "pattern": STORABLE_TEXT})
-    seed = fields.Integer(strict=True, allow_none=True, metadata={
+    seed = WholeNumber(allow_none=True, metadata={
         "minimum": 0, "maximum": MAX_SEED, "description": "0 or null: random per image"})
+    images_per_prompt = WholeNumber(allow_none=True, metadata={
+        "minimum": 1, "maximum": MAX_IMAGES_PER_PROMPT, "default": 1,
+        "description": "Images made of each prompt, each with its own seed (a given seed counts up by one)"})
     output_format = fields.String(allow_none=True, metadata={**_enum(list(OUTPUT_FORMATS)),
                                                              "default": DEFAULT_OPTIONS.output_format})
     cfg_scale = StrictFloat(allow_nan=False, allow_none=True, metadata={

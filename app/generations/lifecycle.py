@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from app.accounts import spending
 from app.extensions import db
-from app.generations import queue, statements
+from app.generations import queue, seeds, statements
 from app.generations.options import DEFAULT_OPTIONS, GenerationOptions
 from app.media_store import orphans
 from app.models import UNFINISHED, Batch, Generation, Status, User, appended_history, utcnow
@@ -59,8 +59,9 @@ def _load(generation_id: int) -> Generation | None:
 # --- create and enqueue -------------------------------------------------------------------------
 
 def create_batch(owner: User, prompts: list[str], options: GenerationOptions = DEFAULT_OPTIONS,
-                 before_commit: Callable[[Batch], None] | None = None) -> Batch:
-    """Reserve the cost, store a batch with one queued generation per prompt (job ids chosen now), then enqueue.
+                 before_commit: Callable[[Batch], None] | None = None, images_per_prompt: int = 1) -> Batch:
+    """Reserve the cost, store a batch with `images_per_prompt` queued generations per prompt (job ids chosen
+    now), then enqueue. A locked seed counts up per image of a prompt (seeds.nth_seed).
 
     The reservation and the rows are one transaction: over the allowance, spending.OverAllowance is raised
     and nothing is created. `before_commit(batch)` joins that transaction once the rows have ids (the API
@@ -71,12 +72,14 @@ def create_batch(owner: User, prompts: list[str], options: GenerationOptions = D
     attempts = current_app.config["STABILITY_MAX_ATTEMPTS"]
     price = price_of(options)
     db.session.commit()  # start the transaction with the reservation's write (SQLite takes its lock there)
-    month = spending.reserve(owner, price * len(prompts))
+    images = [(text, replace(options, seed=seeds.nth_seed(options.seed, n)))
+              for text in prompts for n in range(images_per_prompt)]
+    month = spending.reserve(owner, price * len(images))
     batch = Batch(owner_id=owner.id, created_at=now, generations=[
         Generation(position=i, prompt=text, provider=app_services.provider.name, created_at=now, heartbeat_at=now,
                    max_attempts=attempts, status=Status.QUEUED.value, job_id=queue.new_job_id(),
-                   owner_id=owner.id, credits=price, credits_month=month, **Generation.option_columns(options))
-        for i, text in enumerate(prompts)
+                   owner_id=owner.id, credits=price, credits_month=month, **Generation.option_columns(image_options))
+        for i, (text, image_options) in enumerate(images)
     ])
     db.session.add(batch)
     if before_commit is not None:

@@ -19,11 +19,17 @@ BALANCE_TTL_SECONDS = 60
 
 @dataclass(frozen=True)
 class BatchCost:
-    """Images times the model's credits per image."""
+    """Prompts times images per prompt times the model's credits per image."""
 
-    images: int
+    prompts: int
+    per_prompt: int
     credits_per_image: float
     model_label: str
+
+    @property
+    def images(self) -> int:
+        """How many images the batch makes."""
+        return self.prompts * self.per_prompt
 
     @property
     def credits(self) -> float:
@@ -39,7 +45,8 @@ class BatchCost:
 def batch_cost(form: PromptForm) -> BatchCost:
     """Price the prompts currently in the form with its chosen model."""
     model = form.chosen_model
-    return BatchCost(images=len(form.prompt_texts()), credits_per_image=model.credits, model_label=model.label)
+    return BatchCost(prompts=len(form.prompt_texts()), per_prompt=form.per_prompt, credits_per_image=model.credits,
+                     model_label=model.label)
 
 
 def current_balance() -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from flask_wtf import FlaskForm
-from wtforms import FieldList, FloatField, IntegerField, SelectField, TextAreaField
+from wtforms import BooleanField, FieldList, FloatField, IntegerField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 
@@ -30,7 +30,14 @@ LENGTH_MESSAGE = "This is %(length)d characters long; the limit is %(max)d."
 
 
 SEED_MESSAGE = f"Use a whole number from 0 to {MAX_SEED:,}, or leave it empty."
+LOCK_MESSAGE = f"To lock the seed, type a whole number from 1 to {MAX_SEED:,} or press Random."
+MAX_IMAGES_PER_PROMPT = 4
 CFG_MESSAGE = "Use a number from 1 to 10, or leave it empty."
+
+
+# The option fields in the order the page shows them.
+INVALID_FOCUS_ORDER = ("model", "aspect_ratio", "style_preset", "output_format", "images_per_prompt", "seed",
+                       "cfg_scale", "negative_prompt")
 
 
 class PlainNumberMixin:
@@ -94,8 +101,14 @@ class PromptForm(FlaskForm):
                                 choices=[SelectChoice(f, f.upper()) for f in OUTPUT_FORMATS])
     negative_prompt = TextAreaField("Negative prompt", filters=[strip_text],
                                     validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE), StorableText()])
+    images_per_prompt = SelectField("Images per prompt", coerce=int, default=1, choices=[
+        SelectChoice(n, str(n)) for n in range(1, MAX_IMAGES_PER_PROMPT + 1)])
     seed = SeedField("Seed", validators=[Optional(), NumberRange(0, MAX_SEED, message=SEED_MESSAGE)])
+    # Unlocked, every image gets its own random seed; locked, the seed above counts up per image of a prompt.
+    seed_locked = BooleanField("Lock seed")
     cfg_scale = CfgScaleField("CFG scale", validators=[Optional(), NumberRange(*CFG_SCALE_RANGE, message=CFG_MESSAGE)])
+
+    max_seed = MAX_SEED  # what the page's "Random" button may roll
 
     def __init__(self, *args, max_prompts: int = 10, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
@@ -108,12 +121,18 @@ class PromptForm(FlaskForm):
         return [entry.data for entry in self.prompts.entries if entry.data]
 
     @property
+    def per_prompt(self) -> int:
+        """Images per prompt as chosen, or 1 while the value is not one of the choices."""
+        value = self.images_per_prompt.data
+        return value if isinstance(value, int) and 1 <= value <= MAX_IMAGES_PER_PROMPT else 1
+
+    @property
     def chosen_model(self) -> ModelInfo:
         """The selected model, or the default if the value is unknown."""
         return MODELS.get(self.model.data or "", MODELS[DEFAULT_MODEL])
 
     def options(self) -> GenerationOptions:
-        """The validated options; cfg_scale only for the models that take it, seed 0 meaning random."""
+        """The validated options; cfg_scale only for the models that take it, the seed only when locked."""
         model = self.chosen_model
         return GenerationOptions(
             model=model.id,
@@ -121,13 +140,16 @@ class PromptForm(FlaskForm):
             output_format=self.output_format.data,
             style_preset=self.style_preset.data or None,
             negative_prompt=self.negative_prompt.data or None,
-            seed=self.seed.data or None,
+            seed=(self.seed.data or None) if self.seed_locked.data else None,
             cfg_scale=self.cfg_scale.data if model.takes_cfg_scale else None,
         )
 
     def validate(self, extra_validators=None) -> bool:  # noqa: ANN001
         """Validate each field, then the batch as a whole."""
         valid = super().validate(extra_validators)
+        if self.seed_locked.data and not self.seed.errors and not self.seed.data:
+            self.seed.errors = [LOCK_MESSAGE]
+            valid = False
         count = len(self.prompt_texts())
         if count == 0:
             self.batch_errors.append("Write at least one prompt.")
@@ -138,6 +160,18 @@ class PromptForm(FlaskForm):
             )
         return valid and not self.batch_errors
 
+    def first_invalid_id(self) -> str | None:
+        """The id of the first field, in page order, that a refused submit should focus (None: nothing refused)."""
+        for entry in self.prompts.entries:
+            if entry.errors:
+                return entry.id
+        if self.batch_errors:
+            return self.prompts.entries[0].id
+        for name in INVALID_FOCUS_ORDER:
+            if getattr(self, name).errors:
+                return getattr(self, name).id
+        return "generate" if self.spending_error else None
+
 
 def reused_form(generation: Generation, max_prompts: int) -> PromptForm:
     """The form pre-filled with one image's prompt and settings, its actual seed included, to make it again."""
@@ -147,10 +181,11 @@ def reused_form(generation: Generation, max_prompts: int) -> PromptForm:
         "negative_prompt": options.negative_prompt or "",
         "seed": generation.seed if generation.seed is not None else options.seed,
     }
+    data["seed_locked"] = data["seed"] is not None  # reuse means: make this very image again
     return PromptForm(formdata=None, data=data, max_prompts=max_prompts)
 
 
-def rebuilt_form(form: PromptForm, texts: list[str]) -> PromptForm:
-    """A copy of the form whose rows are exactly these texts, numbered 0..n-1 (at least one row)."""
+def rebuilt_form(form: PromptForm, texts: list[str], **changes: object) -> PromptForm:
+    """A copy of the form whose rows are exactly these texts, numbered 0..n-1 (at least one row), with `changes`."""
     data = {name: field.data for name, field in form._fields.items() if name not in ("prompts", "csrf_token")}
-    return PromptForm(formdata=None, data={**data, "prompts": texts or [""]}, max_prompts=form.max_prompts)
+    return PromptForm(formdata=None, data={**data, **changes, "prompts": texts or [""]}, max_prompts=form.max_prompts)

@@ -3,34 +3,53 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.accounts import ownership, spending
 from app.extensions import db
 from app.generations.lifecycle import create_batch
+from app.generations.seeds import random_seed
 from app.models import Generation, parse_id
 from app.prompts.cost import batch_cost, current_balance
 from app.prompts.forms import PromptForm, rebuilt_form, reused_form
+from app.prompts.recent import recent_prompts
 
 bp = Blueprint("prompts", __name__)
+SEED_MEMORY = "seed"  # the session's {"seed", "locked"} of the last batch, so the next form starts from it
 
 
-def _form() -> PromptForm:
-    """The form bound to this request's data (or empty on GET)."""
-    return PromptForm(max_prompts=current_app.config["MAX_PROMPTS_PER_BATCH"])
+def _form(data: dict[str, object] | None = None) -> PromptForm:
+    """The form bound to this request's data (or `data`, then the defaults, on GET)."""
+    return PromptForm(max_prompts=current_app.config["MAX_PROMPTS_PER_BATCH"], data=data)
 
 
-def _edited_rows(form: PromptForm) -> PromptForm | None:
-    """Apply an 'Add prompt' or 'Remove' press; None when the button pressed was Generate."""
+def _remembered_seed() -> dict[str, object]:
+    """The last batch's seed and lock; a fresh random seed, unlocked, the first time."""
+    memory = session.get(SEED_MEMORY)
+    if isinstance(memory, dict) and isinstance(memory.get("seed"), int):
+        return {"seed": memory["seed"], "seed_locked": bool(memory.get("locked"))}
+    return {"seed": random_seed(), "seed_locked": False}
+
+
+def _remember_seed(form: PromptForm) -> None:
+    """Keep this batch's seed and lock for the next form."""
+    if form.seed.data:
+        session[SEED_MEMORY] = {"seed": form.seed.data, "locked": bool(form.seed_locked.data)}
+
+
+def _edited(form: PromptForm) -> tuple[str, PromptForm] | None:
+    """Apply an 'Add prompt', 'Remove' or 'Random' press as (what changed, new form); None for Generate."""
     texts = [entry.data for entry in form.prompts.entries]
     if "add_row" in request.form:
-        return rebuilt_form(form, texts + [""])
+        return "added", rebuilt_form(form, texts + [""])
+    if "roll_seed" in request.form:
+        return "rolled", rebuilt_form(form, texts, seed=random_seed())
     remove = request.form.get("remove_row", "")
     if remove.isdecimal() and len(remove) < 6:
         index = int(remove)
-        return rebuilt_form(form, texts[:index] + texts[index + 1:])
+        return "removed", rebuilt_form(form, texts[:index] + texts[index + 1:])
     return None
 
 
@@ -46,32 +65,39 @@ def _reused() -> PromptForm | None:
 
 
 def _page(form: PromptForm, status: int = 200) -> tuple[str, int]:
-    """The full home page for this form, with what the user has left this month."""
-    return render_template("prompts/index.html", form=form, cost=batch_cost(form),
+    """The full home page for this form, with what the user has left this month and their recent prompts."""
+    recent = recent_prompts(current_user.id) if current_user.is_authenticated else []
+    return render_template("prompts/index.html", form=form, cost=batch_cost(form), recent=recent,
                            allowance=spending.allowance(current_user)), status
+
+
+def _row_edit(change: str, form: PromptForm) -> tuple[str, int]:
+    """An in-place row edit: only the added row (or nothing, for a removed one), the add button and the cost."""
+    return render_template(f"prompts/_row_{change}.html", form=form, cost=batch_cost(form), cost_oob=True), 200
 
 
 @bp.route("/", methods=["GET", "POST"])
 def index() -> Response | tuple[str, int]:
-    """Show the prompt form; on submit, edit its rows or queue one generation per prompt."""
+    """Show the prompt form; on submit, edit its rows or queue the images of every prompt."""
     if request.method == "GET":
-        return _page(_reused() or _form())
+        return _page(_reused() or _form(_remembered_seed()))
     form = _form()
-    edited = _edited_rows(form)
+    edited = _edited(form)
     if edited is not None:
-        # Row edits re-render the rows renumbered, so no prompt is dropped or overwritten.
-        if request.headers.get("HX-Request"):
-            return render_template("prompts/_prompt_rows.html", form=edited, focus_last=True,
-                                   cost=batch_cost(edited), cost_oob=True), 200
-        return _page(edited)
+        change, new_form = edited
+        # Rows already on the page stay as they are (typed text, dragged height); only what changed is sent.
+        if request.headers.get("HX-Request") and change in ("added", "removed"):
+            return _row_edit(change, new_form)
+        return _page(new_form)
     if not form.validate():
         return _page(form, 422)
     try:
-        batch = create_batch(current_user, form.prompt_texts(), form.options())
+        batch = create_batch(current_user, form.prompt_texts(), form.options(), images_per_prompt=form.per_prompt)
     except spending.OverAllowance as exc:
         # Next to the Generate button, with every prompt and option as typed.
         form.spending_error = str(exc)
         return _page(form, 402)
+    _remember_seed(form)
     count = len(batch.generations)
     flash(f"{count} image{'s' if count != 1 else ''} queued.")
     return redirect(url_for("batches.show", batch_id=batch.id), code=303)
@@ -79,7 +105,7 @@ def index() -> Response | tuple[str, int]:
 
 @bp.post("/cost")
 def cost() -> str:
-    """The batch's price for the prompts and model currently in the form (htmx refreshes it as they change)."""
+    """The batch's price for the prompts, images per prompt and model in the form (htmx refreshes it as they change)."""
     return render_template("prompts/_cost.html", cost=batch_cost(_form()))
 
 

@@ -14,7 +14,8 @@ from werkzeug.datastructures import MultiDict
 from app.generations.options import GenerationOptions
 from app.prompts.forms import PromptForm
 
-OPTION_FIELDS = ("model", "aspect_ratio", "style_preset", "negative_prompt", "seed", "output_format", "cfg_scale")
+OPTION_FIELDS = ("model", "aspect_ratio", "style_preset", "negative_prompt", "seed", "output_format", "cfg_scale",
+                 "images_per_prompt")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Submission:
 
     prompts: list[str]
     options: GenerationOptions
+    images_per_prompt: int = 1
 
 
 class SubmissionInvalid(ValueError):
@@ -47,6 +49,8 @@ def as_formdata(prompts: Sequence[str], options: Mapping[str, object]) -> MultiD
         value = options.get(name)
         if value is not None:
             data.add(name, value if isinstance(value, str) else repr(value))
+    if str(options.get("seed") or "").strip().lstrip("0"):
+        data.add("seed_locked", "y")  # a seed given outside the page is meant to be used; 0 stays random
     return data
 
 
@@ -69,4 +73,4 @@ def validate_submission(prompts: Sequence[str], options: Mapping[str, object], m
     form = PromptForm(formdata=as_formdata(prompts, options), meta={"csrf": False}, max_prompts=max_prompts)
     if not form.validate():
         raise SubmissionInvalid(_errors(form, label))
-    return Submission(prompts=form.prompt_texts(), options=form.options())
+    return Submission(prompts=form.prompt_texts(), options=form.options(), images_per_prompt=form.per_prompt)
