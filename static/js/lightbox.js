@@ -114,8 +114,21 @@
     open(link, true);
   });
 
+  // A modal <dialog> keeps focus off the page, but Tab past its last control still leaves for the browser's own
+  // toolbar (and from there to the page's top): wrap it round instead, as a trap should.
+  function wrapTab(event) {
+    var controls = Array.from(dialog().querySelectorAll("a[href], button")).filter(function (el) {
+      return el.checkVisibility();
+    });
+    var edge = event.shiftKey ? controls[0] : controls[controls.length - 1];
+    if (!controls.length || (document.activeElement !== edge && dialog().contains(document.activeElement))) return;
+    event.preventDefault();
+    (event.shiftKey ? controls[controls.length - 1] : controls[0]).focus();
+  }
+
   document.addEventListener("keydown", function (event) {
     if (!dialog() || !dialog().open) return;
+    if (event.key === "Tab") return wrapTab(event);
     if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return; // Alt+← is the browser's Back
     if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
     event.preventDefault();
