@@ -92,9 +92,9 @@ def test_the_gallery_opens_the_larger_view_from_the_keyboard_and_steps_with_the_
     assert answer.body() == page.request.get(base_url + page.get_attribute("#lightbox-image", "src")).body()
     assert page.get_attribute("#lightbox-reuse", "href") == f"/?reuse={gallery[0]}"
 
-    for _ in range(12):  # the modal keeps focus inside it, round and round
-        page.keyboard.press("Tab")
-        assert focused(page, "el => Boolean(el.closest('#lightbox'))"), focused(page, "el => el.outerHTML")
+    for key in ["Tab"] * 12 + ["Shift+Tab"] * 12:  # the modal keeps focus inside it, round and round
+        page.keyboard.press(key)
+        assert focused(page, "el => Boolean(el.closest('#lightbox'))"), (key, focused(page, "el => el.outerHTML"))
     page.keyboard.press("Escape")
     sync_api.expect(view(page)).to_be_hidden()
     assert focused(page) == str(gallery[0])  # back on the tile that opened it

@@ -70,7 +70,7 @@ def gallery_order(client):
     ids, url = [], "/all/"
     while url:
         page = client.get(url).get_data(as_text=True)
-        ids += [int(i) for i in re.findall(r'<a href="/images/(\d+)" class="tile-image', page)]
+        ids += [int(i) for i in re.findall(r'<a [^>]*data-view="(\d+)"', page)]
         more = re.search(r'<li class="load-more">\s*<a href="([^"]+)"', page)
         url = html.unescape(more.group(1)) if more else None
     return ids

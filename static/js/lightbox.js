@@ -65,11 +65,19 @@
     part("lightbox-reuse").href = data.viewReuse;
     part("lightbox-details").href = data.viewDetails;
     updateSteps();
+    reachPrompt();
+  }
+
+  // A long prompt scrolls in its own box; only then is it a Tab stop, so the keyboard can scroll it too.
+  function reachPrompt() {
+    var box = part("lightbox-prompt");
+    if (box.scrollHeight > box.clientHeight) box.setAttribute("tabindex", "0");
+    else box.removeAttribute("tabindex");
   }
 
   function open(link, push) {
-    show(link);
     if (!dialog().open) dialog().showModal();
+    show(link);
     if (push) {
       window.history.pushState({ lightbox: current }, "", urlWith(current));
       pushed = true;
@@ -117,7 +125,7 @@
   // A modal <dialog> keeps focus off the page, but Tab past its last control still leaves for the browser's own
   // toolbar (and from there to the page's top): wrap it round instead, as a trap should.
   function wrapTab(event) {
-    var controls = Array.from(dialog().querySelectorAll("a[href], button")).filter(function (el) {
+    var controls = Array.from(dialog().querySelectorAll("a[href], button, [tabindex='0']")).filter(function (el) {
       return el.checkVisibility();
     });
     var edge = event.shiftKey ? controls[0] : controls[controls.length - 1];
