@@ -126,6 +126,10 @@ def test_back_closes_the_view_and_a_link_with_view_opens_it(watched, base_url, g
     sync_api.expect(view(page)).to_be_hidden()
     sync_api.expect(page).to_have_url(base_url + "/all/")
 
+    page.goto(f"{base_url}/all/?view={gallery[-1]}")  # not on the first page: its own page shows it
+    sync_api.expect(page).to_have_url(f"{base_url}/images/{gallery[-1]}?view={gallery[-1]}")
+    expect_showing(page, base_url, gallery[-1], prompts[-1])
+
 
 def test_back_after_an_htmx_search_closes_the_view_over_the_same_results(watched, base_url, gallery):
     page = watched.page

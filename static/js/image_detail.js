@@ -21,7 +21,8 @@
     if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
     if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
     // Arrows keep their own meaning in fields, in an open dialog, and in the scrolled 100 % frame.
-    if (document.querySelector("dialog[open]") || event.target.closest("input, textarea, select, #detail-image")) return;
+    if (document.querySelector("dialog[open]")) return;
+    if (event.target.closest("input, textarea, select, #detail-image")) return;
     var link = document.querySelector(event.key === "ArrowLeft" ? "a[rel=prev]" : "a[rel=next]");
     if (link) link.click();
   });

@@ -200,6 +200,8 @@
   if (initial && dialog()) {
     var link = linkFor(initial);
     if (link) open(link, false);
+    // Further down a gallery than its first page: the image's own page has the view and the gallery's neighbours.
+    else if (moreLink() && /^[0-9]+$/.test(initial)) window.location.replace("/images/" + initial + "?view=" + initial);
     else window.history.replaceState(window.history.state, "", urlWith(null)); // not on this page (any more)
   }
 })();
