@@ -191,7 +191,8 @@ def test_find_open_reuse_and_delete_an_image_from_the_gallery(watched, base_url)
     page.fill("#q", "zeppelin")
     sync_api.expect(page.locator(".tile")).to_have_count(1)
     assert watched.loads == loads and "q=zeppelin" in page.url  # searched in place, and the URL can be shared
-    page.click(".tile-image")
+    page.click(".tile-image")  # the larger view (tests/test_e2e_lightbox.py), and from it the detail page
+    page.click("#lightbox-details")
     page.wait_for_url("**/images/*")
     sync_api.expect(page.locator("#prompt-text")).to_have_value("a zeppelin over the harbour")
     detail_url = page.url

@@ -7,6 +7,7 @@ from werkzeug.wrappers import Response
 
 from app.accounts import ownership
 from app.batches.archive import archive_name
+from app.gallery.neighbours import gallery_neighbours
 from app.media.deletion import delete_image
 from app.media.urls import file_version, thumb_source
 from app.media_store.s3 import content_disposition
@@ -30,8 +31,10 @@ def _with_image_or_404(generation_id: int) -> Generation:
 
 @bp.get("/images/<int:generation_id>")
 def detail(generation_id: int) -> str:
-    """The image with everything it was made with, and what can be done with it."""
-    return render_template("media/detail.html", generation=_with_image_or_404(generation_id))
+    """The image with everything it was made with, its neighbours in the gallery, fitted or at 100 % (?size=actual)."""
+    generation = _with_image_or_404(generation_id)
+    return render_template("media/detail.html", generation=generation, actual_size=request.args.get("size") == "actual",
+                           neighbours=gallery_neighbours(generation, ownership.visible(Generation.owner_id)))
 
 
 def _send(generation: Generation, name: str, mimetype: str, download: bool = False,
