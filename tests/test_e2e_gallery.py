@@ -6,7 +6,7 @@ import re
 import zipfile
 
 import pytest
-from browser_stack import MEMBER, e2e_stack, screenshot, signed_in, sync_api
+from browser_stack import MEMBER, Watched, e2e_stack, screenshot, sign_in, signed_in, sync_api
 
 pytestmark = pytest.mark.e2e
 
@@ -140,6 +140,20 @@ def test_quick_actions_appear_on_keyboard_focus_and_work_from_the_keyboard(watch
     sync_api.expect(page.locator("#gallery-count")).to_have_text(f"{count - 1} images")
     sync_api.expect(page.locator("#gallery-announcement")).to_have_text("Deleted 1 image.")
     assert watched.loads == loads
+
+
+def test_on_a_phone_the_box_and_actions_show_without_hover_and_a_tap_selects(browser, base_url, gallery):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    watched = Watched(context.new_page())
+    sign_in(watched, base_url, MEMBER)
+    page = watched.page
+    page.goto(base_url + "/all/")
+    first = page.locator(".tile").first
+    sync_api.expect(first.locator(".tile-actions")).to_have_css("opacity", "1")
+    sync_api.expect(first.locator(".tile-check")).to_have_css("opacity", "1")
+    first.locator(".tile-select").tap()
+    sync_api.expect(page.locator("#bulk-selected")).to_have_text("1 selected")
+    watched.close()
 
 
 def test_select_with_a_click_and_a_shift_click_range_then_delete_them_in_place(watched, base_url, gallery):
