@@ -30,6 +30,7 @@ def _filters(values: Mapping[str, str] | None = None) -> GalleryFilter:
 
 
 def _count(filters: GalleryFilter) -> int:
+    """How many of the user's images the search finds."""
     return gallery_count(filters, ownership.visible(Generation.owner_id))
 
 
