@@ -7,6 +7,8 @@ Screenshots are written only when SCREENSHOTS_DIR is set (`python3 scripts/scree
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,20 +33,26 @@ BOB = Account("bob@example.com", "bob-password-20", monthly_credits=20)
 ADMIN = Account("admin@example.com", "admin-password", admin=True)
 ACCOUNTS = (ADMIN, MEMBER, ADA, BOB)
 
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory):
-    """The whole stack on its own database and Redis, so unit tests' queues never mix with it."""
-    tmp = tmp_path_factory.mktemp("e2e")
+@contextmanager
+def e2e_stack(tmp: Path, page_size: int = PAGE_SIZE) -> Iterator[str]:
+    """The whole stack on its own database and Redis; a module wanting other settings calls this itself."""
     with FakeStability(api_key=KEY, latency=LATENCY) as fake, \
             throwaway_database(tmp) as database_url, private_redis(tmp / "redis") as redis_url:
         env = {"AUTH_MODE": "accounts", "IMAGE_GENERATOR_LOCAL": "0",
                "DATABASE_URL": database_url, "REDIS_URL": redis_url, "STABILITY_API_KEY": KEY,
                "STABILITY_API_BASE_URL": fake.base_url, "SECRET_KEY": "e2e-secret", "MEDIA_ROOT": str(tmp / "media"),
-               "GALLERY_PAGE_SIZE": str(PAGE_SIZE), "MAX_PROMPTS_PER_BATCH": "10",
+               "GALLERY_PAGE_SIZE": str(page_size), "MAX_PROMPTS_PER_BATCH": "10",
                # Two quick attempts, so "[e500x2]" fails once as a whole and then succeeds on a retry.
                "STABILITY_MAX_ATTEMPTS": "2", "STABILITY_RETRY_BASE_DELAY": "0.2"}
         with live_stack(env, tmp, concurrency=CONCURRENCY, accounts=ACCOUNTS) as url:
             yield url
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory):
+    """The whole stack on its own database and Redis, so unit tests' queues never mix with it."""
+    with e2e_stack(tmp_path_factory.mktemp("e2e")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -110,7 +110,6 @@ def test_the_gallery_lists_newest_first_and_loads_more_in_place(watched, base_ur
     first_page = page.eval_on_selector_all(".tile-prompt", "els => els.map(e => e.textContent)")
     assert len(first_page) == PAGE_SIZE
     assert first_page[0] == "a mountain village"  # the most recent success
-    screenshot(page, "gallery.png")
     loads = watched.loads
     page.click(".load-more a")
     sync_api.expect(page.locator(".tile").nth(PAGE_SIZE)).to_be_visible()

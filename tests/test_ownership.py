@@ -29,6 +29,9 @@ ROUTES = [
     ("POST", "/api/generations/{image}/cancel", 409),  # already finished: nothing to cancel
     ("POST", "/api/generations/{image}/retry", 409),  # a finished image is not retryable
     ("POST", "/api/batches/{batch}/cancel", 200),
+    # The gallery's bulk routes take their ids in the query (POST /all/delete: tests/test_gallery_bulk.py).
+    ("GET", "/all/delete?ids={image}", 200),
+    ("GET", "/all/images.zip?ids={image}", 200),
 ]
 COVERED = {path.replace("{batch}", "<int:batch_id>").replace("{image}", "<int:generation_id>")
            for _, path, _ in ROUTES}

@@ -1,4 +1,4 @@
-"""A batch's images as a ZIP streamed to the client while it is built, never held whole in memory."""
+"""Images as a ZIP (a batch's, or a gallery selection), streamed while it is built, never held whole in memory."""
 
 from __future__ import annotations
 
@@ -76,23 +76,38 @@ def _opened(files: list[tuple[str, MediaStore, str]]) -> Iterator[tuple[str, Sto
         try:
             yield name, store.open(key)
         except FileMissing:
-            log.warning("batch ZIP: %s is missing from %s; left out", key, store.name)
+            log.warning("ZIP: %s is missing from %s; left out", key, store.name)
 
 
-def _guarded(chunks: Iterator[bytes], batch_id: int) -> Iterator[bytes]:
+def _guarded(chunks: Iterator[bytes], download_name: str) -> Iterator[bytes]:
     """Once the download has started its status is sent: a store failing now can only cut it short, logged."""
     try:
         yield from chunks
     except StoreError as exc:
-        log.warning("batch %s ZIP cut short: %s", batch_id, exc)
+        log.warning("%s cut short: %s", download_name, exc)
 
 
-def batch_zip_response(batch_id: int, generations: list[Generation], stores: Stores) -> Response:
-    """The streaming download of a batch's images, read from whichever store holds each one."""
-    files = _opened([(archive_name(g), stores.get(g.storage), g.file_name) for g in generations if g.file_name])
+def zip_response(named: list[tuple[str, Generation]], download_name: str, stores: Stores) -> Response:
+    """The streaming download of (name in archive, image) pairs, read from whichever store holds each one."""
+    files = _opened([(name, stores.get(g.storage), g.file_name) for name, g in named if g.file_name])
     # The first file is opened now, so a store that is down answers an error page instead of a broken download.
     first = next(files, None)
     if first is None:
         abort(404)
-    return Response(_guarded(stream_zip(itertools.chain([first], files)), batch_id), mimetype="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="batch-{batch_id}.zip"'})
+    return Response(_guarded(stream_zip(itertools.chain([first], files)), download_name), mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{download_name}"'})
+
+
+def batch_zip_response(batch_id: int, generations: list[Generation], stores: Stores) -> Response:
+    """The streaming download of a batch's images, named in prompt order."""
+    return zip_response([(archive_name(g), g) for g in generations], f"batch-{batch_id}.zip", stores)
+
+
+def selection_name(generation: Generation) -> str:
+    """'1234-a-red-fox.png': images of several batches, kept apart by their ids."""
+    return f"{generation.id}-{prompt_slug(generation.prompt)}{file_extension(generation)}"
+
+
+def selection_zip_response(generations: list[Generation], stores: Stores) -> Response:
+    """The streaming download of images picked in the gallery, in gallery order."""
+    return zip_response([(selection_name(g), g) for g in generations], f"images-{len(generations)}.zip", stores)

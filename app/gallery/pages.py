@@ -125,3 +125,11 @@ def gallery_page(cursor: Cursor | None, size: int, filters: GalleryFilter | None
     more = len(rows) > size
     items = rows[:size]
     return GalleryPage(items=items, next_cursor=Cursor.after(items[-1]) if more else None)
+
+
+def gallery_count(filters: GalleryFilter | None = None, visible: sa.ColumnElement[bool] | None = None) -> int:
+    """How many images the search finds in all, with one COUNT query."""
+    query = sa.select(sa.func.count()).select_from(Generation).where(Generation.file_name.is_not(None))
+    if visible is not None:
+        query = query.where(visible)
+    return db.session.scalar((filters or GalleryFilter()).apply(query)) or 0

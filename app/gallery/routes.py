@@ -2,34 +2,104 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from collections.abc import Mapping
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from werkzeug.wrappers import Response
 
 from app.accounts import ownership
 from app.accounts.auth import accounts_mode
 from app.accounts.users import list_users
-from app.gallery.pages import GALLERY_STATUSES, Cursor, GalleryFilter, gallery_page
+from app.batches.archive import selection_zip_response
+from app.gallery.pages import GALLERY_STATUSES, Cursor, GalleryFilter, gallery_count, gallery_page
+from app.gallery.selection import SelectionError, selected_images
+from app.gallery.shapes import tile_shape
+from app.media.deletion import delete_images
 from app.models import Generation
 from app.providers.options import MODELS
+from app.services import services
 
 bp = Blueprint("gallery", __name__)
+bp.add_app_template_filter(tile_shape)
+
+
+def _filters(values: Mapping[str, str] | None = None) -> GalleryFilter:
+    """The search in the query string (or in the form that carried it along)."""
+    return GalleryFilter.from_args(request.args if values is None else values, may_filter_owner=current_user.is_admin)
+
+
+def _count(filters: GalleryFilter) -> int:
+    """How many of the user's images the search finds."""
+    return gallery_count(filters, ownership.visible(Generation.owner_id))
 
 
 @bp.get("/all/")
 def index() -> str:
     """A page of images; 'Load more' appends the next page in place, or follows as a plain link."""
     is_admin = current_user.is_admin
-    filters = GalleryFilter.from_args(request.args, may_filter_owner=is_admin)
+    filters = _filters()
     cursor = Cursor.parse(request.args.get("before", ""))
     page = gallery_page(cursor, current_app.config["GALLERY_PAGE_SIZE"], filters,
                         visible=ownership.visible(Generation.owner_id), with_owners=is_admin)
     # Admins see whose each image is, and may narrow the gallery to one person (only in accounts mode).
     show_owners = is_admin and accounts_mode()
     context = {"page": page, "filters": filters, "first_page": cursor is None, "show_owners": show_owners}
+    if request.headers.get("HX-Request") and cursor is not None:
+        return render_template("gallery/_items.html", **context)  # "Load more" wants only the next items
+    context["count"] = _count(filters)
     if request.headers.get("HX-Request"):
-        # "Load more" wants the next items; a changed search wants the whole result list.
-        template = "gallery/_items.html" if cursor is not None else "gallery/_results.html"
-        return render_template(template, **context)
+        return render_template("gallery/_results.html", **context)  # a changed search wants the whole list
     owners = list_users() if show_owners else []
     return render_template("gallery/index.html", statuses=GALLERY_STATUSES, models=MODELS.values(), owners=owners,
                            **context)
+
+
+def _back(filters: GalleryFilter, message: str) -> Response:
+    """To the gallery, still searched as it was, with a message."""
+    flash(message)
+    return redirect(url_for("gallery.index", **filters.as_args()), code=303)
+
+
+@bp.get("/all/delete")
+def confirm_delete_selected() -> Response | str:
+    """Ask before deleting the ticked images (the path without JavaScript; htmx asks with a dialog instead)."""
+    filters = _filters()
+    try:
+        images = selected_images(request.args.getlist("ids"))
+    except SelectionError as exc:
+        return _back(filters, str(exc))
+    return render_template("gallery/confirm_delete_selected.html", images=images, filters=filters)
+
+
+@bp.post("/all/delete")
+def delete_selected() -> Response | str:
+    """Delete the ticked images (no refund: they were made); htmx removes their tiles and updates the count."""
+    filters = _filters(request.form)
+    try:
+        images = selected_images(request.form.getlist("ids"))
+    except SelectionError as exc:
+        if request.headers.get("HX-Request"):
+            return render_template("gallery/_deleted.html", deleted=[], count=None, announcement=str(exc))
+        return _back(filters, str(exc))
+    deleted = [image.id for image in images]
+    delete_images(images)
+    message = f"Deleted {len(deleted)} image{'s' if len(deleted) != 1 else ''}."
+    if not request.headers.get("HX-Request"):
+        return _back(filters, message)
+    count = _count(filters)
+    if count == 0:
+        flash(message)
+        return Response(status=200, headers={"HX-Refresh": "true"})  # the gallery's empty state says what next
+    return render_template("gallery/_deleted.html", deleted=deleted, count=count, filters=filters,
+                           announcement=message)
+
+
+@bp.get("/all/images.zip")
+def download_selected() -> Response:
+    """The ticked images in one ZIP, streamed as it is built."""
+    try:
+        images = selected_images(request.args.getlist("ids"))
+    except SelectionError as exc:
+        return _back(_filters(), str(exc))
+    return selection_zip_response(images, services().stores)
