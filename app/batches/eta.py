@@ -1,6 +1,7 @@
 """How long a running image has left: the median running time of its model's last finished images here.
 
-Read at most once per model every 30 s per process (one indexed query), so polls of many pages cost nothing more.
+Read at most once per model every 30 s per process (one indexed query, only when a running card is rendered:
+an unchanged poll renders nothing). Until a model has a finished image there is nothing to cache or show.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ class LatencyCache:
         if entry is not None and entry[0] > now:
             return entry[1]
         value = recent_median_seconds(model)
-        with self.lock:
-            self.entries[model] = (now + CACHE_SECONDS, value)
+        if value is not None:  # a model's first success should show at once, not 30 s later
+            with self.lock:
+                self.entries[model] = (now + CACHE_SECONDS, value)
         return value
 
 
