@@ -95,6 +95,9 @@ def test_canceling_every_card_says_canceled_and_never_all_done(watched, base_url
     assert page.locator(".progress-segments .segment-canceled > span").count() == 4
     assert page.locator(".progress-segments .segment-succeeded").count() == 0
     screenshot(page, "live-canceled.png")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.emulate_media(color_scheme="dark")
+    screenshot(page, "live-canceled-390-dark.png", full_page=True)
 
 
 def test_times_read_relative_with_the_exact_local_time_on_hover(watched, base_url):
