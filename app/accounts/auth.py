@@ -19,11 +19,11 @@ log = logging.getLogger(__name__)
 OPEN_ENDPOINTS = {"accounts.login", "accounts.set_password_page", "health.healthz", "health.readyz", "static",
                   "api_docs.openapi_json", "api_docs.page",
                   "metrics.metrics"}  # /metrics checks its own bearer token
-# Where an API token signs a request in: the API itself and the downloads it links to. Nowhere else, so a
-# leaked token cannot reach the account pages (to make more tokens, or to change the password).
-# Views that check the session inside their own query and call require_sign_in themselves when it says no:
+# Views that check the session inside their own query and apply sign_in_wall themselves when it finds nothing:
 # the generate page's poll, which must cost one query (issue 11).
 SIGN_IN_CHECKED_BY_VIEW = {"batches.status"}
+# Where an API token signs a request in: the API itself and the downloads it links to. Nowhere else, so a
+# leaked token cannot reach the account pages (to make more tokens, or to change the password).
 TOKEN_PATH_PREFIX = "/api/"
 TOKEN_ENDPOINTS = {"media.file", "media.thumb", "batches.download_zip"}
 

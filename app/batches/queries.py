@@ -36,9 +36,11 @@ def generations_by_id(ids: Collection[int]) -> list[Generation]:
 
 def card_states(batch_id: int, visible: sa.ColumnElement[bool]) -> list[sa.Row]:
     """The batch's (id, status, attempts, queue_ahead) rows in prompt order, that the viewer may see: one query."""
-    # On the session's connection, without the ORM's execution layer: these are plain columns, not objects.
-    return list(db.session.connection().execute(
-        _CARD_STATES.where(Generation.batch_id == batch_id, visible).order_by(Generation.position)).all())
+    # Plain columns, so no ORM layer; and in autocommit, outside the session's transaction: one SELECT is the
+    # whole conversation with the database, without a BEGIN and a ROLLBACK around it.
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return list(connection.execute(
+            _CARD_STATES.where(Generation.batch_id == batch_id, visible).order_by(Generation.position)).all())
 
 
 def _with_queue_places(where: sa.ColumnElement[bool], visible: sa.ColumnElement[bool] | None) -> list[Generation]:
