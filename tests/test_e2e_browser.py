@@ -225,7 +225,7 @@ def test_without_javascript_cancel_retry_search_and_delete_work_through_plain_fo
         page.wait_for_event("load", timeout=10_000)
     card(page, 0).get_by_role("button", name="Retry").click()
     page.wait_for_load_state()
-    assert "Queued again." in page.inner_text(".flashes")
+    assert "Queued again." in page.inner_text(".progress-text")  # the generate page says it in its progress line
     page.goto(base_url + "/all/")
     page.fill("#q", "meadow for no-js")
     page.click("button:has-text('Search')")
