@@ -146,6 +146,8 @@ class Generation(db.Model):
         # A member's gallery, and a member's place in the queue.
         sa.Index("ix_generations_owner_created_at_id", "owner_id", "created_at", "id"),
         sa.Index("ix_generations_owner_status_id", "owner_id", "status", "id"),
+        # The generate page's time-left estimate: a model's latest successes.
+        sa.Index("ix_generations_model_status_finished_at", "model", "status", "finished_at"),
         # On PostgreSQL a pg_trgm GIN index on prompt serves the gallery search; the migration creates it.
         {"sqlite_autoincrement": True},  # as for batches: a deleted image's id never names a new one
     )

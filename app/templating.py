@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from flask import Flask
 
+from app.batches.eta import seconds_left
 from app.batches.progress import elapsed_seconds, image_url
 from app.generations import queue
 from app.images import ratio_class
@@ -48,4 +49,5 @@ def register(app: Flask) -> None:
     app.add_template_global(file_url)
     app.add_template_global(thumb_url)
     app.add_template_global(elapsed_seconds)
+    app.add_template_global(seconds_left)
     app.context_processor(page_globals)

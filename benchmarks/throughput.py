@@ -496,6 +496,8 @@ class PollCost:
     requests: int
     statements: int
     plans: list[str]
+    p50_us: float = math.nan
+    p95_us: float = math.nan
 
 
 class StatementLog:
@@ -553,7 +555,9 @@ def time_unchanged_poll(app: Flask, batch_id: int, count: int, until: float | No
                 seen = current_seen(app, batch_id)
     statements = per_request.most_common(1)[0][0] if per_request else 0
     plans = explain(app, sample) if timings else []
-    return PollCost(sum(timings) / max(1, len(timings)) * 1e6, len(timings), statements, plans)
+    micros = [seconds * 1e6 for seconds in timings]
+    return PollCost(sum(micros) / max(1, len(micros)), len(micros), statements, plans,
+                    percentile(micros, 0.5), percentile(micros, 0.95))
 
 
 def explain(app: Flask, statements: list[tuple[str, object]]) -> list[str]:
@@ -614,7 +618,10 @@ class Result:
     pss_sample_s: float = SAMPLE_SECONDS  # the longest interval between two PSS samples
     test_client_204_us: float = math.nan
     test_client_204_in_flight_us: float = math.nan
+    test_client_204_in_flight_p50_us: float = math.nan
+    test_client_204_in_flight_p95_us: float = math.nan
     statements_per_204: int = 0
+    statements_per_204_in_flight: int = 0
     plans: list[str] = field(default_factory=list)
 
     @property
@@ -884,7 +891,10 @@ def build_result(scenario: Scenario, timed: Timed, quiet: PollCost, ideal: float
                                                                        "worker_system")},
         others_cores=timed.cpu["others"] / timed.wall, timeline=timed.timeline,
         test_client_204_in_flight_us=in_flight.mean_us if in_flight else math.nan,
+        test_client_204_in_flight_p50_us=in_flight.p50_us if in_flight else math.nan,
+        test_client_204_in_flight_p95_us=in_flight.p95_us if in_flight else math.nan,
         statements_per_204=quiet.statements, plans=quiet.plans,
+        statements_per_204_in_flight=in_flight.statements if in_flight else 0,
     )
 
 
@@ -1019,8 +1029,9 @@ def detail_table(results: list[Result]) -> list[str]:
         "| scenario | worker processes | start-up (s) | idle PSS (MB) | PSS sampled every (s) | idle CPU (ms/s) "
         "| most at the API at once "
         "| web: submit / 20 page loads (ms CPU) | polls (204s) | web CPU / poll (ms) "
-        "| 204 via test client, quiet / in flight (µs) | SQL statements per 204 | load before |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| 204 via test client, quiet / in flight (µs) | in flight p50 / p95 (µs) | SQL statements per 204 "
+        "| load before |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         lines.append(f"| {r.scenario} | {r.worker_processes} | {r.startup_s:.1f} | {r.idle_pss_mb:.0f} "
@@ -1028,7 +1039,9 @@ def detail_table(results: list[Result]) -> list[str]:
                      f"| {r.worker_idle_cpu_ms_per_s:.1f} | {r.max_in_flight_at_api} "
                      f"| {r.web_submit_ms:.0f} / {r.web_pages_ms:.0f} | {r.polls} ({r.polls_204}) "
                      f"| {r.web_poll_cpu_ms:.2f} | {fmt(r.test_client_204_us, 0)} / "
-                     f"{fmt(r.test_client_204_in_flight_us, 0)} | {r.statements_per_204} | {r.load_before} |")
+                     f"{fmt(r.test_client_204_in_flight_us, 0)} "
+                     f"| {fmt(r.test_client_204_in_flight_p50_us, 0)} / {fmt(r.test_client_204_in_flight_p95_us, 0)} "
+                     f"| {r.statements_per_204} | {r.load_before} |")
     return lines
 
 

@@ -17,6 +17,7 @@ ROUTES = [
     ("GET", "/generate/{batch}/images.zip", 200),
     ("GET", "/api/batches/{batch}", 200),
     ("POST", "/generate/{batch}/cancel", 303),
+    ("POST", "/generate/{batch}/retry-failed", 303),
     ("GET", "/images/{image}", 200),
     ("GET", "/images/{image}/file", 200),
     ("GET", "/images/{image}/thumb", 200),

@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 OPEN_ENDPOINTS = {"accounts.login", "accounts.set_password_page", "health.healthz", "health.readyz", "static",
                   "api_docs.openapi_json", "api_docs.page",
                   "metrics.metrics"}  # /metrics checks its own bearer token
+# Views that check the session inside their own query and apply sign_in_wall themselves when it finds nothing:
+# the generate page's poll, which must cost one query (issue 11).
+SIGN_IN_CHECKED_BY_VIEW = {"batches.status"}
 # Where an API token signs a request in: the API itself and the downloads it links to. Nowhere else, so a
 # leaked token cannot reach the account pages (to make more tokens, or to change the password).
 TOKEN_PATH_PREFIX = "/api/"
@@ -92,7 +95,12 @@ def unauthorized_json() -> Response:
 
 
 def require_sign_in() -> Response | None:
-    """Before every request in accounts mode: anonymous visitors go to /login?next=…, JSON clients get 401."""
+    """Before every request in accounts mode (but the views that check it themselves): the sign-in wall."""
+    return None if request.endpoint in SIGN_IN_CHECKED_BY_VIEW else sign_in_wall()
+
+
+def sign_in_wall() -> Response | None:
+    """Anonymous visitors go to /login?next=…, JSON clients get 401; None when the request may go on."""
     if not accounts_mode() or request.endpoint in OPEN_ENDPOINTS or current_user.is_authenticated:
         return None
     if wants_json():

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, get_flashed_messages, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from app.accounts import ownership
+from app.accounts.auth import sign_in_wall
 from app.accounts.spending import OverAllowance
 from app.batches.archive import batch_zip_response
 from app.batches.progress import changed_since, progress_of, seen_signature
-from app.batches.queries import generations_of
+from app.batches.queries import card_states, generations_by_id, generations_of
+from app.batches.retries import retry_failed
+from app.batches.titles import batch_title
 from app.generations import lifecycle
 from app.models import Generation
 from app.services import services
@@ -29,21 +33,41 @@ def _generations_or_404(batch_id: int) -> list[Generation]:
 def show(batch_id: int) -> str:
     """One card per prompt; htmx keeps them current until every one is final."""
     generations = _generations_or_404(batch_id)
+    # Shown in the progress line, which the next change replaces: "3 images queued." must not outlive the batch.
     return render_template("batches/generate.html", batch_id=batch_id, created_at=generations[0].created_at,
-                           generations=generations, progress=progress_of(generations),
-                           seen=seen_signature(generations))
+                           title=batch_title([g.prompt for g in generations]), generations=generations,
+                           progress=progress_of(generations), seen=seen_signature(generations),
+                           announcement=" ".join(get_flashed_messages()))
+
+
+def _card_states_or_404(batch_id: int) -> list[sa.Row] | Response:
+    """The poll's one query, the session checked inside it; when it finds nothing, the ordinary checks say why."""
+    visible = ownership.session_visible(Generation.owner_id)
+    states = card_states(batch_id, visible) if visible is not None else []
+    if states:
+        return states
+    refused = sign_in_wall()  # skipped before this view (auth.SIGN_IN_CHECKED_BY_VIEW), so applied here
+    if refused is not None:
+        return refused
+    states = card_states(batch_id, ownership.visible(Generation.owner_id))
+    if not states:
+        abort(404)
+    return states
 
 
 @bp.get("/generate/<int:batch_id>/status")
 def status(batch_id: int) -> Response | str:
-    """Poll target: 204 when nothing changed, else the summary plus the changed cards swapped out of band."""
-    generations = _generations_or_404(batch_id)
+    """Poll target: 204 when nothing changed (one query), else the summary plus the changed cards out of band."""
+    states = _card_states_or_404(batch_id)
+    if isinstance(states, Response):
+        return states
     seen = request.args.get("seen", "")
-    current = seen_signature(generations)
+    current = seen_signature(states)
     if seen == current:
         return Response(status=204)
-    return render_template("batches/_status.html", batch_id=batch_id, progress=progress_of(generations),
-                           seen=current, changed=changed_since(generations, current, seen))
+    changed = generations_by_id([state.id for state in changed_since(states, current, seen)])
+    return render_template("batches/_status.html", batch_id=batch_id, progress=progress_of(states),
+                           seen=current, changed=changed)
 
 
 def _after_action(batch_id: int, message: str) -> Response | str:
@@ -87,6 +111,12 @@ def retry_generation(generation_id: int) -> Response | str:
         return _after_action(generation.batch_id, str(exc))
     return _after_action(generation.batch_id, "Queued again." if retried else "Only a failed, filtered or "
                          "canceled image can be retried.")
+
+
+@bp.post("/generate/<int:batch_id>/retry-failed")
+def retry_failed_cards(batch_id: int) -> Response | str:
+    """Queue every failed card again, each reserving its cost; none when the allowance cannot cover them all."""
+    return _after_action(batch_id, retry_failed(_generations_or_404(batch_id)))
 
 
 @bp.get("/generate/<int:batch_id>/images.zip")

@@ -1,0 +1,117 @@
+"""End to end in headless Chromium (tests/browser_stack.py): the live generate page — placeholders of the image's
+shape with the time left, the poll's pace and its end, the segmented progress line, Retry all failed, the queued
+message that goes, and relative times."""
+
+import re
+
+import pytest
+from browser_stack import LATENCY, add_row, card, screenshot, submit_prompts, sync_api, wait_for_states
+
+pytestmark = pytest.mark.e2e
+
+FINAL = ("succeeded", "failed", "filtered", "canceled")
+
+
+def submit_with_ratio(page, base_url, prompts, ratio):
+    """Fill one row per prompt, choose the aspect ratio, press Generate."""
+    page.goto(base_url + "/")
+    for index, prompt in enumerate(prompts):
+        if index:
+            add_row(page, index + 1)
+        page.fill(f"#prompts-{index}", prompt)
+    page.select_option("#aspect_ratio", ratio)
+    page.click("button[name=generate]")
+    page.wait_for_url("**/generate/*")
+
+
+def status_polls(page):
+    """Every poll request the page sends from now on, as a list that grows."""
+    polls = []
+    page.on("request", lambda request: polls.append(request.url) if "/status?seen=" in request.url else None)
+    return polls
+
+
+def test_retry_all_failed_queues_every_failed_card_again_in_place(watched, base_url):
+    page = watched.page
+    submit_prompts(page, base_url, ["a cliff [e500x2]", "a cave [e500x2]", "a plain meadow"])
+    wait_for_states(page, lambda states: states == ["failed", "failed", "succeeded"])
+    loads = watched.loads
+    button = page.get_by_role("button", name="Retry all failed")
+    sync_api.expect(button).to_have_text("Retry all failed (2)")
+    sync_api.expect(page.locator(".progress-text")).to_contain_text("3 of 3 finished · 1 made, 2 failed")
+    button.click()
+    sync_api.expect(page.locator(".progress-text")).to_contain_text("Queued 2 failed images again.")
+    wait_for_states(page, lambda states: states == ["succeeded"] * 3)
+    sync_api.expect(page.locator(".progress-text")).to_contain_text("3 of 3 finished · 3 made. All done.")
+    sync_api.expect(button).to_have_count(0)
+    sync_api.expect(card(page, 0)).to_contain_text("Earlier attempts (1)")
+    assert watched.loads == loads  # done in place
+
+
+def test_running_cards_hold_the_images_shape_and_time_left_then_polling_stops(watched, base_url):
+    page = watched.page
+    # One finished image of the model first, so there is a running time to estimate from.
+    submit_prompts(page, base_url, ["a lighthouse to learn the model's pace"])
+    wait_for_states(page, lambda states: states == ["succeeded"])
+    prompts = ["a harbour at dawn", "a market at noon", "a bridge in fog", "a station at night", "a quay in rain"]
+    submit_with_ratio(page, base_url, prompts, "16:9")
+    polls = status_polls(page)
+    sync_api.expect(page.locator(".progress-text")).to_contain_text("5 images queued.")
+    shot = {"taken": False, "checked": False}
+
+    def check_running(states):
+        if "running" in states and not shot["checked"]:
+            running = page.locator(".card[data-status=running]").first
+            box = running.locator(".card-image").bounding_box()
+            assert abs(box["width"] / box["height"] - 16 / 9) < 0.02  # the image's shape, before it exists
+            sync_api.expect(running.locator(".placeholder .eta")).to_have_text(re.compile(r"~\d+ s left|Almost done"))
+            assert page.get_attribute("#batch-progress", "hx-trigger") == "every 1s"
+            shot["checked"] = True
+        if not shot["taken"] and "succeeded" in states and "running" in states:
+            screenshot(page, "generate.png", full_page=True)
+            shot["taken"] = True
+
+    wait_for_states(page, lambda states: all(s in FINAL for s in states), timeout=60, on_change=check_running)
+    assert shot["checked"]
+    sync_api.expect(page.locator("#batch-progress")).not_to_have_attribute("hx-trigger", re.compile(".*"))
+    text = page.locator(".progress-text").inner_text()
+    assert "5 of 5 finished · 5 made. All done." in text and "queued." not in text
+    assert page.locator(".flashes").count() == 0
+    # No poll is sent once the batch is final: wait longer than the slowest interval, then count.
+    sent = len(polls)
+    page.wait_for_timeout(3_500)
+    assert len(polls) == sent and sent > 0
+
+
+def test_canceling_every_card_says_canceled_and_never_all_done(watched, base_url):
+    page = watched.page
+    submit_prompts(page, base_url, ["a slow dune [slow]", "a slow mesa [slow]", "a canyon", "a butte"])
+    sync_api.expect(page.locator(".progress-text")).to_contain_text("4 images queued.")
+    page.get_by_role("button", name="Cancel the rest").click()
+    wait_for_states(page, lambda states: states == ["canceled"] * 4)
+    progress = page.locator(".progress-text")
+    sync_api.expect(progress).to_contain_text("4 of 4 finished · 0 made, 4 canceled.")
+    assert "All done" not in progress.inner_text() and "queued." not in progress.inner_text()
+    assert page.locator(".progress-segments .segment-canceled > span").count() == 4
+    assert page.locator(".progress-segments .segment-succeeded").count() == 0
+    screenshot(page, "live-canceled.png")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.emulate_media(color_scheme="dark")
+    screenshot(page, "live-canceled-390-dark.png", full_page=True)
+
+
+def test_times_read_relative_with_the_exact_local_time_on_hover(watched, base_url):
+    page = watched.page
+    submit_prompts(page, base_url, ["a clock tower"])
+    submitted = page.locator(".meta time")
+    sync_api.expect(submitted).to_have_text(re.compile(r"^(now|\d+ seconds? ago|1 minute ago)$"))
+    title = submitted.get_attribute("title")
+    assert title and "UTC" not in submitted.inner_text() and re.search(r"\d{4}", title)
+    wait_for_states(page, lambda states: states == ["succeeded"], timeout=30 + LATENCY)
+    page.goto(base_url + "/all/")
+    tile_time = page.locator(".tile time").first
+    sync_api.expect(tile_time).to_have_text(re.compile(r"ago$|^now$"))
+    assert tile_time.get_attribute("title")
+    card_link = page.locator(".tile a").first
+    card_link.click()
+    sync_api.expect(page.locator(".facts time")).to_have_text(re.compile(r"ago$|^now$"))

@@ -1,0 +1,340 @@
+"""The live generate page: the one-query poll, its pace, the progress line, Retry all failed, titles, time left."""
+
+import re
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from tests_support import csrf_for, make_user, signed_in
+
+from app.accounts.users import local_user, require_user
+from app.batches import eta
+from app.batches.titles import batch_title
+from app.extensions import db
+from app.generations.lifecycle import create_batch, price_of
+from app.generations.options import DEFAULT_OPTIONS
+from app.models import Generation, Status, User, utcnow
+
+
+class StatementLog:
+    """Every SQL statement this thread sends while open (a SQLAlchemy event listener): counting, not timing."""
+
+    def __init__(self, app):
+        with app.app_context():
+            self.engine = db.engine
+        self.thread, self.statements = threading.get_ident(), []
+
+    def __enter__(self):
+        sa.event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc):
+        sa.event.remove(self.engine, "before_cursor_execute", self._record)
+
+    def _record(self, conn, cursor, statement, *args):
+        if threading.get_ident() == self.thread:
+            self.statements.append(statement)
+
+
+def make_batch(app, *prompts, owner_email=None):
+    with app.test_request_context():
+        owner = require_user(owner_email) if owner_email else local_user()
+        batch = create_batch(owner, list(prompts))
+        return batch.id, [g.id for g in batch.generations]
+
+
+def set_status(app, generation_id, status, **values):
+    with app.app_context():
+        db.session.execute(sa.update(Generation).where(Generation.id == generation_id)
+                           .values(status=status, **values))
+        db.session.commit()
+
+
+def seen_of(html):
+    match = re.search(r'hx-get="[^"]*/status\?seen=([^"&]*)"', html)
+    return match.group(1) if match else None
+
+
+def progress_text(html):
+    """The progress line as a person reads it: tags dropped, spaces collapsed."""
+    line = re.search(r'<p class="progress-text">(.*?)</p>', html, re.S).group(1)
+    return " ".join(re.sub(r"<[^>]+>", "", line).split())
+
+
+def poll(client, batch_id, seen, **headers):
+    return client.get(f"/generate/{batch_id}/status", query_string={"seen": seen},
+                      headers={"HX-Request": "true", **headers})
+
+
+# --- the poll: one query --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("who", ["owner", "admin"])
+def test_an_unchanged_poll_is_one_sql_statement_with_the_session_checked_in_it(accounts_app, who):
+    app = accounts_app
+    make_user(app, "owner@example.com")
+    make_user(app, "admin@example.com", admin=True)
+    batch_id, ids = make_batch(app, *[f"prompt {i}" for i in range(30)], owner_email="owner@example.com")
+    set_status(app, ids[0], Status.RUNNING.value, started_at=utcnow())
+    client = app.test_client()
+    signed_in(client, f"{who}@example.com")
+    seen = seen_of(client.get(f"/generate/{batch_id}").get_data(as_text=True))
+    poll(client, batch_id, seen)  # warm: compiled statements, the pool
+    with StatementLog(app) as log:
+        response = poll(client, batch_id, seen)
+    assert response.status_code == 204
+    assert len(log.statements) == 1, log.statements
+    assert "FROM generations" in log.statements[0] and "users" in log.statements[0]
+
+
+def test_an_unchanged_poll_without_accounts_is_one_sql_statement(app, client):
+    batch_id, _ = make_batch(app, "a", "b", "c")
+    seen = seen_of(client.get(f"/generate/{batch_id}").get_data(as_text=True))
+    poll(client, batch_id, seen)
+    with StatementLog(app) as log:
+        assert poll(client, batch_id, seen).status_code == 204
+    assert len(log.statements) == 1, log.statements
+
+
+def test_a_changed_poll_reads_only_the_changed_rows_whole(app, client):
+    batch_id, ids = make_batch(app, *[f"prompt {i}" for i in range(20)])
+    seen = seen_of(client.get(f"/generate/{batch_id}").get_data(as_text=True))
+    set_status(app, ids[19], Status.CANCELED.value)
+    with StatementLog(app) as log:
+        html = poll(client, batch_id, seen).get_data(as_text=True)
+    assert html.count('hx-swap-oob="true"') == 1 and f'id="generation-{ids[19]}"' in html
+    # The card states, the one changed row (a canceled card needs no time-left estimate), and the user that
+    # Flask-Login's context processor loads for any template.
+    assert len(log.statements) == 3, log.statements
+    assert "WHERE generations.id IN" in log.statements[1]
+
+
+def test_the_fast_poll_still_refuses_whoever_the_ordinary_checks_refuse(accounts_app):
+    app = accounts_app
+    make_user(app, "owner@example.com")
+    make_user(app, "other@example.com")
+    batch_id, _ = make_batch(app, "the owner's lighthouse", owner_email="owner@example.com")
+    url = f"/generate/{batch_id}/status?seen=x"
+    other = app.test_client()
+    signed_in(other, "other@example.com")
+    assert other.get(url).status_code == 404
+    assert app.test_client().get(url).status_code == 302  # signed out: to the sign-in page
+    anonymous = app.test_client().get(url, headers={"HX-Request": "true"})
+    assert anonymous.status_code == 401 and anonymous.headers["HX-Redirect"].startswith("/login")
+    owner = app.test_client()
+    signed_in(owner, "owner@example.com")
+    assert owner.get(url).status_code == 200
+    with app.app_context():
+        user = require_user("owner@example.com")
+        user.session_version += 1  # a password change elsewhere ends this session
+        db.session.commit()
+    assert owner.get(url).status_code == 302
+    owner = app.test_client()
+    signed_in(owner, "owner@example.com")
+    with app.app_context():
+        db.session.execute(sa.update(User).where(User.email == "owner@example.com").values(disabled=True))
+        db.session.commit()
+    assert owner.get(url).status_code == 302
+
+
+# --- the poll's pace --------------------------------------------------------------------------------
+
+def test_the_page_polls_slowly_while_all_wait_every_second_while_one_runs_and_stops_when_final(app, client):
+    batch_id, (first, second) = make_batch(app, "a", "b")
+    page = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert 'hx-trigger="every 3s"' in page
+    set_status(app, first, Status.RUNNING.value, started_at=utcnow())
+    html = poll(client, batch_id, seen_of(page)).get_data(as_text=True)
+    assert 'hx-trigger="every 1s"' in html
+    set_status(app, first, Status.CANCELED.value)
+    set_status(app, second, Status.CANCELED.value)
+    html = poll(client, batch_id, seen_of(html)).get_data(as_text=True)
+    assert "hx-trigger" not in html and seen_of(html) is None
+
+
+# --- the progress line ------------------------------------------------------------------------------
+
+def test_a_batch_canceled_whole_says_so_and_never_all_done(app, client):
+    batch_id, ids = make_batch(app, *[f"prompt {i}" for i in range(10)])
+    client.post(f"/generate/{batch_id}/cancel", data={"csrf_token": csrf_for(client)})
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert progress_text(html).startswith("10 of 10 finished · 0 made, 10 canceled.")
+    assert "All done" not in html
+    assert html.count('class="segment segment-canceled"') == 1 and "segment-succeeded" not in html
+    assert re.search(r'class="segment segment-canceled">(<span></span>){10}</span>', html)
+
+
+def test_a_mixed_batch_names_each_outcome_and_what_is_left(app, client):
+    batch_id, ids = make_batch(app, "a", "b", "c", "d", "e", "f")
+    set_status(app, ids[0], Status.SUCCEEDED.value)
+    set_status(app, ids[1], Status.FAILED.value, error="server error")
+    set_status(app, ids[2], Status.FILTERED.value)
+    set_status(app, ids[3], Status.CANCELED.value)
+    set_status(app, ids[4], Status.RUNNING.value, started_at=utcnow())
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert progress_text(html).startswith(
+        "4 of 6 finished · 1 made, 1 filtered, 1 failed, 1 canceled · 1 generating, 1 queued…")
+    kinds = re.findall(r'class="segment segment-(\w+)"', html)
+    assert kinds == ["succeeded", "filtered", "failed", "canceled", "running", "queued"]
+
+
+def test_all_done_only_once_something_was_made(app, client, run_worker):
+    batch_id, ids = make_batch(app, "a", "b")
+    run_worker()
+    set_status(app, ids[1], Status.FAILED.value, error="x")
+    assert progress_text(client.get(f"/generate/{batch_id}").get_data(as_text=True)) == (
+        "2 of 2 finished · 1 made, 1 failed. All done.")
+
+
+def test_the_queued_message_lives_in_the_progress_line_not_in_a_sticky_flash(app, client):
+    token = csrf_for(client)
+    response = client.post("/", data={"csrf_token": token, "prompts-0": "a", "prompts-1": "b", "model": "core",
+                                      "aspect_ratio": "1:1", "output_format": "png", "generate": "1"})
+    assert response.status_code == 303
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "2 images queued." in progress_text(html)
+    assert 'class="flashes"' not in html
+    # The next change replaces the progress line, and the message goes with it.
+    batch_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    with app.app_context():
+        ids = list(db.session.scalars(sa.select(Generation.id).where(Generation.batch_id == batch_id)))
+    set_status(app, ids[0], Status.CANCELED.value)
+    assert "queued." not in progress_text(poll(client, batch_id, seen_of(html)).get_data(as_text=True))
+
+
+# --- Retry all failed ----------------------------------------------------------------------------
+
+def test_retry_all_failed_queues_each_failed_card_again_and_reserves_its_cost(accounts_app):
+    app = accounts_app
+    make_user(app, "owner@example.com", monthly_credits=100)
+    batch_id, ids = make_batch(app, "a", "b", "c", owner_email="owner@example.com")
+    client = app.test_client()
+    signed_in(client, "owner@example.com")
+    for generation_id in ids[:2]:
+        set_status(app, generation_id, Status.FAILED.value, error="server error")
+    page = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert "Retry all failed (2)" in page
+    with app.app_context():
+        before = _used(app, "owner@example.com")
+    response = client.post(f"/generate/{batch_id}/retry-failed", data={"csrf_token": csrf_for(client)})
+    assert response.status_code == 303 and response.headers["Location"] == f"/generate/{batch_id}"
+    with app.app_context():
+        rows = db.session.execute(sa.select(Generation.status, Generation.history).where(Generation.id.in_(ids))
+                                  .order_by(Generation.position)).all()
+        assert [status for status, _ in rows] == ["queued", "queued", "queued"]
+        assert [len(history) for _, history in rows] == [1, 1, 0]  # the failures are kept as history
+        assert _used(app, "owner@example.com") == before + 2 * price_of(DEFAULT_OPTIONS)
+    page = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert "Queued 2 failed images again." in page and "Retry all failed" not in page
+
+
+def test_retry_all_failed_is_refused_whole_when_the_allowance_is_short(accounts_app):
+    app = accounts_app
+    price = price_of(DEFAULT_OPTIONS)
+    make_user(app, "owner@example.com", monthly_credits=3 * price)
+    batch_id, ids = make_batch(app, "a", "b", "c", owner_email="owner@example.com")
+    client = app.test_client()
+    signed_in(client, "owner@example.com")
+    for generation_id in ids:  # failed without a refund: the three reservations stay spent
+        set_status(app, generation_id, Status.FAILED.value, error="server error")
+    with app.app_context():
+        user = require_user("owner@example.com")
+        user.monthly_credits = 4 * price  # room for one retry, not three
+        db.session.commit()
+    html = client.post(f"/generate/{batch_id}/retry-failed", headers={"HX-Request": "true",
+                       "X-CSRFToken": csrf_for(client)}).get_data(as_text=True)
+    assert f"Retrying 3 failed images costs {3 * price:g} credits; you have {price:g} left this month. " \
+           "Nothing was retried." in html
+    with app.app_context():
+        assert set(db.session.scalars(sa.select(Generation.status).where(Generation.id.in_(ids)))) == {"failed"}
+        assert _used(app, "owner@example.com") == 3 * price
+
+
+def test_retry_all_failed_needs_a_csrf_token_and_is_a_404_for_someone_else(accounts_app):
+    app = accounts_app
+    make_user(app, "owner@example.com")
+    make_user(app, "other@example.com")
+    batch_id, ids = make_batch(app, "a", owner_email="owner@example.com")
+    set_status(app, ids[0], Status.FAILED.value, error="x")
+    other = app.test_client()
+    signed_in(other, "other@example.com")
+    assert other.post(f"/generate/{batch_id}/retry-failed", data={"csrf_token": csrf_for(other)}).status_code == 404
+    owner = app.test_client()
+    signed_in(owner, "owner@example.com")
+    assert owner.post(f"/generate/{batch_id}/retry-failed").status_code == 400
+    with app.app_context():
+        assert db.session.get(Generation, ids[0]).status == "failed"
+
+
+def _used(app, email):
+    from app.accounts.spending import allowance
+
+    return allowance(require_user(email)).used
+
+
+# --- the title ------------------------------------------------------------------------------------
+
+def test_the_batch_is_titled_by_its_first_prompt_with_how_many_more(app, client):
+    first = "A lighthouse on a cliff at dawn, waves breaking below, gulls in the spray, oil painting"
+    batch_id, _ = make_batch(app, first, "a forest", "a desert")
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert "<h1 class=\"batch-title\">A lighthouse on a cliff at dawn, waves breaking below… + 2 more</h1>" in html
+    assert "<title>A lighthouse on a cliff at dawn, waves breaking below… + 2 more · Image Generator</title>" \
+        in html
+
+
+def test_a_title_escapes_the_prompt_and_counts_repeated_prompts_once():
+    assert batch_title(["a fox", "a fox", "a fox"]) == "a fox"
+    assert batch_title(["a fox", "a fox", "an owl"]) == "a fox + 1 more"
+    assert batch_title(["  many\n  spaces  "]) == "many spaces"
+    assert batch_title(["x" * 200]) == "x" * 59 + "…"
+
+
+def test_a_prompt_with_markup_is_escaped_in_the_title(app, client):
+    batch_id, _ = make_batch(app, "<script>alert(1)</script>")
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+# --- time left --------------------------------------------------------------------------------------
+
+def test_a_running_card_says_how_long_is_left_from_the_models_recent_running_times(app, client):
+    batch_id, ids = make_batch(app, *[f"p{i}" for i in range(5)])
+    now = utcnow()
+    for generation_id, seconds in zip(ids[:3], (4, 10, 30), strict=True):  # median: 10 s
+        set_status(app, generation_id, Status.SUCCEEDED.value, started_at=now - timedelta(seconds=seconds + 60),
+                   finished_at=now - timedelta(seconds=60))
+    set_status(app, ids[3], Status.RUNNING.value, started_at=now - timedelta(seconds=3))
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert re.search(rf'id="generation-{ids[3]}".*?<span class="eta" data-eta="7">~7 s left</span>', html, re.S)
+    assert html.count('class="eta"') == 1  # queued and finished cards have none
+    with StatementLog(app) as log:  # cached for the process: the next render asks the database nothing more
+        client.get(f"/generate/{batch_id}")
+    assert not any("ORDER BY generations.finished_at DESC" in s for s in log.statements)
+
+
+def test_no_time_left_is_guessed_without_a_finished_image_of_that_model(app, client):
+    batch_id, ids = make_batch(app, "a")
+    set_status(app, ids[0], Status.RUNNING.value, started_at=utcnow())
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert 'class="eta"' not in html and "Generating" in html
+
+
+def test_an_overdue_image_is_almost_done_not_negative(app):
+    batch_id, ids = make_batch(app, "a", "b")
+    now = utcnow()
+    set_status(app, ids[0], Status.SUCCEEDED.value, started_at=now - timedelta(seconds=5), finished_at=now)
+    set_status(app, ids[1], Status.RUNNING.value, started_at=now - timedelta(seconds=50))
+    with app.app_context():
+        assert eta.seconds_left(db.session.get(Generation, ids[1])) == 0
+
+
+# --- relative times -------------------------------------------------------------------------------
+
+def test_every_time_shown_is_a_time_element_with_its_utc_instant(app, client, run_worker):
+    batch_id, ids = make_batch(app, "a")
+    run_worker()
+    for url in (f"/generate/{batch_id}", f"/images/{ids[0]}", "/all/"):
+        html = client.get(url).get_data(as_text=True)
+        assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[^"]*\+00:00">[^<]+ UTC</time>', html), url
+        assert "/static/js/relative-time.js" in html
