@@ -37,21 +37,13 @@ def test_rows_added_and_removed_in_place_generate_exactly_the_remaining_prompts_
     submit_three_prompts_with_a_removal(page, base_url, prompts)
     assert watched.loads == 1  # every row edit happened in place
     sync_api.expect(page.locator("#batch-cost")).to_contain_text("3 images")  # the cost caught up with the rows
-    screenshot(page, "home.png", full_page=True)
     page.click("button[name=generate]")
     page.wait_for_url("**/generate/*")
     loads_after_submit = watched.loads
     assert page.eval_on_selector_all(".card-prompt", "els => els.map(e => e.textContent)") == [
         prompts[0], prompts[2], prompts[3]]
 
-    shot = {"taken": False}
-
-    def screenshot_mid_batch(states):
-        if not shot["taken"] and "succeeded" in states and any(s in ("queued", "running") for s in states):
-            screenshot(page, "generate.png")
-            shot["taken"] = True
-
-    seen = wait_for_states(page, lambda states: states == ["succeeded"] * 3, on_change=screenshot_mid_batch)
+    seen = wait_for_states(page, lambda states: states == ["succeeded"] * 3)
     for index in range(3):
         history = [states[index] for states in seen]
         compact = [s for i, s in enumerate(history) if i == 0 or history[i - 1] != s]

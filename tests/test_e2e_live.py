@@ -12,14 +12,15 @@ pytestmark = pytest.mark.e2e
 FINAL = ("succeeded", "failed", "filtered", "canceled")
 
 
-def submit_with_ratio(page, base_url, prompts, ratio):
-    """Fill one row per prompt, choose the aspect ratio, press Generate."""
+def submit_with_ratio(page, base_url, prompts, ratio, per_prompt="1"):
+    """Fill one row per prompt, choose the aspect ratio and the images per prompt, press Generate."""
     page.goto(base_url + "/")
     for index, prompt in enumerate(prompts):
         if index:
             add_row(page, index + 1)
         page.fill(f"#prompts-{index}", prompt)
     page.select_option("#aspect_ratio", ratio)
+    page.select_option("#images_per_prompt", per_prompt)
     page.click("button[name=generate]")
     page.wait_for_url("**/generate/*")
 
@@ -53,10 +54,10 @@ def test_running_cards_hold_the_images_shape_and_time_left_then_polling_stops(wa
     # One finished image of the model first, so there is a running time to estimate from.
     submit_prompts(page, base_url, ["a lighthouse to learn the model's pace"])
     wait_for_states(page, lambda states: states == ["succeeded"])
-    prompts = ["a harbour at dawn", "a market at noon", "a bridge in fog", "a station at night", "a quay in rain"]
-    submit_with_ratio(page, base_url, prompts, "16:9")
+    # Two prompts, three images each: the README's picture of a batch mid-way.
+    submit_with_ratio(page, base_url, ["a harbour at dawn", "a bridge in fog"], "16:9", per_prompt="3")
     polls = status_polls(page)
-    sync_api.expect(page.locator(".progress-text")).to_contain_text("5 images queued.")
+    sync_api.expect(page.locator(".progress-text")).to_contain_text("6 images queued.")
     shot = {"taken": False, "checked": False}
 
     def check_running(states):
@@ -75,7 +76,7 @@ def test_running_cards_hold_the_images_shape_and_time_left_then_polling_stops(wa
     assert shot["checked"]
     sync_api.expect(page.locator("#batch-progress")).not_to_have_attribute("hx-trigger", re.compile(".*"))
     text = page.locator(".progress-text").inner_text()
-    assert "5 of 5 finished · 5 made. All done." in text and "queued." not in text
+    assert "6 of 6 finished · 6 made. All done." in text and "queued." not in text
     assert page.locator(".flashes").count() == 0
     # No poll is sent once the batch is final: wait longer than the slowest interval, then count.
     sent = len(polls)
