@@ -204,13 +204,18 @@ def submit_three_prompts_with_a_removal(page, base_url, prompts):
     assert prompt_values(page) == [first, third, fourth]
 
 
-def submit_prompts(page, base_url, prompts):
-    """Fill one row per prompt through 'Add prompt' and press Generate."""
+def fill_prompts(page, base_url, prompts):
+    """Open the form and fill one row per prompt through 'Add prompt'."""
     page.goto(base_url + "/")
     for index, prompt in enumerate(prompts):
         if index:
             add_row(page, index + 1)
         page.fill(f"#prompts-{index}", prompt)
+
+
+def submit_prompts(page, base_url, prompts):
+    """Fill one row per prompt through 'Add prompt' and press Generate."""
+    fill_prompts(page, base_url, prompts)
     page.click("button[name=generate]")
     page.wait_for_url("**/generate/*")
 

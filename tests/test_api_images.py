@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import drain
-from tests_support import bearer, make_token, make_user
+from tests_support import bearer, make_token, make_user, set_status
 
 from app.extensions import db
 from app.models import Batch, Generation, Status
@@ -23,11 +23,6 @@ def submit(client, auth, *prompts, **options):
     return response.get_json()
 
 
-def set_status(app, generation_id, status, **values):
-    with app.app_context():
-        db.session.execute(sa.update(Generation).where(Generation.id == generation_id)
-                           .values(status=status, **values))
-        db.session.commit()
 
 
 def test_the_gallery_lists_images_newest_first_with_filters_and_pages(accounts_app, ann):

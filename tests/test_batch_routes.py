@@ -2,25 +2,9 @@
 
 import re
 
-import sqlalchemy as sa
+from tests_support import make_batch, set_status
 
-from app.accounts.users import local_user
-from app.extensions import db
-from app.generations.lifecycle import create_batch
-from app.models import Generation, Status
-
-
-def make_batch(app, *prompts):
-    with app.test_request_context():
-        batch = create_batch(local_user(), list(prompts))
-        return batch.id, [g.id for g in batch.generations]
-
-
-def set_status(app, generation_id, status, **values):
-    with app.app_context():
-        db.session.execute(sa.update(Generation).where(Generation.id == generation_id)
-                           .values(status=status, **values))
-        db.session.commit()
+from app.models import Status
 
 
 def progress_text(html):

@@ -3,20 +3,12 @@
 import sqlalchemy as sa
 from conftest import drain
 from rq.job import Job
-from tests_support import csrf_for
+from tests_support import csrf_for, make_batch
 
-from app.accounts.users import local_user
 from app.extensions import db
-from app.generations.lifecycle import create_batch
 from app.jobs import generate
 from app.models import Generation, Status
 from app.services import services
-
-
-def make_batch(app, *prompts):
-    with app.test_request_context():
-        batch = create_batch(local_user(), list(prompts))
-        return batch.id, [g.id for g in batch.generations]
 
 
 def row(app, generation_id):

@@ -10,6 +10,7 @@ from browser_stack import (
     add_row,
     card_states,
     expect_rows,
+    fill_prompts,
     prompt_values,
     screenshot,
     sign_in,
@@ -31,12 +32,6 @@ def phone(browser, base_url):
     watched.close()
 
 
-def fill_prompts(page, base_url, prompts):
-    page.goto(base_url + "/")
-    for index, prompt in enumerate(prompts):
-        if index:
-            add_row(page, index + 1)
-        page.fill(f"#prompts-{index}", prompt)
 
 
 def card_seeds(page) -> list[int]:

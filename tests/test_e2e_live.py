@@ -5,7 +5,7 @@ message that goes, and relative times."""
 import re
 
 import pytest
-from browser_stack import LATENCY, add_row, card, screenshot, submit_prompts, sync_api, wait_for_states
+from browser_stack import LATENCY, card, fill_prompts, screenshot, submit_prompts, sync_api, wait_for_states
 
 pytestmark = pytest.mark.e2e
 
@@ -14,11 +14,7 @@ FINAL = ("succeeded", "failed", "filtered", "canceled")
 
 def submit_with_ratio(page, base_url, prompts, ratio, per_prompt="1"):
     """Fill one row per prompt, choose the aspect ratio and the images per prompt, press Generate."""
-    page.goto(base_url + "/")
-    for index, prompt in enumerate(prompts):
-        if index:
-            add_row(page, index + 1)
-        page.fill(f"#prompts-{index}", prompt)
+    fill_prompts(page, base_url, prompts)
     page.select_option("#aspect_ratio", ratio)
     page.select_option("#images_per_prompt", per_prompt)
     page.click("button[name=generate]")

@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from tests_support import csrf_for, make_user, signed_in
+from tests_support import csrf_for, make_batch, make_user, set_status, signed_in
 
-from app.accounts.users import local_user, require_user
+from app.accounts.users import require_user
 from app.batches import eta
 from app.batches.titles import batch_title
 from app.extensions import db
-from app.generations.lifecycle import create_batch, price_of
+from app.generations.lifecycle import price_of
 from app.generations.options import DEFAULT_OPTIONS
 from app.models import Generation, Status, User, utcnow
 
@@ -37,18 +37,8 @@ class StatementLog:
             self.statements.append(statement)
 
 
-def make_batch(app, *prompts, owner_email=None):
-    with app.test_request_context():
-        owner = require_user(owner_email) if owner_email else local_user()
-        batch = create_batch(owner, list(prompts))
-        return batch.id, [g.id for g in batch.generations]
 
 
-def set_status(app, generation_id, status, **values):
-    with app.app_context():
-        db.session.execute(sa.update(Generation).where(Generation.id == generation_id)
-                           .values(status=status, **values))
-        db.session.commit()
 
 
 def seen_of(html):

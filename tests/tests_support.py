@@ -2,6 +2,13 @@
 
 import re
 
+import sqlalchemy as sa
+
+from app.accounts.users import local_user, require_user
+from app.extensions import db
+from app.generations.lifecycle import create_batch
+from app.models import Generation
+
 CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
@@ -57,3 +64,19 @@ def make_token(app, email: str, name: str = "script", expires_days: int | None =
 def bearer(secret: str) -> dict[str, str]:
     """The Authorization header of a token."""
     return {"Authorization": f"Bearer {secret}"}
+
+
+def make_batch(app, *prompts: str, owner_email: str | None = None) -> tuple[int, list[int]]:
+    """Create a batch of these prompts (the local user's, or owner_email's); its id and its generations' ids."""
+    with app.test_request_context():
+        owner = require_user(owner_email) if owner_email else local_user()
+        batch = create_batch(owner, list(prompts))
+        return batch.id, [g.id for g in batch.generations]
+
+
+def set_status(app, generation_id: int, status: str, **values) -> None:
+    """Put a row straight into a status, as a test's starting point (not through the lifecycle)."""
+    with app.app_context():
+        db.session.execute(sa.update(Generation).where(Generation.id == generation_id)
+                           .values(status=status, **values))
+        db.session.commit()
