@@ -56,7 +56,7 @@ def test_two_prompts_with_three_images_each_make_six_cards_and_the_cost_says_so(
     page.wait_for_url("**/generate/*")
     assert page.eval_on_selector_all(".card-prompt", "els => els.map(e => e.textContent)") == (
         ["a lighthouse in a storm"] * 3 + ["a quiet harbour at dawn"] * 3)
-    sync_api.expect(page.locator(".flash")).to_have_text("6 images queued.")
+    sync_api.expect(page.locator(".progress-text")).to_contain_text("6 images queued.")
     wait_for_states(page, lambda states: states == ["succeeded"] * 6, timeout=60)
     assert len(set(card_seeds(page))) == 6  # unlocked: every image drew its own seed
 

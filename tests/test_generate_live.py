@@ -132,7 +132,7 @@ def test_the_fast_poll_still_refuses_whoever_the_ordinary_checks_refuse(accounts
 def test_the_page_polls_slowly_while_all_wait_every_second_while_one_runs_and_stops_when_final(app, client):
     batch_id, (first, second) = make_batch(app, "a", "b")
     page = client.get(f"/generate/{batch_id}").get_data(as_text=True)
-    assert 'hx-trigger="every 3s"' in page
+    assert 'hx-trigger="every 2s"' in page
     set_status(app, first, Status.RUNNING.value, started_at=utcnow())
     html = poll(client, batch_id, seen_of(page)).get_data(as_text=True)
     assert 'hx-trigger="every 1s"' in html

@@ -55,9 +55,10 @@ def changed_since(states: Sequence[S], current: str, seen: str) -> list[S]:
     return [s for s, new, old in zip(states, now, before, strict=True) if new != old]
 
 
-# How often a page polls: every second while an image is being made, slower while all still wait in line.
+# How often a page polls: every second while an image is being made, slower while all still wait in line —
+# but no slower than 2 s, or a card that starts and finishes within one wait would never be seen generating.
 POLL_RUNNING_SECONDS = 1
-POLL_QUEUED_SECONDS = 3
+POLL_QUEUED_SECONDS = 2
 
 
 @dataclass(frozen=True)
