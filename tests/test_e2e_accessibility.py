@@ -28,7 +28,8 @@ def member_pages(made: dict[str, int]) -> list[str]:
     """Every page a member reaches, with content in it."""
     image = made["image"]
     return ["/", f"/generate/{made['batch']}", "/all/", "/all/?q=nothing-matches-this", f"/images/{image}",
-            f"/images/{image}/delete", "/account", "/account/tokens", "/images/2147483000"]
+            f"/images/{image}?size=actual", f"/images/{image}/delete", f"/all/delete?ids={image}", "/account",
+            "/account/tokens", "/images/2147483000"]
 
 
 def check(page, url: str, problems: list[str]) -> None:  # noqa: ANN001
@@ -54,6 +55,10 @@ def test_every_page_has_no_serious_accessibility_violations(browser, base_url, m
     sign_in(member, base_url, MEMBER)
     for path in member_pages(made):
         check(member.page, base_url + path, problems)
+    # The larger view, open over the gallery (a link with ?view= opens it on load).
+    member.page.goto(f"{base_url}/all/?view={made['image']}")
+    sync_api.expect(member.page.locator("dialog[open]")).to_have_count(1)
+    problems.extend(f"/all/?view (open): {line}" for line in serious_violations(member.page))
     # The home form refusing an empty batch: its messages are markup too.
     member.page.goto(base_url + "/")
     member.expect_status(422)
