@@ -24,7 +24,7 @@ def test_generate_page_shows_one_card_per_prompt_in_order_and_polls(app, client)
     assert html.index("first prompt") < html.index("second prompt")
     assert html.count('data-status="queued"') == 2
     assert poll_url(html) == f"/generate/{batch_id}/status?seen=q0.q1"  # status and place in the queue
-    assert 'hx-trigger="every 3s"' in html  # everything still queued: a slower poll
+    assert 'hx-trigger="every 2s"' in html  # everything still queued: a slower poll
     assert '<meta http-equiv="refresh"' in html  # inside <noscript>: pages without JS reload themselves
 
 

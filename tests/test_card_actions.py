@@ -112,7 +112,7 @@ def test_a_retry_restarts_polling_on_a_finished_batch(app, client):
     set_row(app, first, status=Status.FAILED.value, error="x")
     html = client.post(f"/generations/{first}/retry", headers={"HX-Request": "true", "X-CSRFToken": csrf_for(client)}
                        ).get_data(as_text=True)
-    assert 'hx-trigger="every 3s"' in html  # queued again: the slower poll until it runs
+    assert 'hx-trigger="every 2s"' in html  # queued again: the slower poll until it runs
 
 
 def test_actions_refuse_requests_without_a_csrf_token(app, client):
