@@ -17,6 +17,7 @@ from app.accounts.passwords import verify_password
 from app.accounts.users import find_user, has_admin, normalise_email, set_password, user_for_link
 from app.extensions import db, limiter
 from app.models import utcnow
+from app.wording import count_of
 
 bp = Blueprint("accounts", __name__)
 WRONG_CREDENTIALS = "Wrong email or password."
@@ -67,7 +68,7 @@ def too_many_attempts(_error: RateLimitExceeded) -> tuple[str, int]:
     seconds = max(60.0, (limit.window.reset_time - time.time()) if limit else 900.0)
     minutes = math.ceil(seconds / 60)
     form = LoginForm()
-    message = f"Too many attempts; try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    message = f"Too many attempts; try again in {count_of(minutes, 'minute')}."
     return _login_page(form, 429, message)
 
 

@@ -19,6 +19,7 @@ from app.generations import lifecycle
 from app.models import Status, User, as_utc, utcnow
 from app.prompts.submission import OPTION_FIELDS, Submission, SubmissionInvalid, validate_submission
 from app.services import services
+from app.wording import count_of
 
 tokens_cli = AppGroup("tokens", help="Make, list and revoke API tokens.")
 
@@ -150,7 +151,7 @@ def _report(batch_ids: list[int], out: Path | None) -> int:
         click.echo(f"{number:03d} {generation.prompt[:60]!r}: {generation.status}: {reason}{support}", err=True)
     if out is not None:
         saved = waiting.save_images(generations, services().stores, out)
-        click.echo(f"Saved {len(saved)} image{'s' if len(saved) != 1 else ''} in {out}/")
+        click.echo(f"Saved {count_of(len(saved), 'image')} in {out}/")
     return 1 if failed else 0
 
 

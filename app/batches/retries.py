@@ -6,10 +6,7 @@ from app.accounts import spending
 from app.extensions import db
 from app.generations import lifecycle
 from app.models import Generation, Status
-
-
-def _plural(count: int) -> str:
-    return f"{count} failed image{'s' if count != 1 else ''}"
+from app.wording import count_of
 
 
 def _short_of(failed: list[Generation]) -> str | None:
@@ -21,8 +18,8 @@ def _short_of(failed: list[Generation]) -> str | None:
     try:
         spending.reserve(owner, cost)
     except spending.OverAllowance as exc:
-        return (f"Retrying {_plural(len(failed))} costs {cost:g} credits; {exc.whose} {max(0.0, exc.left):g} left "
-                "this month. Nothing was retried.")
+        return (f"Retrying {count_of(len(failed), 'failed image')} costs {cost:g} credits; "
+                f"{exc.whose} {max(0.0, exc.left):g} left this month. Nothing was retried.")
     db.session.rollback()  # each retry below reserves its own cost, as a single retry does
     return None
 
@@ -42,4 +39,4 @@ def retry_failed(generations: list[Generation]) -> str:
             retried += lifecycle.retry(generation_id)
         except spending.OverAllowance as exc:  # spent elsewhere meanwhile
             return f"Queued {retried} again; the rest did not fit: {exc}"
-    return f"Queued {_plural(retried)} again."
+    return f"Queued {count_of(retried, 'failed image')} again."

@@ -17,6 +17,7 @@ from app.batches.titles import batch_title
 from app.generations import lifecycle
 from app.models import Generation
 from app.services import services
+from app.wording import count_of
 
 bp = Blueprint("batches", __name__)
 
@@ -98,7 +99,7 @@ def cancel_batch(batch_id: int) -> Response | str:
     """Cancel every unfinished generation of the batch."""
     _generations_or_404(batch_id)
     count = lifecycle.cancel_batch(batch_id)
-    return _after_action(batch_id, f"Canceled {count} image{'s' if count != 1 else ''}.")
+    return _after_action(batch_id, f"Canceled {count_of(count, 'image')}.")
 
 
 @bp.post("/generations/<int:generation_id>/retry")

@@ -19,6 +19,7 @@ from app.media.deletion import delete_images
 from app.models import Generation
 from app.providers.options import MODELS
 from app.services import services
+from app.wording import count_of
 
 bp = Blueprint("gallery", __name__)
 bp.add_app_template_filter(tile_shape)
@@ -84,7 +85,7 @@ def delete_selected() -> Response | str:
         return _back(filters, str(exc))
     deleted = [image.id for image in images]
     delete_images(images)
-    message = f"Deleted {len(deleted)} image{'s' if len(deleted) != 1 else ''}."
+    message = f"Deleted {count_of(len(deleted), 'image')}."
     if not request.headers.get("HX-Request"):
         return _back(filters, message)
     count = _count(filters)

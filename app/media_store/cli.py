@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 from app.media_store import moving
 from app.media_store.base import StoreError
 from app.services import services
+from app.wording import count_of
 
 media_cli = AppGroup("media", help="Move image files between stores.")
 
@@ -28,7 +29,7 @@ def migrate_command(target: str, dry_run: bool, delete_source: bool) -> None:
         raise click.ClickException("S3_BUCKET is not set: the S3 store is not configured") from None
     total = moving.count_to_move(target)
     verb = "Would move" if dry_run else "Moving"
-    click.echo(f"{verb} {total} image{'s' if total != 1 else ''} to {target}.")
+    click.echo(f"{verb} {count_of(total, 'image')} to {target}.")
     report = moving.MoveReport()
     try:
         with click.progressbar(moving.rows_to_move(target), length=total, label="images",

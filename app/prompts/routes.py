@@ -15,6 +15,7 @@ from app.models import Generation, parse_id
 from app.prompts.cost import batch_cost, current_balance
 from app.prompts.forms import PromptForm, rebuilt_form, reused_form
 from app.prompts.recent import recent_prompts
+from app.wording import count_of
 
 bp = Blueprint("prompts", __name__)
 SEED_MEMORY = "seed"  # the session's {"seed", "locked"} of the last batch, so the next form starts from it
@@ -99,7 +100,7 @@ def index() -> Response | tuple[str, int]:
         return _page(form, 402)
     _remember_seed(form)
     count = len(batch.generations)
-    flash(f"{count} image{'s' if count != 1 else ''} queued.")
+    flash(f"{count_of(count, 'image')} queued.")
     return redirect(url_for("batches.show", batch_id=batch.id), code=303)
 
 
