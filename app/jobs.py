@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
-import threading
 import time
 
 from flask import Flask, current_app
@@ -25,6 +23,7 @@ from app.models import UNFINISHED
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
 from app.services import services
 from app.thumbnails import Thumbnail, make_thumbnail
+from app.work_slots import PIXEL_WORK, AnswerSlot
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +32,6 @@ UNEXPECTED = "An unexpected error stopped this generation; it has been logged"
 STORE_FAILED = "Could not store the image; try again"
 # Answers that say the account, not this image, is the problem: pause the queue instead of failing it job by job.
 PAUSING_STATUSES = {401: queue.PAUSED_BAD_KEY, 402: queue.PAUSED_OUT_OF_CREDITS}
-# Decoding and thumbnailing are the CPU-heavy part of a job: at most one per core at a time in a process, however
-# many jobs are in flight, so a burst of answers is worked through in turn and only a few decoded images (4 MB each
-# at 1024 px) are held at once, instead of one per slot.
-PIXEL_WORK = threading.BoundedSemaphore(os.cpu_count() or 1)
 
 
 def run_generation(generation_id: int) -> str:
@@ -61,8 +56,9 @@ def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
         app_services.in_flight.add(job_id, generation_id)
     claimed_at = time.monotonic()
     telemetry.IN_FLIGHT.inc()
+    slot = AnswerSlot()
     try:
-        image, _attempt = _generate_with_retries(app, generation, job_id)
+        image, _attempt = _generate_with_retries(app, generation, job_id, slot)
         _store(app, generation, image, job_id)
     except GenerationError as exc:
         _handle_failure(app, generation, job_id, exc)
@@ -80,6 +76,7 @@ def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
         log.exception("generation %s crashed", generation_id)
         lifecycle.fail(generation_id, job_id, UNEXPECTED)
     finally:
+        slot.give_back()
         telemetry.IN_FLIGHT.dec()
         if job_id:
             app_services.in_flight.discard(job_id)
@@ -110,11 +107,12 @@ def backoff_delay(attempt: int, base: float) -> float:
     return random.uniform(0, base * 2 ** (attempt - 1))
 
 
-def _generate_with_retries(app: Flask, generation: Claimed, job_id: str | None) -> tuple[GeneratedImage, int]:
+def _generate_with_retries(app: Flask, generation: Claimed, job_id: str | None,
+                           slot: AnswerSlot) -> tuple[GeneratedImage, int]:
     """Call the provider, retrying transient failures (429, 5xx, timeouts) with backoff; never permanent ones.
 
-    Returns the image and the attempt that made it. A thread cannot be stopped from outside, so the job keeps
-    its own deadline: no attempt starts, and no backoff sleeps, past it.
+    Returns the image, read while holding `slot`, and the attempt that made it. A thread cannot be stopped from
+    outside, so the job keeps its own deadline: no attempt starts, and no backoff sleeps, past it.
     """
     provider = services(app).provider
     request = GenerationRequest(prompt=generation.prompt, options=generation.options)
@@ -129,8 +127,12 @@ def _generate_with_retries(app: Flask, generation: Claimed, job_id: str | None) 
         if not lifecycle.begin_attempt(generation.id, job_id, attempt, note):
             raise GenerationError("Canceled")  # fail() will not touch the canceled row either
         try:
-            return provider.generate(request), attempt
+            image = provider.generate(request)
+            slot.take()
+            image.read()  # now, inside the try: an answer that breaks off is retried like any transient failure
+            return image, attempt
         except GenerationError as exc:
+            slot.give_back()
             exc.attempt = attempt
             if not exc.transient or attempt >= generation.max_attempts:
                 raise

@@ -37,7 +37,7 @@ from app.logs import configure_logging
 from app.malloc import limit_arenas
 from app.services import rebuild_after_fork, services, slots_per_process
 
-# Two arenas per process: the slots mostly wait, and a decode runs at most once per core (jobs.PIXEL_WORK).
+# Two arenas per process: the slots mostly wait, and a decode runs at most once per core (work_slots.PIXEL_WORK).
 MALLOC_ARENAS = 2
 log = logging.getLogger(__name__)
 PAUSE_POLL_SECONDS = 2.0

@@ -16,20 +16,53 @@ class GenerationRequest:
     options: GenerationOptions = field(default=DEFAULT_OPTIONS)
 
 
-@dataclass(frozen=True)
-class GeneratedImage:
-    """An image as a provider returned it."""
+class AnswerBody(Protocol):
+    """An HTTP answer's body still waiting in its socket."""
 
-    data: bytes
+    def read(self) -> bytes:
+        """Read the whole body (GenerationError if it breaks off)."""
+        ...
+
+    def close(self) -> None:
+        """Drop the body unread."""
+        ...
+
+
+@dataclass
+class GeneratedImage:
+    """An image as a provider returned it: its bytes, or the answer they are still to be read from."""
+
     mime_type: str
     seed: int | None
     finish_reason: str
     request_id: str | None = None
+    content: bytes | None = field(default=None, repr=False)
+    body: AnswerBody | None = field(default=None, repr=False)
 
     @property
     def is_filtered(self) -> bool:
         """True when the API blurred the output for breaking its moderation policy."""
         return self.finish_reason == "CONTENT_FILTERED"
+
+    @property
+    def data(self) -> bytes:
+        """The image's bytes (see read)."""
+        return self.read()
+
+    def read(self) -> bytes:
+        """The image's bytes, read from the answer the first time they are asked for."""
+        if self.content is None:
+            if self.body is None:
+                raise GenerationError("The API's answer was dropped before it was read")
+            body, self.body = self.body, None
+            self.content = body.read()
+        return self.content
+
+    def discard(self) -> None:
+        """Close an answer that will not be read, so its connection is not left half-read."""
+        if self.body is not None:
+            body, self.body = self.body, None
+            body.close()
 
 
 class GenerationError(Exception):

@@ -64,4 +64,4 @@ class DemoProvider:
             time.sleep(self.delay * (0.5 + hashlib.sha256(request.prompt.encode()).digest()[0] / 255))
         data = render_demo_image(request.prompt, seed, options.aspect_ratio, options.output_format)
         mime = "image/" + options.output_format
-        return GeneratedImage(data=data, mime_type=mime, seed=seed, finish_reason="SUCCESS")
+        return GeneratedImage(content=data, mime_type=mime, seed=seed, finish_reason="SUCCESS")
