@@ -906,7 +906,7 @@ CATEGORIES = [
     ("decode (PNG inflate + unfilter, checks)", ("decode_image", "inspect_image")),
     ("thumbnail (reduce, resize, WebP encode)", ("make_thumbnail",)),
     ("metadata (parameters chunk)", ("embed_parameters", "parameters_text")),
-    ("file write (temp file, fsync, rename)", ("write_atomically", "delete_file")),
+    ("file write (temp file, fsync, rename)", ("media_store/",)),
     ("rate limiter (Redis script)", ("rate_limit.py",)),
     ("HTTP to the API (requests, urllib3)", ("stability.py", "requests/", "urllib3/", "http/client.py")),
     ("database (SQLAlchemy, psycopg)", ("sqlalchemy/", "psycopg")),
@@ -962,7 +962,7 @@ def profile_store(stack: Stack, count: int = 20) -> dict[str, object]:
     from app.providers.base import GeneratedImage
 
     png = stack.served.images["full"][0]
-    image = GeneratedImage(data=png, mime_type="image/png", seed=1234, finish_reason="SUCCESS", request_id="bench")
+    image = GeneratedImage(content=png, mime_type="image/png", seed=1234, finish_reason="SUCCESS", request_id="bench")
     with stack.app.test_request_context():
         # No worker runs now: these jobs stay in Redis, and the rows are claimed right here instead.
         batch = lifecycle.create_batch(local_user(), [f"profiled in process {i}" for i in range(count * 2 + 2)])
@@ -986,7 +986,7 @@ def profile_store(stack: Stack, count: int = 20) -> dict[str, object]:
 STORE_PARTS = [
     ("decode", "images.py", "decode_image"), ("thumbnail", "thumbnails.py", "make_thumbnail"),
     ("metadata", "metadata.py", "embed_parameters"), ("metadata text", "metadata.py", "parameters_text"),
-    ("file write", "storage.py", "write_atomically"), ("database (finish)", "lifecycle.py", "finish"),
+    ("file write", "local.py", "put"), ("database (finish)", "lifecycle.py", "finish"),
     ("whole _store", "jobs.py", "_store"),
 ]
 
@@ -1131,7 +1131,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-load", type=float, default=1.5, help="wait while the load average is above this")
     parser.add_argument("--load-tries", type=int, default=3, help="minutes to wait for the load to drop (default 3)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
-    parser.add_argument("--keep-logs", type=Path, help="copy gunicorn's and worker.py's logs into this folder")
+    parser.add_argument("--keep-logs", type=Path,
+                        help="copy gunicorn's and worker.py's logs (and py-spy's raw samples) into this folder")
     args = parser.parse_args(argv)
     unknown = [name for name in args.scenarios.split(",") if name not in SCENARIOS]
     if unknown:
@@ -1155,7 +1156,7 @@ def benchmark(args: argparse.Namespace) -> tuple[list[Result], tuple[dict, dict]
         finally:
             if args.keep_logs:
                 args.keep_logs.mkdir(parents=True, exist_ok=True)
-                for log in stack.tmp.glob("*.log"):
+                for log in [*stack.tmp.glob("*.log"), *stack.tmp.glob("*-profile.txt")]:
                     shutil.copy(log, args.keep_logs / log.name)
         sampled = stack.profile
         store = {}
