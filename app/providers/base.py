@@ -23,10 +23,6 @@ class AnswerBody(Protocol):
         """Read the whole body (GenerationError if it breaks off)."""
         ...
 
-    def close(self) -> None:
-        """Drop the body unread."""
-        ...
-
 
 @dataclass
 class GeneratedImage:
@@ -57,12 +53,6 @@ class GeneratedImage:
             body, self.body = self.body, None
             self.content = body.read()
         return self.content
-
-    def discard(self) -> None:
-        """Close an answer that will not be read, so its connection is not left half-read."""
-        if self.body is not None:
-            body, self.body = self.body, None
-            body.close()
 
 
 class GenerationError(Exception):

@@ -185,11 +185,7 @@ class StabilityClient:
             self._lock_out()
         if response.status_code != 200:
             raise error_from_response(response)
-        try:
-            return self._parse_success(response)
-        except GenerationError:
-            response.close()
-            raise
+        return self._parse_success(response)
 
     def _lock_out(self) -> None:
         """The API locks the whole account out after a 429; every worker must wait, not only this one."""
@@ -282,7 +278,3 @@ class UnreadBody:
             raise GenerationError(BROKE_OFF, transient=True,
                                   request_id=self.response.headers.get("x-request-id")) from None
         return data  # read whole, urllib3 has handed the connection back to the pool
-
-    def close(self) -> None:
-        """Drop the unread body along with its connection."""
-        self.response.close()
