@@ -22,7 +22,7 @@ from app.metadata import ImageParameters, embed_parameters, parameters_text
 from app.models import UNFINISHED
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
 from app.services import services
-from app.thumbnails import Thumbnail, make_thumbnail
+from app.thumbnails import THUMBNAIL_LONG_SIDE, Thumbnail, make_thumbnail
 from app.work_slots import PIXEL_WORK, AnswerSlot
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def _checked_thumbnail(data: bytes) -> tuple[ImageInfo, Thumbnail]:
     """Decode the image once for its checks and its thumbnail, a few at a time; the pixels are freed on return."""
     with PIXEL_WORK:
         try:
-            decoded = decode_image(data)
+            decoded = decode_image(data, long_side=THUMBNAIL_LONG_SIDE)
             info, thumbnail = decoded.info, make_thumbnail(decoded.image)
             del decoded  # the pixels go before the trim below, not when this frame ends
         finally:
@@ -170,7 +170,7 @@ def _store(app: Flask, generation: Claimed, image: GeneratedImage, job_id: str |
         height=info.height)))
     app_services = services(app)
     store = app_services.stores.current
-    file_name, thumb_name = new_file_name(info.mime_type), new_file_name("image/webp")
+    file_name, thumb_name = new_file_name(info.mime_type), new_file_name(thumbnail.mime_type)
     filtered = image.is_filtered
     outcome = {
         "file_name": file_name, "mime_type": info.mime_type, "byte_size": len(data), "storage": store.name,
@@ -183,7 +183,7 @@ def _store(app: Flask, generation: Claimed, image: GeneratedImage, job_id: str |
     stored = False
     try:
         _put_with_retries(app, generation.id, store, file_name, data, info.mime_type)
-        _put_with_retries(app, generation.id, store, thumb_name, thumbnail.data, "image/webp")
+        _put_with_retries(app, generation.id, store, thumb_name, thumbnail.data, thumbnail.mime_type)
         stored = lifecycle.finish(generation.id, job_id, filtered, **outcome)
         if stored:
             telemetry.CREDITS_SPENT.labels(generation.options.model).inc(lifecycle.price_of(generation.options))

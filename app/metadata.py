@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from app import png_chunks
 from app.generations.options import GenerationOptions
 
 PARAMETERS_KEY = "parameters"
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 
 JPEG_SOI = b"\xff\xd8"
@@ -136,35 +136,32 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def _is_parameters_chunk(kind: bytes, body: bytes) -> bool:
+def _is_parameters_chunk(view: memoryview, chunk: png_chunks.Chunk) -> bool:
     """Tell whether a chunk is a text chunk (any of the three kinds) keyed "parameters"."""
-    return kind in PNG_TEXT_CHUNKS and body.split(b"\x00", 1)[0] == PARAMETERS_KEY.encode()
+    if chunk.kind not in PNG_TEXT_CHUNKS:
+        return False
+    # A keyword is at most 79 bytes and ends with a NUL: only that much of the chunk is read.
+    keyword = bytes(view[chunk.body_start:min(chunk.end - 4, chunk.body_start + 80)])
+    return keyword.split(b"\x00", 1)[0] == PARAMETERS_KEY.encode()
 
 
 def _embed_png(data: bytes, text: str) -> bytes | None:
     """Insert an uncompressed iTXt "parameters" chunk right after IHDR, dropping any earlier one."""
-    if not data.startswith(PNG_SIGNATURE):
-        return None
     # Keyword, compression flag and method (0: uncompressed), empty language tag and translated keyword.
     body = PARAMETERS_KEY.encode() + b"\x00\x00\x00\x00\x00" + text.encode("utf-8")
-    out = [PNG_SIGNATURE]
-    pos, seen_end = len(PNG_SIGNATURE), False
-    while pos < len(data) and not seen_end:
-        if pos + 12 > len(data):
-            return None
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        end = pos + 12 + length
-        if end > len(data) or (pos == len(PNG_SIGNATURE)) != (kind == b"IHDR"):
-            return None
-        if not _is_parameters_chunk(kind, data[pos + 8:pos + 8 + length]):
-            out.append(data[pos:end])  # copied byte for byte, original CRC included
-        if kind == b"IHDR":
-            out.append(_png_chunk(b"iTXt", body))
-        seen_end = kind == b"IEND"
-        pos = end
-    if not seen_end:
+    view = memoryview(data)
+    try:
+        found = list(png_chunks.chunks(view))
+    except png_chunks.MalformedPNG:
         return None
-    out.append(data[pos:])  # whatever trails IEND is not ours to judge
+    # Views, not slices: the pixel chunks (1.5 MB for 1024 px) are copied once, by the join, CRCs included.
+    out: list[bytes | memoryview] = [view[:found[0].start]]
+    for chunk in found:
+        if not _is_parameters_chunk(view, chunk):
+            out.append(view[chunk.start:chunk.end])
+        if chunk.kind == b"IHDR":
+            out.append(_png_chunk(b"iTXt", body))
+    out.append(view[found[-1].end:])  # whatever trails IEND is not ours to judge
     return b"".join(out)
 
 

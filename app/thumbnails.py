@@ -1,4 +1,4 @@
-"""Small WebP thumbnails for the gallery, so a page of 24 weighs kilobytes, not megabytes."""
+"""Small thumbnails for the gallery, so a page of 24 weighs kilobytes, not megabytes."""
 
 from __future__ import annotations
 
@@ -11,31 +11,43 @@ from app.images import NOT_AN_IMAGE
 from app.providers.base import GenerationError
 
 THUMBNAIL_LONG_SIDE = 384
-THUMBNAIL_QUALITY = 78
+JPEG_QUALITY = 80
+WEBP_QUALITY = 78
 
 
 @dataclass(frozen=True)
 class Thumbnail:
-    """Encoded thumbnail bytes and their pixel size."""
+    """Encoded thumbnail bytes, their type and their pixel size."""
 
     data: bytes
+    mime_type: str
     width: int
     height: int
 
 
+def thumbnail_size(width: int, height: int) -> tuple[int, int]:
+    """The size that fits THUMBNAIL_LONG_SIDE with the same shape (never larger than the image)."""
+    scale = min(1.0, THUMBNAIL_LONG_SIDE / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def make_thumbnail(image: Image.Image) -> Thumbnail:
-    """Scale a decoded image to at most 384 px on its long side, as WebP (the original is left as it is)."""
+    """Scale a decoded image to at most 384 px on its long side: JPEG, or WebP where it has transparency."""
     try:
-        # A box reduce by a whole factor first (a few ms for 1024 px), then bicubic for the last step:
-        # indistinguishable at 384 px from LANCZOS all the way, at a third of the CPU.
-        factor = max(1, min(image.width, image.height) // THUMBNAIL_LONG_SIDE)
-        small = image.reduce(factor) if factor > 1 else image.copy()
-        if small.mode not in ("RGB", "RGBA"):
-            small = small.convert("RGB")
-        small.thumbnail((THUMBNAIL_LONG_SIDE, THUMBNAIL_LONG_SIDE), Image.Resampling.BICUBIC)
+        if image.mode not in ("RGB", "RGBA"):
+            image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+        size = thumbnail_size(image.width, image.height)
+        # Area averaging (BOX) after a whole-factor reduce: the filter made for shrinking, at half of bicubic's CPU,
+        # and indistinguishable from LANCZOS at this size.
+        small = image.resize(size, Image.Resampling.BOX, reducing_gap=2.0) if size != image.size else image.copy()
         buffer = io.BytesIO()
-        # method 2 of 6: WebP's encoder effort; higher methods cost several times more for a few per cent.
-        small.save(buffer, format="WEBP", quality=THUMBNAIL_QUALITY, method=2)
+        if small.mode == "RGBA":
+            mime_type = "image/webp"
+            small.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=2)
+        else:
+            # JPEG encodes a 384 px thumbnail in under half a millisecond, WebP in 5-8 ms (for ~15 % fewer bytes).
+            mime_type = "image/jpeg"
+            small.save(buffer, format="JPEG", quality=JPEG_QUALITY)
     except (OSError, ValueError) as exc:
         raise GenerationError(NOT_AN_IMAGE) from exc
-    return Thumbnail(buffer.getvalue(), small.width, small.height)
+    return Thumbnail(buffer.getvalue(), mime_type, small.width, small.height)

@@ -84,9 +84,9 @@ def test_a_burst_of_answers_is_read_a_few_at_a_time_and_every_image_is_stored(ma
     monkeypatch.setattr(jobs, "AnswerSlot", CountingSlot)
     real_decode = jobs.decode_image
 
-    def slow_decode(data: bytes):
+    def slow_decode(data: bytes, **kwargs):
         threading.Event().wait(0.05)  # long enough for the other answers to be waiting at once
-        return real_decode(data)
+        return real_decode(data, **kwargs)
 
     monkeypatch.setattr(jobs, "decode_image", slow_decode)
     CountingSlot.most = CountingSlot.held_now = 0

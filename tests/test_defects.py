@@ -44,7 +44,7 @@ def test_a_truncated_answer_ends_its_card_as_not_a_valid_image(api_app, fake, mo
     from app.generations.lifecycle import create_batch
     from app.models import Generation
 
-    monkeypatch.setattr("app.jobs.decode_image", lambda data: decode_image(data[: len(data) // 2]))
+    monkeypatch.setattr("app.jobs.decode_image", lambda data, **kwargs: decode_image(data[: len(data) // 2], **kwargs))
     with api_app.test_request_context():
         gid = create_batch(local_user(), ["a harbour"]).generations[0].id
     drain(api_app)

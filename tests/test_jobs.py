@@ -250,7 +250,7 @@ def test_a_prompt_whose_first_two_attempts_get_500_ends_with_an_image(api_app, f
     assert generation.status == "succeeded" and generation.attempts == 3 and generation.error is None
     assert [r.status for r in fake.generate_requests] == [500, 500, 200]
     files = sorted(p.suffix for p in pathlib.Path(api_app.config["MEDIA_ROOT"]).rglob("*") if p.is_file())
-    assert files == [".png", ".webp"]  # one image and its thumbnail: retries never store a second
+    assert files == [".jpg", ".png"]  # one image and its thumbnail: retries never store a second
 
 
 def test_transient_failures_stop_after_the_last_attempt(api_app, fake):

@@ -23,13 +23,13 @@ def test_a_burst_of_answers_is_decoded_no_more_than_one_per_core_at_a_time(monke
     monkeypatch.setattr(jobs, "PIXEL_WORK", threading.BoundedSemaphore(limit))
     real_decode, busy, most, lock = jobs.decode_image, [0], [0], threading.Lock()
 
-    def counting_decode(data):
+    def counting_decode(data, **kwargs):
         with lock:
             busy[0] += 1
             most[0] = max(most[0], busy[0])
         time.sleep(0.02)  # long enough for every thread to be waiting at once
         try:
-            return real_decode(data)
+            return real_decode(data, **kwargs)
         finally:
             with lock:
                 busy[0] -= 1

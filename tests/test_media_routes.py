@@ -59,14 +59,27 @@ def test_the_stored_file_carries_its_prompt_and_settings(app):
         assert text.startswith(f"a harbour in {fmt}\nNegative prompt: people\nSeed: 7, Size: 512x512, Model: core")
 
 
-def test_a_thumbnail_of_at_most_384_pixels_is_written_as_webp(app, client):
+def test_a_thumbnail_of_at_most_384_pixels_is_written_as_jpeg(app, client):
     (gid,) = made(app, "a tall tower", aspect_ratio="9:16")
     generation = row(app, gid)
     assert (generation.thumb_width, generation.thumb_height) == (219, 384)
     with client.get(f"/images/{gid}/thumb") as response:
-        assert response.mimetype == "image/webp"
+        assert response.mimetype == "image/jpeg"
         with Image.open(io.BytesIO(response.data)) as thumb:
-            assert thumb.format == "WEBP" and thumb.size == (219, 384)
+            assert thumb.format == "JPEG" and thumb.size == (219, 384)
+
+
+def test_a_thumbnail_stored_as_webp_before_jpeg_thumbnails_is_still_served_as_webp(app, client):
+    (gid,) = made(app, "a tall tower")
+    media = pathlib.Path(app.config["MEDIA_ROOT"])
+    with app.app_context():
+        generation = db.session.get(Generation, gid)
+        old_name = generation.thumb_name.rsplit(".", 1)[0] + ".webp"
+        Image.new("RGB", (384, 384)).save(media / old_name, format="WEBP")
+        generation.thumb_name = old_name
+        db.session.commit()
+    with client.get(f"/images/{gid}/thumb") as response:
+        assert response.status_code == 200 and response.mimetype == "image/webp"
 
 
 def test_a_gallery_page_of_24_thumbnails_weighs_well_under_a_megabyte(make_app):

@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 from app.accounts import ownership
 from app.batches.archive import archive_name
 from app.gallery.neighbours import gallery_neighbours
+from app.images import content_type_of
 from app.media.deletion import delete_image
 from app.media.urls import file_version, thumb_source
 from app.media_store.s3 import content_disposition
@@ -87,9 +88,9 @@ def file(generation_id: int) -> Response:
 
 @bp.get("/images/<int:generation_id>/thumb")
 def thumb(generation_id: int) -> Response:
-    """The small WebP the gallery shows; images stored before thumbnails existed fall back to the file."""
+    """The small JPEG (or WebP) the gallery shows; images stored before thumbnails existed fall back to the file."""
     generation = _with_image_or_404(generation_id)
-    mimetype = "image/webp" if generation.thumb_name else generation.mime_type
+    mimetype = content_type_of(generation.thumb_name) if generation.thumb_name else generation.mime_type
     return _send(generation, thumb_source(generation), mimetype, proxy=THUMBNAILS_PROXIED)
 
 

@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.images import EXTENSION_BY_MIME
+from app.images import content_type_of
 from app.media_store.base import FileMissing, MediaStore, StoreError
 from app.media_store.stores import Stores
 from app.models import Generation
 
 log = logging.getLogger(__name__)
-MIME_BY_EXTENSION = {extension: mime for mime, extension in EXTENSION_BY_MIME.items()}
 BATCH = 200
 
 
@@ -73,11 +72,6 @@ def rows_to_move(target: str) -> Iterator[RowToMove]:
         for row in rows:
             yield RowToMove(row.id, row.storage, row.file_name, row.thumb_name)
         after = rows[-1].id
-
-
-def content_type_of(name: str) -> str:
-    """The MIME type our names carry in their extension."""
-    return MIME_BY_EXTENSION.get("." + name.rsplit(".", 1)[-1], "application/octet-stream")
 
 
 def _digest(store: MediaStore, name: str) -> tuple[int, str]:
