@@ -15,11 +15,10 @@ from app.generations import lifecycle, queue, statements
 from app.generations.lifecycle import Claimed
 from app.images import ImageInfo, decode_image
 from app.logs import job_context
-from app.malloc import release_free_memory
 from app.media_store import orphans
 from app.media_store.base import MediaStore, StoreError, StoreUnavailable, new_file_name
 from app.metadata import ImageParameters, embed_parameters, parameters_text
-from app.models import UNFINISHED
+from app.models import UNFINISHED, Status
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
 from app.services import services
 from app.thumbnails import THUMBNAIL_LONG_SIDE, Thumbnail, make_thumbnail
@@ -56,10 +55,10 @@ def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
         app_services.in_flight.add(job_id, generation_id)
     claimed_at = time.monotonic()
     telemetry.IN_FLIGHT.inc()
-    slot = AnswerSlot()
+    slot, recorded = AnswerSlot(), None
     try:
         image, _attempt = _generate_with_retries(app, generation, job_id, slot)
-        _store(app, generation, image, job_id)
+        recorded = _store(app, generation, image, job_id)
     except GenerationError as exc:
         _handle_failure(app, generation, job_id, exc)
     except StoreError as exc:
@@ -80,7 +79,8 @@ def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
         telemetry.IN_FLIGHT.dec()
         if job_id:
             app_services.in_flight.discard(job_id)
-    status = lifecycle.status_of(generation_id) or "missing"
+    # The usual ending recorded its own status; any other is read back, as a cancel may have come first.
+    status = recorded or lifecycle.status_of(generation_id) or "missing"
     if status not in UNFINISHED:
         telemetry.JOB_DURATION.observe(time.monotonic() - claimed_at)
         telemetry.GENERATIONS_FINISHED.labels(status).inc()
@@ -95,7 +95,7 @@ def _handle_failure(app: Flask, generation: Claimed, job_id: str | None, exc: Ge
         queue.pause(redis, pause_reason)
         log.warning("queue paused: %s (generation %s)", pause_reason, generation.id)
         # The refused attempt cost nothing and does not count.
-        attempt = exc.attempt or generation.attempts + 1
+        attempt = exc.attempt or generation.attempts
         lifecycle.requeue(generation.id, job_id, note=pause_reason, attempts=max(0, attempt - 1))
         return
     lifecycle.fail(generation.id, job_id, exc.reason, error_id=exc.error_id, request_id=exc.request_id)
@@ -117,15 +117,10 @@ def _generate_with_retries(app: Flask, generation: Claimed, job_id: str | None,
     provider = services(app).provider
     request = GenerationRequest(prompt=generation.prompt, options=generation.options)
     deadline = time.monotonic() + queue.job_timeout(app.config)
-    # A row requeued after its worker stopped continues counting where that worker left off.
+    # The claim began the first attempt (a row requeued after its worker stopped continues counting where that
+    # worker left off); each retry begins its own.
     attempt, note = generation.attempts, generation.note
     while True:
-        attempt += 1
-        if time.monotonic() >= deadline:
-            raise JobTimeoutException(f"generation {generation.id} passed its deadline")
-        # Conditional, like every write of this job: a card canceled meanwhile keeps its own state.
-        if not lifecycle.begin_attempt(generation.id, job_id, attempt, note):
-            raise GenerationError("Canceled")  # fail() will not touch the canceled row either
         try:
             image = provider.generate(request)
             slot.take()
@@ -143,22 +138,28 @@ def _generate_with_retries(app: Flask, generation: Claimed, job_id: str | None,
                      attempt, generation.max_attempts, exc.reason, delay)
             note = f"{exc.reason} (retrying)"
             time.sleep(delay)
+        attempt += 1
+        if time.monotonic() >= deadline:
+            raise JobTimeoutException(f"generation {generation.id} passed its deadline")
+        # Conditional, like every write of this job: a card canceled meanwhile keeps its own state.
+        if not lifecycle.begin_attempt(generation.id, job_id, attempt, note):
+            raise GenerationError("Canceled")  # fail() will not touch the canceled row either
 
 
 def _checked_thumbnail(data: bytes) -> tuple[ImageInfo, Thumbnail]:
     """Decode the image once for its checks and its thumbnail, a few at a time; the pixels are freed on return."""
     with PIXEL_WORK:
-        try:
-            decoded = decode_image(data, long_side=THUMBNAIL_LONG_SIDE)
-            info, thumbnail = decoded.info, make_thumbnail(decoded.image)
-            del decoded  # the pixels go before the trim below, not when this frame ends
-        finally:
-            release_free_memory()
+        decoded = decode_image(data, long_side=THUMBNAIL_LONG_SIDE)
+        info, thumbnail = decoded.info, make_thumbnail(decoded.image)
+        del decoded  # the pixels go before the next decode may start, not when this frame ends
     return info, thumbnail
 
 
-def _store(app: Flask, generation: Claimed, image: GeneratedImage, job_id: str | None) -> None:
-    """Check and write the image and its thumbnail, then record them; a filtered (blurred) result is kept, marked."""
+def _store(app: Flask, generation: Claimed, image: GeneratedImage, job_id: str | None) -> str | None:
+    """Check and write the image and its thumbnail, then record them; a filtered (blurred) result is kept, marked.
+
+    Returns the status recorded, or None if the row was no longer this job's to finish (canceled meanwhile).
+    """
     try:
         info, thumbnail = _checked_thumbnail(image.data)
     except GenerationError as exc:
@@ -187,6 +188,8 @@ def _store(app: Flask, generation: Claimed, image: GeneratedImage, job_id: str |
         stored = lifecycle.finish(generation.id, job_id, filtered, **outcome)
         if stored:
             telemetry.CREDITS_SPENT.labels(generation.options.model).inc(lifecycle.price_of(generation.options))
+            return Status.FILTERED.value if filtered else Status.SUCCEEDED.value
+        return None
     finally:
         if not stored:
             # Canceled meanwhile, or a write failed: no file may outlive the attempt without a row. Both names,

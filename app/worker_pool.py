@@ -34,7 +34,7 @@ from app.extensions import db
 from app.generations import lifecycle, queue, reaper, statements
 from app.jobs import put_back_in_line
 from app.logs import configure_logging
-from app.malloc import limit_arenas
+from app.malloc import release_free_memory, tune_for_workers
 from app.services import rebuild_after_fork, services, slots_per_process
 
 # Two arenas per process: the slots mostly wait, and a decode runs at most once per core (work_slots.PIXEL_WORK).
@@ -201,7 +201,11 @@ class GenerationWorker(Worker):
         finally:
             with self._lock:
                 self._running.pop(job.id, None)
+                idle = not self._running
             self._free.release()
+            if idle:
+                # The images' buffers are kept for reuse while jobs run; once none does, the system gets them back.
+                release_free_memory()
 
     def heartbeat(self, timeout=None, pipeline=None) -> None:  # noqa: ANN001
         """RQ beats before every dequeue attempt: the moment to re-register after an empty Redis restart, pick up
@@ -342,8 +346,7 @@ def bound_worker_class(app: Flask) -> type[GenerationWorker]:
 def main(app: Flask) -> None:
     """Sweep what a previous run left, then run WORKER_PROCESSES worker processes until stopped."""
     configure_logging(app.config["LOG_FORMAT"])
-    if "MALLOC_ARENA_MAX" not in os.environ:  # an operator's own setting wins
-        limit_arenas(MALLOC_ARENAS)
+    tune_for_workers(MALLOC_ARENAS)
     with app.app_context():
         try:
             log.info("start-up sweep: %s", reaper.sweep(app, force=True))

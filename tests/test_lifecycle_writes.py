@@ -14,11 +14,11 @@ def test_a_row_loaded_before_claim_and_finish_shows_their_changes_in_the_same_se
         assert loaded.status == "queued"
 
         claimed = lifecycle.claim(gid, job_id)
-        assert claimed is not None and claimed.prompt == "a lighthouse"
-        assert (loaded.status, loaded.started_at is not None) == ("running", True)
+        assert claimed is not None and claimed.prompt == "a lighthouse" and claimed.attempts == 1
+        assert (loaded.status, loaded.started_at is not None, loaded.attempts) == ("running", True, 1)
 
-        assert lifecycle.begin_attempt(gid, job_id, 1, None)
-        assert loaded.attempts == 1
+        assert lifecycle.begin_attempt(gid, job_id, 2, None)
+        assert loaded.attempts == 2
 
         assert lifecycle.finish(gid, job_id, False, file_name="ab/ab.png", error=None)
         assert (loaded.status, loaded.file_name) == ("succeeded", "ab/ab.png")

@@ -131,7 +131,7 @@ class Claimed:
     id: int
     prompt: str
     options: GenerationOptions
-    attempts: int
+    attempts: int  # counting the attempt the claim began
     max_attempts: int
     note: str | None
 
@@ -143,10 +143,14 @@ CLAIMED_COLUMNS = (Generation.id, Generation.prompt, Generation.model, Generatio
 
 
 def claim(generation_id: int, job_id: str | None) -> Claimed | None:
-    """Move a queued row to running for this job, so a duplicate or outdated job cannot run it."""
+    """Move a queued row to running for this job, so a duplicate or outdated job cannot run it, and begin its next
+    attempt in the same UPDATE (Claimed.attempts is that attempt's number)."""
     now = utcnow()
+    # Only the reaper's note carries over into the new attempt; a pause's reason is history now.
+    note = sa.case((Generation.error == WORKER_STOPPED, Generation.error), else_=None)
     rows = statements.write(_owned(generation_id, job_id) & (Generation.status == Status.QUEUED.value),
-                            returning=CLAIMED_COLUMNS, status=Status.RUNNING.value, started_at=now, heartbeat_at=now)
+                            returning=CLAIMED_COLUMNS, status=Status.RUNNING.value, started_at=now, heartbeat_at=now,
+                            attempts=Generation.attempts + 1, error=note)
     row = rows[0] if rows else None
     if row is None:
         log.warning("generation %s is not queued for job %s; job skipped", generation_id, job_id)
@@ -156,12 +160,11 @@ def claim(generation_id: int, job_id: str | None) -> Claimed | None:
     options = GenerationOptions(model=model, aspect_ratio=aspect_ratio, output_format=output_format,
                                 style_preset=style_preset, negative_prompt=negative_prompt, seed=seed,
                                 cfg_scale=cfg_scale)
-    # Only the reaper's note carries over into the new attempt; a pause's reason is history now.
-    return Claimed(gid, prompt, options, attempts, max_attempts, error if error == WORKER_STOPPED else None)
+    return Claimed(gid, prompt, options, attempts, max_attempts, error)
 
 
 def begin_attempt(generation_id: int, job_id: str | None, attempt: int, note: str | None) -> bool:
-    """Record that attempt number `attempt` starts; False if the row was canceled or taken over meanwhile."""
+    """Record that retry number `attempt` starts; False if the row was canceled or taken over meanwhile."""
     return bool(_update(_owned(generation_id, job_id) & (Generation.status == Status.RUNNING.value),
                         attempts=attempt, error=note, heartbeat_at=utcnow()))
 
