@@ -161,7 +161,7 @@ class RowMaker:
             "finish_reason": {"succeeded": "SUCCESS", "filtered": "CONTENT_FILTERED"}.get(status),
             "file_name": f"{stem[:2]}/{stem}.png" if has_file else None,
             "mime_type": "image/png" if has_file else None,
-            "thumb_name": f"{stem[:2]}/{stem}.thumb.webp" if has_file else None,
+            "thumb_name": f"{stem[:2]}/{stem}.thumb.jpg" if has_file else None,
             "thumb_width": round(width * scale) if has_file else None,
             "thumb_height": round(height * scale) if has_file else None,
             "history": [], "byte_size": rng.randint(400_000, 2_500_000) if has_file else None,

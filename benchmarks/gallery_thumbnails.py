@@ -45,6 +45,7 @@ from app.accounts.users import local_user  # noqa: E402
 from app.config import TestConfig  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.generations.lifecycle import create_batch  # noqa: E402
+from app.images import content_type_of  # noqa: E402
 from app.media.urls import thumb_source  # noqa: E402
 from app.services import services  # noqa: E402
 from app.worker_pool import GenerationWorker  # noqa: E402
@@ -77,7 +78,7 @@ def use_variant(app, variant: str) -> None:  # noqa: ANN001
 
     def presigned(generation):  # noqa: ANN001, ANN202
         name = thumb_source(generation)
-        return services().stores.get(generation.storage).url(name, "image/webp") if name else None
+        return services().stores.get(generation.storage).url(name, content_type_of(name)) if name else None
 
     app.jinja_env.globals["thumb_url"] = presigned if variant == "presigned" else original
 

@@ -903,8 +903,8 @@ def build_result(scenario: Scenario, timed: Timed, quiet: PollCost, ideal: float
 # Checked in order against each sampled stack; the first match names the sample. The steps of one image come
 # first, then what they call into, then our job's own code, then RQ (whose Redis calls are its bookkeeping).
 CATEGORIES = [
-    ("decode (PNG inflate + unfilter, checks)", ("decode_image", "inspect_image")),
-    ("thumbnail (reduce, resize, WebP encode)", ("make_thumbnail",)),
+    ("decode (chunk CRCs, Wuffs PNG decode)", ("decode_image", "inspect_image")),
+    ("thumbnail (reduce, area resize, JPEG encode)", ("make_thumbnail",)),
     ("metadata (parameters chunk)", ("embed_parameters", "parameters_text")),
     ("file write (temp file, fsync, rename)", ("media_store/",)),
     ("rate limiter (Redis script)", ("rate_limit.py",)),
