@@ -37,8 +37,10 @@ from app.logs import configure_logging
 from app.malloc import release_free_memory, tune_for_workers
 from app.services import rebuild_after_fork, services, slots_per_process
 
-# Two arenas per process: the slots mostly wait, and a decode runs at most once per core (work_slots.PIXEL_WORK).
-MALLOC_ARENAS = 2
+# One arena per process: the slots mostly wait, and the large allocations (answers, decoded images) are few at a
+# time (work_slots). With the images' buffers kept for reuse, each arena holds its own peak of them: the 150-image
+# burst peaked at 342-349 MB with one, 379-392 MB with two, at the same CPU per image.
+MALLOC_ARENAS = 1
 log = logging.getLogger(__name__)
 PAUSE_POLL_SECONDS = 2.0
 # What a Redis outage raises. RQ's work loop survives it only while waiting for a job: anywhere else
