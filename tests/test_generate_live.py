@@ -310,6 +310,15 @@ def test_no_time_left_is_guessed_without_a_finished_image_of_that_model(app, cli
     assert 'class="eta"' not in html and "Generating" in html
 
 
+def test_without_a_finished_image_a_page_of_running_cards_asks_once_not_once_per_card(app, client):
+    batch_id, ids = make_batch(app, *[f"p{i}" for i in range(8)])
+    for generation_id in ids:
+        set_status(app, generation_id, Status.RUNNING.value, started_at=utcnow())
+    with StatementLog(app) as log:
+        client.get(f"/generate/{batch_id}")
+    assert sum("ORDER BY generations.finished_at DESC" in s for s in log.statements) == 1
+
+
 def test_an_overdue_image_is_almost_done_not_negative(app):
     batch_id, ids = make_batch(app, "a", "b")
     now = utcnow()

@@ -1,7 +1,8 @@
 """How long a running image has left: the median running time of its model's last finished images here.
 
 Read at most once per model every 30 s per process (one indexed query, only when a running card is rendered:
-an unchanged poll renders nothing). Until a model has a finished image there is nothing to cache or show.
+an unchanged poll renders nothing). Until a model has a finished image there is nothing to show, and that is
+read again after 2 s, not for each running card of a page.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from app.models import Generation, Status, as_utc
 
 SAMPLE_SIZE = 20
 CACHE_SECONDS = 30.0
+# A model's first success should show within a poll or two, not 30 s later.
+NOTHING_YET_SECONDS = 2.0
 _EXTENSION = "model_latency"
 
 
@@ -37,9 +40,8 @@ class LatencyCache:
         if entry is not None and entry[0] > now:
             return entry[1]
         value = recent_median_seconds(model)
-        if value is not None:  # a model's first success should show at once, not 30 s later
-            with self.lock:
-                self.entries[model] = (now + CACHE_SECONDS, value)
+        with self.lock:
+            self.entries[model] = (now + (NOTHING_YET_SECONDS if value is None else CACHE_SECONDS), value)
         return value
 
 
