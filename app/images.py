@@ -87,7 +87,8 @@ def decode_png(data: bytes, width: int, height: int) -> Image.Image:
     result = ImageDecoder(config).decode(data)
     if result.error_message:
         raise ValueError(f"PNG decode: {result.error_message}")
-    pixels = result.pixbuf
+    pixels = result.pixbuf  # a copy: Wuffs' own buffer goes with the result, before Pillow makes a third
+    del result
     if pixels.shape[:2] != (height, width):
         raise ValueError("PNG decode: the pixels do not match the header's size")
     mode, raw_mode = ("RGBA", "BGRA") if alpha else ("RGB", "BGR")

@@ -40,6 +40,8 @@ def make_thumbnail(image: Image.Image) -> Thumbnail:
         # Area averaging (BOX) after a whole-factor reduce: the filter made for shrinking, at half of bicubic's CPU,
         # and indistinguishable from LANCZOS at this size.
         small = image.resize(size, Image.Resampling.BOX, reducing_gap=2.0) if size != image.size else image.copy()
+        if small.mode == "RGBA" and small.getextrema()[3][0] == 255:
+            small = small.convert("RGB")  # an alpha channel with nothing see-through in it
         buffer = io.BytesIO()
         if small.mode == "RGBA":
             mime_type = "image/webp"

@@ -128,6 +128,12 @@ def test_a_transparent_image_keeps_its_transparency_in_a_webp_thumbnail():
         assert image.format == "WEBP" and image.mode == "RGBA"
 
 
+def test_an_alpha_channel_with_nothing_see_through_gets_a_jpeg_thumbnail():
+    opaque = picture(size=(512, 512))
+    opaque.putalpha(255)
+    assert make_thumbnail(decode_image(encoded(opaque)).image).mime_type == "image/jpeg"
+
+
 def test_a_small_image_is_not_enlarged_and_a_grey_one_becomes_rgb():
     thumbnail = make_thumbnail(picture("L", (200, 100)))
     assert (thumbnail.mime_type, thumbnail.width, thumbnail.height) == ("image/jpeg", 200, 100)
