@@ -181,7 +181,10 @@ def test_the_generate_page_opens_arrived_images_and_finds_the_ones_that_arrive_l
     expect_showing(page, base_url, last_id, prompts[2])
     page.keyboard.press("Escape")
     sync_api.expect(view(page)).to_be_hidden()
-    assert focused(page) == str(last_id)  # on the card of the image shown last
+    # On the card of the image shown last. Waited for: the dialog is hidden, and the browser has put focus back on
+    # its opener (the first card), one task before the "close" event moves it on.
+    sync_api.expect(card(page, 2).locator("a[data-view]")).to_be_focused()
+    assert focused(page) == str(last_id)
     assert wait_for_states(page, lambda states: states == ["succeeded"] * 3)
 
 
