@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import struct
-import zlib
 from dataclasses import dataclass
 
 from PIL import Image
@@ -131,11 +130,6 @@ def _decode_user_comment(value: object, endian: str) -> str | None:
 # --- PNG ----------------------------------------------------------------------------------------
 
 
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    """Serialize one PNG chunk with its CRC."""
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
 def _is_parameters_chunk(view: memoryview, chunk: png_chunks.Chunk) -> bool:
     """Tell whether a chunk is a text chunk (any of the three kinds) keyed "parameters"."""
     if chunk.kind not in PNG_TEXT_CHUNKS:
@@ -160,7 +154,7 @@ def _embed_png(data: bytes, text: str) -> bytes | None:
         if not _is_parameters_chunk(view, chunk):
             out.append(view[chunk.start:chunk.end])
         if chunk.kind == b"IHDR":
-            out.append(_png_chunk(b"iTXt", body))
+            out.append(png_chunks.encode(b"iTXt", body))
     out.append(view[found[-1].end:])  # whatever trails IEND is not ours to judge
     return b"".join(out)
 

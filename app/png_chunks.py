@@ -1,4 +1,4 @@
-"""PNG's chunk layout: walking a file from IHDR to IEND and checking each chunk's CRC, without decoding pixels."""
+"""PNG's chunk layout: writing a chunk, walking a file from IHDR to IEND and checking each CRC, without the pixels."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ class Chunk:
     def body_start(self) -> int:
         """Where the chunk's data begins (after its length and type)."""
         return self.start + 8
+
+
+def encode(kind: bytes, body: bytes) -> bytes:
+    """One chunk as it is written: length, type, data and the CRC of type and data."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
 def chunks(data: bytes | memoryview) -> Iterator[Chunk]:

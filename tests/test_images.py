@@ -50,11 +50,9 @@ def interlaced_png() -> bytes:
         for y in range(y0, height, dy):
             raw += b"\x00" + b"".join(bytes(image.getpixel((x, y))) for x in range(x0, width, dx))
 
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 1)
-    return png_chunks.SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    encode = png_chunks.encode
+    return png_chunks.SIGNATURE + encode(b"IHDR", header) + encode(b"IDAT", zlib.compress(raw)) + encode(b"IEND", b"")
 
 
 @pytest.mark.parametrize("kind", PNG_KINDS)
