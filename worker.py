@@ -8,7 +8,7 @@ load_dotenv(override=False)
 
 from app import create_app  # noqa: E402  (the environment must be loaded first)
 from app.config import ConfigError  # noqa: E402
-from app.worker_pool import main  # noqa: E402
+from app.worker.pool import main  # noqa: E402
 
 if __name__ == "__main__":
     try:

@@ -32,7 +32,8 @@ def create_app(config: Config | None = None) -> Flask:
     _resolve_secret_key(app)
     register_extensions(app)
     register_blueprints(app)
-    from app import cli, errors, security, templating
+    from app import cli
+    from app.web import errors, security, templating
 
     errors.register(app)
     security.register(app)
@@ -68,7 +69,6 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """One blueprint per feature; the rq dashboard only when credentials are configured."""
-    from app import dashboard
     from app.accounts.admin import bp as admin_bp
     from app.accounts.routes import bp as accounts_bp
     from app.api.docs import bp as api_docs_bp
@@ -77,9 +77,10 @@ def register_blueprints(app: Flask) -> None:
     from app.api.token_pages import bp as tokens_bp
     from app.batches.routes import bp as batches_bp
     from app.gallery.routes import bp as gallery_bp
-    from app.health import bp as health_bp
     from app.media.routes import bp as media_bp
-    from app.metrics import bp as metrics_bp
+    from app.ops import dashboard
+    from app.ops.health import bp as health_bp
+    from app.ops.metrics import bp as metrics_bp
     from app.prompts.routes import bp as prompts_bp
 
     for blueprint in (prompts_bp, batches_bp, gallery_bp, media_bp, accounts_bp, admin_bp, health_bp, tokens_bp,

@@ -15,7 +15,7 @@ queue_cli = AppGroup("queue", help="Inspect or resume the generation queue.")
 @click.command("worker")
 def worker_command() -> None:
     """Run the generation workers (WORKER_CONCURRENCY of them) until stopped, as `python worker.py` does."""
-    from app.worker_pool import main
+    from app.worker.pool import main
 
     main(current_app._get_current_object())  # type: ignore[attr-defined]
 
@@ -44,7 +44,7 @@ def register(app: Flask) -> None:
     """Add the commands to `flask`."""
     from app.accounts.cli import users_cli
     from app.api.cli import generate_command, tokens_cli
-    from app.media_store.cli import media_cli
+    from app.media.cli import media_cli
 
     app.cli.add_command(worker_command)
     app.cli.add_command(queue_cli)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
-from app.rate_limit import RateLimit, parse_rate_limit
+from app.providers.rate_limit import RateLimit, parse_rate_limit
 
 DEFAULT_STABILITY_BASE_URL = "https://api.stability.ai"
 # S3's rules for bucket names: 3-63 lower-case letters, digits, dots and hyphens.

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from app.extensions import db
-from app.generations.options import DEFAULT_OPTIONS, GenerationOptions
+from app.providers.options import DEFAULT_OPTIONS, OPTION_NAMES, GenerationOptions, column_of
 
 
 def utcnow() -> datetime:
@@ -206,16 +206,12 @@ class Generation(db.Model):
     @property
     def options(self) -> GenerationOptions:
         """The options this generation was requested with."""
-        return GenerationOptions(model=self.model, aspect_ratio=self.aspect_ratio, output_format=self.output_format,
-                                 style_preset=self.style_preset, negative_prompt=self.negative_prompt,
-                                 seed=self.requested_seed, cfg_scale=self.cfg_scale)
+        return GenerationOptions(**{name: getattr(self, column_of(name)) for name in OPTION_NAMES})
 
     @staticmethod
     def option_columns(options: GenerationOptions) -> dict[str, object]:
         """The column values that store these options."""
-        values = options.as_dict()
-        values["requested_seed"] = values.pop("seed")
-        return values
+        return {column_of(name): value for name, value in options.as_dict().items()}
 
     @property
     def status_enum(self) -> Status:

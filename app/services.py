@@ -16,8 +16,8 @@ from rq import Queue
 from app.media_store.stores import Stores, build_stores
 from app.providers.base import ImageProvider
 from app.providers.demo import DemoProvider
+from app.providers.rate_limit import RedisRateLimiter, parse_rate_limit
 from app.providers.stability import StabilityClient
-from app.rate_limit import RedisRateLimiter, parse_rate_limit
 
 log = logging.getLogger(__name__)
 # How long a worker's API call waits for the shared rate limiter's Redis to come back before the attempt

@@ -45,10 +45,10 @@ from app.accounts.users import local_user  # noqa: E402
 from app.config import TestConfig  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.generations.lifecycle import create_batch  # noqa: E402
-from app.images import content_type_of  # noqa: E402
 from app.media.urls import thumb_source  # noqa: E402
+from app.media_store.content_types import content_type_of  # noqa: E402
 from app.services import services  # noqa: E402
-from app.worker_pool import GenerationWorker  # noqa: E402
+from app.worker.pool import GenerationWorker  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]

@@ -22,7 +22,7 @@ scenario submits its batch through the home page's form, as a browser does, whil
 
 Then (unless --no-profile) it samples the worker tier with py-spy during one more, untimed batch of full-size
 PNGs and sorts the samples into decode, thumbnail, metadata, file write, database, HTTP, RQ…, and profiles
-`app.jobs._store` in-process with cProfile. Everything it starts is stopped and dropped at the end.
+`app.worker.jobs._store` in-process with cProfile. Everything it starts is stopped and dropped at the end.
 """
 
 from __future__ import annotations
@@ -70,10 +70,10 @@ from rq import Worker  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.config import TestConfig  # noqa: E402
-from app.embedded_redis import exit_with_parent  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import FINAL_STATUSES, Generation, Status  # noqa: E402
-from app.rate_limit import RateLimit, parse_rate_limit  # noqa: E402
+from app.processes.redis_server import exit_with_parent  # noqa: E402
+from app.providers.rate_limit import RateLimit, parse_rate_limit  # noqa: E402
 
 API_KEY = "bench-key"
 METRICS_TOKEN = "bench-metrics"
@@ -387,7 +387,7 @@ def dispose_engine(app: Flask) -> None:
 
 def expected_worker_processes(app: Flask, concurrency: int) -> int:
     """How many RQ workers worker.py registers: WORKER_PROCESSES with thread slots, else one per slot (before)."""
-    from app import worker_pool
+    from app.worker import pool as worker_pool
 
     if hasattr(worker_pool, "slots_per_process"):
         return min(int(os.environ.get("WORKER_PROCESSES") or (os.cpu_count() or 1)), concurrency)
@@ -955,11 +955,11 @@ def profile_worker_tier(stack: Stack, scenario: Scenario, worker: subprocess.Pop
 
 
 def profile_store(stack: Stack, count: int = 20) -> dict[str, object]:
-    """Profile app.jobs._store with cProfile (CPU clock) in this process, on claimed rows and the full-size PNG."""
-    from app import jobs
+    """Profile app.worker.jobs._store with cProfile (CPU clock) here, on claimed rows and the full-size PNG."""
     from app.accounts.users import local_user
     from app.generations import lifecycle
     from app.providers.base import GeneratedImage
+    from app.worker import jobs
 
     png = stack.served.images["full"][0]
     image = GeneratedImage(content=png, mime_type="image/png", seed=1234, finish_reason="SUCCESS", request_id="bench")

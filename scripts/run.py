@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from bootstrap import REPO_ROOT, bootstrap
 
 if TYPE_CHECKING:  # importable only once bootstrap() has run
-    from app.embedded_redis import EmbeddedRedis
+    from app.processes.redis_server import EmbeddedRedis
 
 STOP_TIMEOUT_SECONDS = 10.0
 COLD_STOP_SECONDS = 3.0
@@ -265,7 +265,7 @@ def use_redis(cleanup: contextlib.ExitStack) -> Redis:
     """Use REDIS_URL if set, else start the embedded Redis and point REDIS_URL at it."""
     if os.environ.get("REDIS_URL"):
         return Redis(redact_url(os.environ["REDIS_URL"]), None)
-    from app.embedded_redis import EmbeddedRedis
+    from app.processes.redis_server import EmbeddedRedis
 
     server = cleanup.enter_context(EmbeddedRedis(REPO_ROOT / "instance" / "redis"))
     cleanup.callback(say, "stopping embedded Redis ...")
@@ -279,7 +279,7 @@ def main() -> int:
     arguments = parse_arguments()
     bootstrap()
     port = prepare_environment()
-    from app.embedded_redis import exit_with_parent
+    from app.processes.redis_server import exit_with_parent
 
     adopt_orphans()
     children = Children(preexec_fn=exit_with_parent)

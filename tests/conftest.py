@@ -21,10 +21,10 @@ from tests_support import csrf_for
 
 from app import create_app
 from app.config import TestConfig, normalise_database_url
-from app.embedded_redis import EmbeddedRedis
 from app.extensions import db
+from app.processes.redis_server import EmbeddedRedis
 from app.services import services
-from app.worker_pool import GenerationWorker
+from app.worker.pool import GenerationWorker
 
 pytest_plugins = ["browser_stack"]  # the browser tests' fixtures, shared by every tests/test_e2e_*.py
 

@@ -18,7 +18,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
 
-from app.embedded_redis import exit_with_parent, redis_server_binary
+from app.processes.redis_server import exit_with_parent, redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

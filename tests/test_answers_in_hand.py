@@ -7,13 +7,13 @@ import pytest
 from conftest import API_KEY, drain
 from test_jobs import rows, submit
 
-from app import jobs, work_slots
-from app.images import decode_image
+from app.imaging.decoding import decode_image
 from app.providers.base import GenerationError, GenerationRequest
 from app.providers.stability import BROKE_OFF, StabilityClient
+from app.worker import jobs, slots
 
 
-class CountingSlot(work_slots.AnswerSlot):
+class CountingSlot(slots.AnswerSlot):
     """An AnswerSlot that records how many jobs hold one at once."""
 
     lock = threading.Lock()
@@ -80,7 +80,7 @@ def test_an_answer_that_breaks_off_is_a_transient_failure_with_its_request_id(cu
 def test_a_burst_of_answers_is_read_a_few_at_a_time_and_every_image_is_stored(make_app, fake, monkeypatch):
     app = make_app(STABILITY_API_KEY=API_KEY, STABILITY_API_BASE_URL=fake.base_url, WORKER_CONCURRENCY=8)
     fake.hold_until, fake.latency = 8, 10.0  # all eight answers leave together
-    monkeypatch.setattr(work_slots, "ANSWERS_IN_HAND", threading.BoundedSemaphore(2))
+    monkeypatch.setattr(slots, "ANSWERS_IN_HAND", threading.BoundedSemaphore(2))
     monkeypatch.setattr(jobs, "AnswerSlot", CountingSlot)
     real_decode = jobs.decode_image
 
@@ -113,4 +113,4 @@ def test_a_broken_off_answer_is_retried_and_gives_its_place_back(api_app, monkey
     (generation,) = rows(api_app, ids)
     assert (generation.status, generation.attempts) == ("succeeded", 2)
     assert len(calls) >= 2
-    assert work_slots.ANSWERS_IN_HAND._value == 2 * work_slots.CORES  # every place given back
+    assert slots.ANSWERS_IN_HAND._value == 2 * slots.CORES  # every place given back

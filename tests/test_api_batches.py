@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 from tests_support import bearer, make_token, make_user
 
-from app.accounts import spending
 from app.accounts.users import require_user
 from app.extensions import db
+from app.generations import spending
 from app.models import Batch, Generation, IdempotentRequest, Status, utcnow
 
 

@@ -8,8 +8,8 @@ from conftest import drain
 from PIL import Image
 from tests_support import make_user
 
-from app.api import waiting
-from app.api.waiting import ProgressLine, Tally, progress_text
+from app.api import downloads
+from app.api.downloads import ProgressLine, Tally, progress_text
 from app.extensions import db
 from app.models import Batch, Generation
 
@@ -18,7 +18,7 @@ from app.models import Batch, Generation
 def worker_between_looks(monkeypatch):
     """Instead of sleeping between two looks at the database, run the queued jobs in this process."""
     def use(app):
-        monkeypatch.setattr(waiting, "pause", lambda seconds: drain(app))
+        monkeypatch.setattr(downloads, "pause", lambda seconds: drain(app))
     return use
 
 
@@ -130,7 +130,7 @@ def test_waiting_polls_until_nothing_is_pending(app, monkeypatch):
     with app.test_request_context():
         batch_id = create_batch(local_user(), ["a", "b"]).id
     looks = []
-    monkeypatch.setattr(waiting, "pause", lambda seconds: drain(app))
+    monkeypatch.setattr(downloads, "pause", lambda seconds: drain(app))
     with app.app_context():
-        final = waiting.wait_for([batch_id], lambda tally, elapsed: looks.append(tally))
+        final = downloads.wait_for([batch_id], lambda tally, elapsed: looks.append(tally))
     assert looks == [Tally(0, 0, 2), Tally(2, 0, 2)] and final.pending == 0

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from app.api.schemas import NOT_BLANK, STORABLE_TEXT
-from app.text_input import UNSAFE
+from app.text.storable import UNSAFE
 
 ROOT = Path(__file__).resolve().parents[1]
 OPERATIONS = {

@@ -6,9 +6,9 @@ from rq.job import Job
 from tests_support import csrf_for, make_batch
 
 from app.extensions import db
-from app.jobs import generate
 from app.models import Generation, Status
 from app.services import services
+from app.worker.jobs import generate
 
 
 def row(app, generation_id):

@@ -10,7 +10,8 @@ from PIL import Image
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.config import local_secret_key
-from app.images import NOT_AN_IMAGE, decode_image
+from app.imaging.decoding import decode_image
+from app.imaging.errors import NOT_AN_IMAGE, ImageError
 from app.providers.base import GenerationError, GenerationRequest
 from app.providers.stability import StabilityClient
 
@@ -31,7 +32,7 @@ def test_the_balance_fragment_answers_without_redis_instead_of_500(make_app):
 
 def test_a_truncated_image_is_reported_as_not_a_valid_image():
     whole = png((512, 512))
-    with pytest.raises(GenerationError) as caught:
+    with pytest.raises(ImageError) as caught:
         decode_image(whole[: len(whole) // 2])
     assert caught.value.reason == NOT_AN_IMAGE
 
@@ -44,7 +45,8 @@ def test_a_truncated_answer_ends_its_card_as_not_a_valid_image(api_app, fake, mo
     from app.generations.lifecycle import create_batch
     from app.models import Generation
 
-    monkeypatch.setattr("app.jobs.decode_image", lambda data, **kwargs: decode_image(data[: len(data) // 2], **kwargs))
+    monkeypatch.setattr("app.worker.jobs.decode_image",
+                        lambda data, **kwargs: decode_image(data[: len(data) // 2], **kwargs))
     with api_app.test_request_context():
         gid = create_batch(local_user(), ["a harbour"]).generations[0].id
     drain(api_app)

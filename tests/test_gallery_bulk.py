@@ -16,8 +16,8 @@ from app.gallery.pages import GalleryFilter, gallery_count
 from app.gallery.selection import MAX_SELECTED
 from app.gallery.shapes import nearest_ratio
 from app.generations.lifecycle import create_batch
-from app.generations.options import GenerationOptions
 from app.models import Batch, Generation
+from app.providers.options import GenerationOptions
 
 
 def made(app, *prompts, user=None, **options):

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from tests_support import make_user, signed_in
 
 from app.extensions import db
-from app.gallery.neighbours import neighbour_statement
+from app.media.neighbours import neighbour_statement
 from app.media_store.local import LocalStore
 from app.models import Batch, Generation
 

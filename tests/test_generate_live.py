@@ -13,8 +13,8 @@ from app.batches import eta
 from app.batches.titles import batch_title
 from app.extensions import db
 from app.generations.lifecycle import price_of
-from app.generations.options import DEFAULT_OPTIONS
 from app.models import Generation, Status, User, utcnow
+from app.providers.options import DEFAULT_OPTIONS
 
 
 class StatementLog:
@@ -257,7 +257,7 @@ def test_retry_all_failed_needs_a_csrf_token_and_is_a_404_for_someone_else(accou
 
 
 def _used(app, email):
-    from app.accounts.spending import allowance
+    from app.generations.spending import allowance
 
     return allowance(require_user(email)).used
 

@@ -120,6 +120,6 @@ def test_an_unexpected_failure_in_a_check_is_reported_not_raised(client, live_wo
     def broken(*args, **kwargs):
         raise ValueError("a bug")
 
-    monkeypatch.setattr("app.health.live_worker_count", broken)
+    monkeypatch.setattr("app.ops.health.live_worker_count", broken)
     status, body = readiness(client)
     assert status == 503 and body["checks"]["workers"] == "error"

@@ -7,10 +7,10 @@ import zlib
 import pytest
 from PIL import Image, ImageDraw
 
-from app import png_chunks
-from app.images import NOT_AN_IMAGE, decode_image
-from app.providers.base import GenerationError
-from app.thumbnails import make_thumbnail
+from app.imaging import png_chunks
+from app.imaging.decoding import decode_image
+from app.imaging.errors import NOT_AN_IMAGE, ImageError
+from app.imaging.thumbnails import make_thumbnail
 
 
 def encoded(image: Image.Image, fmt: str = "PNG", **params) -> bytes:
@@ -88,7 +88,7 @@ DAMAGED = {
 @pytest.mark.parametrize("damage", DAMAGED)
 def test_a_damaged_png_is_not_a_valid_image(damage):
     whole = encoded(Image.effect_noise((256, 256), 40).convert("RGB"))
-    with pytest.raises(GenerationError) as caught:
+    with pytest.raises(ImageError) as caught:
         decode_image(DAMAGED[damage](whole))
     assert caught.value.reason == NOT_AN_IMAGE
 
@@ -108,7 +108,7 @@ def test_a_jpeg_is_decoded_at_the_smallest_scale_that_covers_the_thumbnail():
 
 def test_a_cut_jpeg_fails_at_a_reduced_scale_too():
     data = encoded(Image.effect_noise((1024, 1024), 60).convert("RGB"), "JPEG", quality=95)
-    with pytest.raises(GenerationError):
+    with pytest.raises(ImageError):
         decode_image(data[: len(data) * 3 // 4], long_side=384)
 
 

@@ -16,9 +16,9 @@ from app.extensions import db
 from app.generations.lifecycle import INTERRUPTED, WORKER_STOPPED, heartbeat
 from app.generations.queue import PAUSED_BAD_KEY, PAUSED_OUT_OF_CREDITS, pause, paused_reason, resume
 from app.generations.reaper import sweep
-from app.jobs import generate, on_job_failure
 from app.models import Batch, Generation, Status, utcnow
 from app.services import services
+from app.worker.jobs import generate, on_job_failure
 
 
 def submit(app, *prompts):

@@ -7,9 +7,8 @@ import time
 import pytest
 from PIL import Image
 
-from app import jobs
-from app.images import NOT_AN_IMAGE
-from app.providers.base import GenerationError
+from app.imaging.errors import NOT_AN_IMAGE, ImageError
+from app.worker import jobs
 
 
 def png(size=(512, 512)) -> bytes:
@@ -48,7 +47,7 @@ def test_a_burst_of_answers_is_decoded_no_more_than_one_per_core_at_a_time(monke
 
 def test_a_bad_answer_gives_its_turn_back(monkeypatch):
     monkeypatch.setattr(jobs, "PIXEL_WORK", threading.BoundedSemaphore(1))
-    with pytest.raises(GenerationError) as caught:
+    with pytest.raises(ImageError) as caught:
         jobs._checked_thumbnail(b"not an image")
     assert caught.value.reason == NOT_AN_IMAGE
     info, _thumbnail = jobs._checked_thumbnail(png((64, 64)))  # would block forever had the turn been kept

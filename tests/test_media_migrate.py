@@ -10,7 +10,7 @@ from conftest import drain, s3_settings
 from app.accounts.users import local_user
 from app.extensions import db
 from app.generations.lifecycle import create_batch
-from app.media_store import moving
+from app.media import moving
 from app.models import Generation
 from app.services import services
 

@@ -13,9 +13,9 @@ from tests_support import csrf_for
 from app.accounts.users import local_user
 from app.extensions import db
 from app.generations.lifecycle import create_batch
-from app.generations.options import GenerationOptions
-from app.metadata import read_parameters
+from app.imaging.metadata import read_parameters
 from app.models import Generation
+from app.providers.options import GenerationOptions
 
 
 def made(app, *prompts, **options):

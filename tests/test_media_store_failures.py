@@ -12,11 +12,11 @@ from app.accounts.users import local_user
 from app.extensions import db
 from app.generations.lifecycle import create_batch
 from app.generations.reaper import sweep
-from app.jobs import STORE_FAILED
 from app.media_store import orphans
 from app.media_store.s3 import S3Store
 from app.models import Batch, Generation
 from app.services import services
+from app.worker.jobs import STORE_FAILED
 
 pytestmark = pytest.mark.s3
 UNREACHABLE = "The image store is not reachable right now"
@@ -41,7 +41,7 @@ def dead_store_settings(seaweed):
 def test_a_job_whose_store_is_unreachable_retries_then_fails_with_a_reason(make_app, dead_store_settings, caplog):
     app = make_app(**dead_store_settings, MEDIA_STORE_ATTEMPTS=3)
     ids = submit(app, "a cat")
-    with caplog.at_level(logging.INFO, logger="app.jobs"):
+    with caplog.at_level(logging.INFO, logger="app.worker.jobs"):
         drain(app)
     (generation,) = rows(app, ids)
     assert (generation.status, generation.error) == ("failed", STORE_FAILED)

@@ -10,8 +10,7 @@ import struct
 import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
-from app.generations.options import GenerationOptions
-from app.metadata import (
+from app.imaging.metadata import (
     ImageParameters,
     _jpeg_segments,
     _riff_chunks,
@@ -20,6 +19,7 @@ from app.metadata import (
     parameters_text,
     read_parameters,
 )
+from app.providers.options import GenerationOptions
 
 PROMPT = "a café at dusk, (bokeh:1.2)\nsecond line ✓"
 NEGATIVE = "blurry, låg kvalitet"
@@ -241,7 +241,7 @@ def test_parameters_text_layout():
     assert TEXT == (
         "a café at dusk, (bokeh:1.2)\nsecond line ✓\n"
         "Negative prompt: blurry, låg kvalitet\n"
-        'Seed: 123, Size: 64x48, Model: sd3.5-large, Style: anime, Aspect ratio: "4:3", CFG scale: 4, '
+        'Seed: 123, Size: 64x48, Model: sd3.5-large, Aspect ratio: "4:3", Style: anime, CFG scale: 4, '
         "Software: Image Generator"
     )
 

@@ -136,3 +136,31 @@ def test_an_unreachable_balance_says_so_without_failing_the_page(make_app):
     app = make_app(STABILITY_API_KEY=KEY, STABILITY_API_BASE_URL="http://127.0.0.1:1")
     response = app.test_client().get("/balance")
     assert response.status_code == 200 and "Balance unavailable" in response.get_data(as_text=True)
+
+
+def test_every_declared_option_has_a_column_a_form_field_api_fields_and_a_flag(app):
+    """GenerationOptions is the one declaration: these places follow it, or fail here when a new option needs them."""
+    from app.api.cli import generate_command
+    from app.api.schemas import BatchRequestSchema, OptionsSchema
+    from app.prompts.forms import PromptForm
+    from app.providers.options import OPTION_FIELDS, OPTION_NAMES, column_of
+
+    columns = Generation.__table__.columns
+    with app.test_request_context():
+        form = PromptForm(meta={"csrf": False})
+    flags = {param.name for param in generate_command.params}
+    for option in OPTION_FIELDS:
+        column = columns[column_of(option.name)]
+        assert column.nullable == (option.default is None), option.name
+        assert option.name in form and option.name in flags, option.name
+    assert [field.name for field in form.option_fields() if field.name in OPTION_NAMES] == list(OPTION_NAMES)
+    assert list(OptionsSchema().fields) == list(OPTION_NAMES)
+    assert set(OPTION_NAMES) <= set(BatchRequestSchema().fields)
+
+
+def test_a_row_gives_back_the_options_it_was_stored_with():
+    from app.providers.options import GenerationOptions
+
+    options = GenerationOptions(model="sd3.5-large", aspect_ratio="16:9", style_preset="anime", output_format="webp",
+                                seed=7, cfg_scale=4.5, negative_prompt="fog")
+    assert Generation(**Generation.option_columns(options)).options == options

@@ -7,9 +7,9 @@ import sqlalchemy as sa
 from conftest import drain
 from tests_support import csrf_for, make_user, signed_in
 
-from app.accounts import spending
 from app.accounts.users import find_user
 from app.extensions import db
+from app.generations import spending
 from app.generations.seeds import nth_seed, random_seed
 from app.models import Batch, Generation
 from app.providers.options import MAX_SEED

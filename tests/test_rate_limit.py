@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from redis import Redis
 
-from app.rate_limit import MAX_JITTER_SECONDS, RateLimit, RateLimitTimeout, RedisRateLimiter, parse_rate_limit
+from app.providers.rate_limit import MAX_JITTER_SECONDS, RateLimit, RateLimitTimeout, RedisRateLimiter, parse_rate_limit
 
 # Grant times are read by the callers after Redis answered, so two of them can be late by a
 # round trip plus scheduling; this is the slack allowed when checking that a window holds no more than its limit.

@@ -11,10 +11,9 @@ from flask_migrate import upgrade
 from tests_support import csrf_for, sign_in
 from werkzeug.serving import make_server
 
-from app.accounts import spending
 from app.accounts.users import create_user, find_user
 from app.extensions import db
-from app.generations import lifecycle
+from app.generations import lifecycle, spending
 from app.models import Batch, Generation, Status
 
 PASSWORD = "correct horse battery"

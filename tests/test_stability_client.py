@@ -8,10 +8,10 @@ import requests
 from PIL import Image
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from app.generations.options import GenerationOptions
 from app.providers.base import GenerationError, GenerationRequest
+from app.providers.options import GenerationOptions
+from app.providers.rate_limit import RateLimitTimeout
 from app.providers.stability import StabilityClient, endpoint_for
-from app.rate_limit import RateLimitTimeout
 
 BASE = "https://api.example.test"
 CORE = BASE + "/v2beta/stable-image/generate/core"

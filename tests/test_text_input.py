@@ -8,7 +8,7 @@ from tests_support import csrf_for
 
 from app.extensions import db
 from app.models import Batch, Generation
-from app.text_input import first_unsafe_character, unsafe_character_message, without_unsafe_characters
+from app.text.storable import first_unsafe_character, unsafe_character_message, without_unsafe_characters
 
 
 @pytest.mark.parametrize(("text", "found"), [

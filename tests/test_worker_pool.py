@@ -10,7 +10,7 @@ from rq.job import Job
 from test_jobs import rows, submit
 
 from app.services import services
-from app.worker_pool import GenerationWorker
+from app.worker.pool import GenerationWorker
 
 
 def worker_for(app) -> GenerationWorker:

@@ -54,8 +54,8 @@ def signed_in(client, email: str) -> str:
 
 def make_token(app, email: str, name: str = "script", expires_days: int | None = None) -> str:
     """A new API token's secret for the account with this email."""
+    from app.accounts.tokens import create_token
     from app.accounts.users import require_user
-    from app.api.tokens import create_token
 
     with app.app_context():
         return create_token(require_user(email), name, expires_days).secret

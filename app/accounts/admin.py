@@ -9,7 +9,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from app.accounts import spending
 from app.accounts.forms import CreateUserForm, CreditsForm
 from app.accounts.users import (
     DEFAULT_CREDITS,
@@ -21,6 +20,7 @@ from app.accounts.users import (
     set_monthly_credits,
 )
 from app.extensions import db
+from app.generations import spending
 from app.models import User
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -9,8 +9,8 @@ from flask import Flask, Request, current_app, g, jsonify, redirect, request, ur
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from app.accounts.tokens import resolve
 from app.accounts.users import local_user
-from app.api.tokens import resolve
 from app.extensions import db, login_manager
 from app.models import MAX_ID, ApiToken, User
 

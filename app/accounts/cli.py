@@ -6,7 +6,6 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app.accounts import spending
 from app.accounts.passwords import password_problem
 from app.accounts.users import (
     DEFAULT_CREDITS,
@@ -18,6 +17,7 @@ from app.accounts.users import (
     set_disabled,
     set_monthly_credits,
 )
+from app.generations import spending
 
 users_cli = AppGroup("users", help="Create and manage accounts.")
 

@@ -10,14 +10,14 @@ from flask_limiter import RateLimitExceeded
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from app.accounts import spending
 from app.accounts.auth import accounts_mode, safe_next
 from app.accounts.forms import ChangePasswordForm, LoginForm, SetPasswordForm
 from app.accounts.passwords import verify_password
 from app.accounts.users import find_user, has_admin, normalise_email, set_password, user_for_link
 from app.extensions import db, limiter
+from app.generations import spending
 from app.models import utcnow
-from app.wording import count_of
+from app.text.wording import count_of
 
 bp = Blueprint("accounts", __name__)
 WRONG_CREDENTIALS = "Wrong email or password."

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import Field
 from pathlib import Path
 from typing import NoReturn, TextIO
 
@@ -12,14 +13,15 @@ import click
 from flask import current_app, url_for
 from flask.cli import AppGroup, with_appcontext
 
-from app.accounts import spending
+from app.accounts import tokens
 from app.accounts.users import AccountError, local_user, require_user
-from app.api import tokens, waiting
-from app.generations import lifecycle
+from app.api import downloads
+from app.generations import lifecycle, spending
 from app.models import Status, User, as_utc, utcnow
-from app.prompts.submission import OPTION_FIELDS, Submission, SubmissionInvalid, validate_submission
+from app.prompts.submission import SUBMITTED_FIELDS, Submission, SubmissionInvalid, validate_submission
+from app.providers.options import OPTION_FIELDS
 from app.services import services
-from app.wording import count_of
+from app.text.wording import count_of
 
 tokens_cli = AppGroup("tokens", help="Make, list and revoke API tokens.")
 
@@ -143,16 +145,38 @@ def _create(owner: User, submissions: list[Submission]) -> list[int]:
 
 def _report(batch_ids: list[int], out: Path | None) -> int:
     """Say why each image that did not succeed failed, save the rest if asked; the exit status."""
-    generations = waiting.outcomes(batch_ids)
+    generations = downloads.outcomes(batch_ids)
     failed = [(number, g) for number, g in enumerate(generations, start=1) if g.status != Status.SUCCEEDED.value]
     for number, generation in failed:
         reason = generation.error or generation.status
         support = f" (support id {generation.api_error_id})" if generation.api_error_id else ""
         click.echo(f"{number:03d} {generation.prompt[:60]!r}: {generation.status}: {reason}{support}", err=True)
     if out is not None:
-        saved = waiting.save_images(generations, services().stores, out)
+        saved = downloads.save_images(generations, services().stores, out)
         click.echo(f"Saved {count_of(len(saved), 'image')} in {out}/")
     return 1 if failed else 0
+
+
+def _flag_help(option: Field) -> str:
+    """What an option's flag takes, from its declaration."""
+    facts = option.metadata
+    parts = []
+    if facts["choices"]:
+        parts.append(", ".join(facts["choices"]))
+    if facts["bounds"]:
+        parts.append(f"{facts['bounds'][0]:g} to {facts['bounds'][1]:g}")
+    if option.default is not None:
+        parts.append(f"default {option.default}")
+    if facts["doc"]:
+        parts.append(facts["doc"])
+    return "; ".join(parts) + "." if parts else ""
+
+
+def option_flags(command: Callable) -> Callable:
+    """One --flag per option GenerationOptions declares, in its order."""
+    for option in reversed(OPTION_FIELDS):
+        command = click.option("--" + option.name.replace("_", "-"), help=_flag_help(option))(command)
+    return command
 
 
 @click.command("generate")
@@ -160,13 +184,7 @@ def _report(batch_ids: list[int], out: Path | None) -> int:
 @click.argument("prompts", nargs=-1)
 @click.option("--file", "prompt_file", type=click.File(encoding="utf-8"),
               help="One prompt per line (blank lines skipped); - reads standard input.")
-@click.option("--model", help="core, ultra, sd3.5-large, sd3.5-large-turbo, sd3.5-medium or sd3.5-flash.")
-@click.option("--aspect-ratio", help="1:1, 16:9, 21:9, 3:2, 5:4, 2:3, 4:5, 9:16 or 9:21.")
-@click.option("--style-preset", help="One of the form's styles, such as photographic.")
-@click.option("--negative-prompt")
-@click.option("--seed", help="0 to 4294967294 (default: random per image).")
-@click.option("--output-format", help="png, jpeg or webp.")
-@click.option("--cfg-scale", help="1 to 10, SD 3.5 models only.")
+@option_flags
 @click.option("--images-per-prompt", help="1 to 4 (default 1); a given seed counts up by one per image.")
 @click.option("--user", "email", help="Whose batches (required with AUTH_MODE=accounts).")
 @click.option("--wait", is_flag=True, help="Show progress until every image is final.")
@@ -178,13 +196,13 @@ def generate_command(prompts: tuple[str, ...], prompt_file: TextIO | None, email
     given = _prompts(prompts, prompt_file)
     if not given:
         _fail("Give at least one prompt, as arguments or with --file.")
-    options = {name: option_values.get(name) for name in OPTION_FIELDS}
+    options = {name: option_values.get(name) for name in SUBMITTED_FIELDS}
     batch_ids = _create(_owner(email), _submissions(given, options))
     if not (wait or out):
         return
-    line = waiting.ProgressLine(interactive=sys.stdout.isatty())
+    line = downloads.ProgressLine(interactive=sys.stdout.isatty())
     try:
-        waiting.wait_for(batch_ids, line.show)
+        downloads.wait_for(batch_ids, line.show)
     except KeyboardInterrupt:
         line.end()
         click.echo("Stopped waiting; the batches carry on without you.", err=True)

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
-from app.api.tokens import MAX_EXPIRY_DAYS, name_problem
+from app.accounts.tokens import MAX_EXPIRY_DAYS, name_problem
 from app.prompts.forms import PlainNumberMixin
 
 DAYS_MESSAGE = f"Use a whole number of days from 1 to {MAX_EXPIRY_DAYS:,}, or leave it empty for no expiry."

@@ -15,12 +15,12 @@ SECURITY_SCHEME = "bearerAuth"
 
 
 class JsonApi(Api):
-    """flask-smorest's Api documenting our error shape, leaving the error handling itself to app/errors.py."""
+    """flask-smorest's Api documenting our error shape, leaving the error handling itself to app/web/errors.py."""
 
     ERROR_SCHEMA = ErrorSchema
 
     def _register_error_handlers(self) -> None:
-        """Register nothing: app/errors.py answers every error, in this API's JSON under /api/."""
+        """Register nothing: app/web/errors.py answers every error, in this API's JSON under /api/."""
 
 
 def _extra_schema(config: Mapping[str, Any]) -> Callable[..., dict[str, Any]]:

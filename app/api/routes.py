@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from app.accounts import ownership, spending
+from app.accounts import ownership
 from app.accounts.auth import accounts_mode, request_token
 from app.api import bodies, idempotency
 from app.api.errors import ApiProblem
@@ -33,7 +33,7 @@ from app.api.schemas import (
 from app.batches.queries import generations_of
 from app.extensions import csrf, db, limiter
 from app.gallery.pages import MAX_CURSOR_MICROS, Cursor, GalleryFilter, gallery_page
-from app.generations import lifecycle
+from app.generations import lifecycle, spending
 from app.media.deletion import delete_image
 from app.models import MAX_ID, Batch, Generation
 from app.prompts.submission import Submission

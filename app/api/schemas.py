@@ -8,19 +8,19 @@ document states come from the same constants the form's fields are built from.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import Field
+from typing import Any, get_args
 
 import marshmallow as ma
 from flask import current_app
 from marshmallow import fields, validate
 
 from app.gallery.pages import GALLERY_STATUSES
-from app.generations.options import DEFAULT_OPTIONS
 from app.models import MAX_ID, Status
-from app.prompts.forms import MAX_IMAGES_PER_PROMPT, MAX_PROMPT_LENGTH
-from app.prompts.submission import OPTION_FIELDS, SubmissionInvalid, validate_submission
-from app.providers.options import ASPECT_RATIOS, CFG_SCALE_RANGE, MAX_SEED, MODELS, OUTPUT_FORMATS, STYLE_PRESETS
-from app.text_input import UNSAFE
+from app.prompts.forms import MAX_IMAGES_PER_PROMPT
+from app.prompts.submission import SUBMITTED_FIELDS, SubmissionInvalid, validate_submission
+from app.providers.options import MAX_PROMPT_LENGTH, MODELS, OPTION_FIELDS, OPTION_TYPES
+from app.text.storable import UNSAFE
 
 MAX_PAGE_SIZE = 100
 # Field metadata read by app/api/openapi.py: limits that are settings, and JSON Schema apispec has no name for.
@@ -45,7 +45,7 @@ def _char_class(belongs: Callable[[str], bool]) -> str:
     return "".join(f"\\u{low:04x}" + (f"-\\u{high:04x}" if high > low else "") for low, high in ranges)
 
 
-# Text the database and the API can take (app/text_input.py's one check), in the document's terms.
+# Text the database and the API can take (app/text/storable.py's one check), in the document's terms.
 _UNSAFE = _char_class(lambda ch: UNSAFE.fullmatch(ch) is not None)
 STORABLE_TEXT = f"^[^{_UNSAFE}]*$"
 # A prompt that is not blank (str.strip() leaves something): a batch needs one, the form skipping blank rows.
@@ -94,19 +94,48 @@ class ErrorSchema(ma.Schema):
     error = fields.Nested(ErrorDetailSchema, required=True)
 
 
-class OptionsSchema(ma.Schema):
-    """A batch's options, named as the Stability API names them."""
-
-    model = fields.String(required=True)
-    aspect_ratio = fields.String(required=True)
-    output_format = fields.String(required=True)
-    style_preset = fields.String(required=True, allow_none=True)
-    negative_prompt = fields.String(required=True, allow_none=True)
-    seed = fields.Integer(required=True, allow_none=True, metadata={"description": "null: random per image"})
-    cfg_scale = fields.Float(required=True, allow_none=True)
+def _option_type(name: str) -> tuple[type, bool]:
+    """An option's value type (str, int or float) and whether it may be None, from its declaration."""
+    hint = OPTION_TYPES[name]
+    kinds = [kind for kind in get_args(hint) or (hint,) if kind is not type(None)]
+    return kinds[0], len(kinds) < len(get_args(hint) or (hint,))
 
 
-class BatchRequestSchema(ma.Schema):
+def _option_out(option: Field) -> fields.Field:
+    """How an answer states one option."""
+    kind, nullable = _option_type(option.name)
+    description = {"description": option.metadata["doc"]} if option.metadata["doc"] else {}
+    return OPTION_OUT_FIELDS[kind](required=True, allow_none=nullable, metadata=description)
+
+
+def _option_in(option: Field) -> fields.Field:
+    """What a request may send for one option (null or absent: the option's default), and what the document says."""
+    facts, (kind, nullable) = option.metadata, _option_type(option.name)
+    metadata: dict[str, Any] = {}
+    if facts["choices"]:
+        metadata.update(_enum(["", *facts["choices"]] if nullable else list(facts["choices"])))
+    if facts["bounds"]:
+        metadata.update(minimum=facts["bounds"][0], maximum=facts["bounds"][1])
+    if facts["max_length"]:
+        metadata.update(maxLength=facts["max_length"], pattern=STORABLE_TEXT)
+    if option.default is not None:
+        metadata["default"] = option.default
+    if facts["doc"]:
+        metadata["description"] = facts["doc"]
+    if kind is float:
+        return StrictFloat(allow_nan=False, allow_none=True, metadata=metadata)
+    return (WholeNumber if kind is int else fields.String)(allow_none=True, metadata=metadata)
+
+
+OPTION_OUT_FIELDS: dict[type, type[fields.Field]] = {str: fields.String, int: fields.Integer, float: fields.Float}
+# A batch's options, named as the Stability API names them: one field per option GenerationOptions declares.
+OptionsSchema = ma.Schema.from_dict({option.name: _option_out(option) for option in OPTION_FIELDS},
+                                    name="OptionsSchema")
+_OptionsRequestSchema = ma.Schema.from_dict({option.name: _option_in(option) for option in OPTION_FIELDS},
+                                            name="OptionsRequestSchema")
+
+
+class BatchRequestSchema(_OptionsRequestSchema):  # type: ignore[misc,valid-type]
     """A new batch: the home form's fields as JSON. Blank prompts are skipped, as the form skips blank rows."""
 
     prompts = fields.List(
@@ -115,26 +144,14 @@ class BatchRequestSchema(ma.Schema):
         metadata={"minItems": 1, SETTING_LIMITS: {"maxContains": "MAX_PROMPTS_PER_BATCH"},
                   EXTRA_JSON_SCHEMA: {"contains": {"type": "string", "pattern": NOT_BLANK}, "minContains": 1}},
     )
-    model = fields.String(allow_none=True, metadata={**_enum(list(MODELS)), "default": DEFAULT_OPTIONS.model})
-    aspect_ratio = fields.String(allow_none=True, metadata={**_enum(list(ASPECT_RATIOS)),
-                                                            "default": DEFAULT_OPTIONS.aspect_ratio})
-    style_preset = fields.String(allow_none=True, metadata=_enum(["", *STYLE_PRESETS]))
-    negative_prompt = fields.String(allow_none=True, metadata={"maxLength": MAX_PROMPT_LENGTH,
-                                                               "pattern": STORABLE_TEXT})
-    seed = WholeNumber(allow_none=True, metadata={
-        "minimum": 0, "maximum": MAX_SEED, "description": "0 or null: random per image"})
     images_per_prompt = WholeNumber(allow_none=True, metadata={
         "minimum": 1, "maximum": MAX_IMAGES_PER_PROMPT, "default": 1,
         "description": "Images made of each prompt, each with its own seed (a given seed counts up by one)"})
-    output_format = fields.String(allow_none=True, metadata={**_enum(list(OUTPUT_FORMATS)),
-                                                             "default": DEFAULT_OPTIONS.output_format})
-    cfg_scale = StrictFloat(allow_nan=False, allow_none=True, metadata={
-        "minimum": CFG_SCALE_RANGE[0], "maximum": CFG_SCALE_RANGE[1], "description": "SD 3.5 models only"})
 
     @ma.post_load
     def checked_by_the_form(self, data: dict[str, Any], **_kwargs: Any) -> Any:  # noqa: ANN401
         """Hand the values to the home form's rules; its messages become the per-field errors."""
-        options = {name: data.get(name) for name in OPTION_FIELDS}
+        options = {name: data.get(name) for name in SUBMITTED_FIELDS}
         try:
             return validate_submission(data["prompts"], options, current_app.config["MAX_PROMPTS_PER_BATCH"])
         except SubmissionInvalid as exc:

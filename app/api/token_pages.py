@@ -7,8 +7,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from app.accounts import tokens
 from app.accounts.auth import accounts_mode
-from app.api import tokens
 from app.api.forms import TokenForm
 from app.extensions import db
 from app.models import ApiToken, utcnow

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from app.accounts import spending
 from app.extensions import db
-from app.generations import lifecycle
+from app.generations import lifecycle, spending
 from app.models import Generation, Status
-from app.wording import count_of
+from app.text.wording import count_of
 
 
 def _short_of(failed: list[Generation]) -> str | None:

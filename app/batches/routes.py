@@ -8,16 +8,16 @@ from werkzeug.wrappers import Response
 
 from app.accounts import ownership
 from app.accounts.auth import sign_in_wall
-from app.accounts.spending import OverAllowance
-from app.batches.archive import batch_zip_response
 from app.batches.progress import changed_since, progress_of, seen_signature
 from app.batches.queries import card_states, generations_by_id, generations_of
 from app.batches.retries import retry_failed
 from app.batches.titles import batch_title
 from app.generations import lifecycle
+from app.generations.spending import OverAllowance
+from app.media.archive import batch_zip_response
 from app.models import Generation
 from app.services import services
-from app.wording import count_of
+from app.text.wording import count_of
 
 bp = Blueprint("batches", __name__)
 

@@ -12,7 +12,7 @@ import sqlalchemy.orm as so
 from app.extensions import db
 from app.models import Batch, Generation, parse_id
 from app.providers.options import MODELS
-from app.text_input import without_unsafe_characters
+from app.text.storable import without_unsafe_characters
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)

@@ -11,15 +11,15 @@ from werkzeug.wrappers import Response
 from app.accounts import ownership
 from app.accounts.auth import accounts_mode
 from app.accounts.users import list_users
-from app.batches.archive import selection_zip_response
 from app.gallery.pages import GALLERY_STATUSES, Cursor, GalleryFilter, gallery_count, gallery_page
 from app.gallery.selection import SelectionError, selected_images
 from app.gallery.shapes import tile_shape
+from app.media.archive import selection_zip_response
 from app.media.deletion import delete_images
 from app.models import Generation
 from app.providers.options import MODELS
 from app.services import services
-from app.wording import count_of
+from app.text.wording import count_of
 
 bp = Blueprint("gallery", __name__)
 bp.add_app_template_filter(tile_shape)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from app.images import SIZES_1MP
 from app.models import Generation
+from app.providers.options import SIZES_1MP
 
 # Every aspect ratio the models offer, as width / height; stored sizes are rounded to multiples of 64.
 RATIOS = {name: width / height for name, (width, height) in SIZES_1MP.items()}

@@ -16,13 +16,11 @@ import sqlalchemy as sa
 from flask import current_app
 from redis.exceptions import RedisError
 
-from app.accounts import spending
 from app.extensions import db
-from app.generations import queue, seeds, statements
-from app.generations.options import DEFAULT_OPTIONS, GenerationOptions
+from app.generations import queue, seeds, spending, statements
 from app.media_store import orphans
 from app.models import UNFINISHED, Batch, Generation, Status, User, appended_history, utcnow
-from app.providers.options import MODELS
+from app.providers.options import DEFAULT_OPTIONS, MODELS, OPTION_NAMES, GenerationOptions, column_of
 from app.services import QueueUnavailable, services
 
 log = logging.getLogger(__name__)
@@ -136,10 +134,8 @@ class Claimed:
     note: str | None
 
 
-CLAIMED_COLUMNS = (Generation.id, Generation.prompt, Generation.model, Generation.aspect_ratio,
-                   Generation.output_format, Generation.style_preset, Generation.negative_prompt,
-                   Generation.requested_seed, Generation.cfg_scale, Generation.attempts, Generation.max_attempts,
-                   Generation.error)
+CLAIMED_COLUMNS = (Generation.id, Generation.prompt, Generation.attempts, Generation.max_attempts, Generation.error,
+                   *(getattr(Generation, column_of(name)) for name in OPTION_NAMES))
 
 
 def claim(generation_id: int, job_id: str | None) -> Claimed | None:
@@ -155,11 +151,8 @@ def claim(generation_id: int, job_id: str | None) -> Claimed | None:
     if row is None:
         log.warning("generation %s is not queued for job %s; job skipped", generation_id, job_id)
         return None
-    (gid, prompt, model, aspect_ratio, output_format, style_preset, negative_prompt, seed, cfg_scale,
-     attempts, max_attempts, error) = row
-    options = GenerationOptions(model=model, aspect_ratio=aspect_ratio, output_format=output_format,
-                                style_preset=style_preset, negative_prompt=negative_prompt, seed=seed,
-                                cfg_scale=cfg_scale)
+    gid, prompt, attempts, max_attempts, error, *option_values = row
+    options = GenerationOptions(**dict(zip(OPTION_NAMES, option_values, strict=True)))
     return Claimed(gid, prompt, options, attempts, max_attempts, error)
 
 

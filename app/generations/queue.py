@@ -15,8 +15,8 @@ from app.media_store.s3 import CONNECT_TIMEOUT, READ_TIMEOUT
 from app.providers.stability import RATE_LIMIT_WAIT
 from app.services import LIMITER_OUTAGE_WAIT
 
-JOB_FUNCTION = "app.jobs.run_generation"
-FAILURE_CALLBACK = "app.jobs.on_job_failure"
+JOB_FUNCTION = "app.worker.jobs.run_generation"
+FAILURE_CALLBACK = "app.worker.jobs.on_job_failure"
 PAUSE_KEY = "imagegen:queue-paused"
 # Every queue jobs were put in: one per user, so workers can take turns between users (RQ's round robin).
 QUEUES_KEY = "imagegen:queues"

@@ -6,11 +6,11 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from werkzeug.wrappers import Response
 
 from app.accounts import ownership
-from app.batches.archive import archive_name
-from app.gallery.neighbours import gallery_neighbours
-from app.images import content_type_of
+from app.media.archive import archive_name
 from app.media.deletion import delete_image
+from app.media.neighbours import gallery_neighbours
 from app.media.urls import file_version, thumb_source
+from app.media_store.content_types import content_type_of
 from app.media_store.s3 import content_disposition
 from app.models import Generation
 from app.services import services

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from app.images import EXTENSION_BY_MIME
+from app.media_store.content_types import extension_of
 
 CHUNK = 256 * 1024
 
@@ -71,4 +71,4 @@ class MediaStore(Protocol):
 def new_file_name(mime_type: str) -> str:
     """Return a fresh relative name like 'ab/ab12….png'; never derived from the prompt."""
     token = uuid.uuid4().hex
-    return f"{token[:2]}/{token}{EXTENSION_BY_MIME.get(mime_type, '.bin')}"
+    return f"{token[:2]}/{token}{extension_of(mime_type)}"

@@ -5,27 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, FieldList, FloatField, IntegerField, SelectField, TextAreaField
+from wtforms import BooleanField, Field, FieldList, FloatField, IntegerField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 
-from app.generations.options import DEFAULT_OPTIONS, GenerationOptions
 from app.models import Generation
 from app.providers.options import (
     ASPECT_RATIOS,
     CFG_SCALE_RANGE,
     DEFAULT_MODEL,
+    DEFAULT_OPTIONS,
+    MAX_PROMPT_LENGTH,
     MAX_SEED,
     MODELS,
+    OPTION_NAMES,
     OUTPUT_FORMATS,
     STYLE_PRESETS,
+    GenerationOptions,
 )
 from app.providers.options import (
     Model as ModelInfo,
 )
-from app.text_input import StorableText
+from app.text.storable import StorableText
 
-MAX_PROMPT_LENGTH = 10_000  # the API's limit, counted after trimming
 LENGTH_MESSAGE = "This is %(length)d characters long; the limit is %(max)d."
 
 
@@ -34,10 +36,8 @@ LOCK_MESSAGE = f"To lock the seed, type a whole number from 1 to {MAX_SEED:,} or
 MAX_IMAGES_PER_PROMPT = 4
 CFG_MESSAGE = "Use a number from 1 to 10, or leave it empty."
 
-
-# The option fields in the order the page shows them.
-INVALID_FOCUS_ORDER = ("model", "aspect_ratio", "style_preset", "output_format", "images_per_prompt", "seed",
-                       "cfg_scale", "negative_prompt")
+# Settings of the batch as a whole, shown among the options of each image.
+BATCH_SETTINGS = ("images_per_prompt",)
 
 
 class PlainNumberMixin:
@@ -84,7 +84,10 @@ def style_label(style: str) -> str:
 
 
 class PromptForm(FlaskForm):
-    """Several prompts (blank rows ignored) and options shared by the whole batch, named as the API names them."""
+    """Several prompts (blank rows ignored) and options shared by the whole batch, named as the API names them.
+
+    The option fields are declared in the order the page shows them; a field's description is its hint.
+    """
 
     prompts = PromptList(
         TextAreaField("Prompt", filters=[strip_text],
@@ -99,14 +102,20 @@ class PromptForm(FlaskForm):
         SelectChoice(s, style_label(s)) for s in STYLE_PRESETS])
     output_format = SelectField("Format", default=DEFAULT_OPTIONS.output_format,
                                 choices=[SelectChoice(f, f.upper()) for f in OUTPUT_FORMATS])
-    negative_prompt = TextAreaField("Negative prompt", filters=[strip_text],
-                                    validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE), StorableText()])
-    images_per_prompt = SelectField("Images per prompt", coerce=int, default=1, choices=[
-        SelectChoice(n, str(n)) for n in range(1, MAX_IMAGES_PER_PROMPT + 1)])
-    seed = SeedField("Seed", validators=[Optional(), NumberRange(0, MAX_SEED, message=SEED_MESSAGE)])
+    images_per_prompt = SelectField("Images per prompt", coerce=int, default=1,
+                                    description="Each image is its own card.",
+                                    choices=[SelectChoice(n, str(n)) for n in range(1, MAX_IMAGES_PER_PROMPT + 1)])
+    seed = SeedField("Seed", validators=[Optional(), NumberRange(0, MAX_SEED, message=SEED_MESSAGE)],
+                     description="Unlocked: every image gets its own random seed. Locked: this seed, and +1 for each "
+                                 "further image of a prompt.")
     # Unlocked, every image gets its own random seed; locked, the seed above counts up per image of a prompt.
     seed_locked = BooleanField("Lock seed")
-    cfg_scale = CfgScaleField("CFG scale", validators=[Optional(), NumberRange(*CFG_SCALE_RANGE, message=CFG_MESSAGE)])
+    cfg_scale = CfgScaleField("CFG scale", validators=[Optional(), NumberRange(*CFG_SCALE_RANGE, message=CFG_MESSAGE)],
+                              description="SD 3.5 only (1–10): how closely to follow the prompt. Empty for the "
+                                          "model's default.")
+    negative_prompt = TextAreaField("Negative prompt", filters=[strip_text],
+                                    description="What the images should not show.",
+                                    validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE), StorableText()])
 
     max_seed = MAX_SEED  # what the page's "Random" button may roll
 
@@ -131,18 +140,21 @@ class PromptForm(FlaskForm):
         """The selected model, or the default if the value is unknown."""
         return MODELS.get(self.model.data or "", MODELS[DEFAULT_MODEL])
 
+    def option_fields(self) -> list[Field]:
+        """The fields of the options and the batch's settings, in page order."""
+        return [field for name, field in self._fields.items() if name in OPTION_NAMES or name in BATCH_SETTINGS]
+
     def options(self) -> GenerationOptions:
-        """The validated options; cfg_scale only for the models that take it, the seed only when locked."""
+        """The validated options, an empty field as None; cfg_scale only for the models that take it, the seed
+        only when locked."""
+        values = {name: getattr(self, name).data for name in OPTION_NAMES}
+        values = {name: None if value == "" else value for name, value in values.items()}
         model = self.chosen_model
-        return GenerationOptions(
-            model=model.id,
-            aspect_ratio=self.aspect_ratio.data,
-            output_format=self.output_format.data,
-            style_preset=self.style_preset.data or None,
-            negative_prompt=self.negative_prompt.data or None,
-            seed=(self.seed.data or None) if self.seed_locked.data else None,
-            cfg_scale=self.cfg_scale.data if model.takes_cfg_scale else None,
-        )
+        values["model"] = model.id
+        values["seed"] = (values["seed"] or None) if self.seed_locked.data else None
+        if not model.takes_cfg_scale:
+            values["cfg_scale"] = None
+        return GenerationOptions(**values)
 
     def validate(self, extra_validators=None) -> bool:  # noqa: ANN001
         """Validate each field, then the batch as a whole."""
@@ -167,20 +179,18 @@ class PromptForm(FlaskForm):
                 return entry.id
         if self.batch_errors:
             return self.prompts.entries[0].id
-        for name in INVALID_FOCUS_ORDER:
-            if getattr(self, name).errors:
-                return getattr(self, name).id
+        for field in self.option_fields():
+            if field.errors:
+                return field.id
         return "generate" if self.spending_error else None
 
 
 def reused_form(generation: Generation, max_prompts: int) -> PromptForm:
     """The form pre-filled with one image's prompt and settings, its actual seed included, to make it again."""
     options = generation.options
-    data = {
-        **options.as_dict(), "prompts": [generation.prompt], "style_preset": options.style_preset or "",
-        "negative_prompt": options.negative_prompt or "",
-        "seed": generation.seed if generation.seed is not None else options.seed,
-    }
+    # An empty option is left out, so its field shows its default ("None" for no style, an empty box).
+    data = {name: value for name, value in options.as_dict().items() if value is not None}
+    data.update(prompts=[generation.prompt], seed=generation.seed if generation.seed is not None else options.seed)
     data["seed_locked"] = data["seed"] is not None  # reuse means: make this very image again
     return PromptForm(formdata=None, data=data, max_prompts=max_prompts)
 

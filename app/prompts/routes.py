@@ -7,15 +7,16 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from app.accounts import ownership, spending
+from app.accounts import ownership
 from app.extensions import db
+from app.generations import spending
 from app.generations.lifecycle import create_batch
 from app.generations.seeds import random_seed
 from app.models import Generation, parse_id
 from app.prompts.cost import batch_cost, current_balance
 from app.prompts.forms import PromptForm, rebuilt_form, reused_form
 from app.prompts.recent import recent_prompts
-from app.wording import count_of
+from app.text.wording import count_of
 
 bp = Blueprint("prompts", __name__)
 SEED_MEMORY = "seed"  # the session's {"seed", "locked"} of the last batch, so the next form starts from it

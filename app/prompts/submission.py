@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
 
-from app.generations.options import GenerationOptions
-from app.prompts.forms import PromptForm
+from app.prompts.forms import BATCH_SETTINGS, PromptForm
+from app.providers.options import OPTION_NAMES, GenerationOptions
 
-OPTION_FIELDS = ("model", "aspect_ratio", "style_preset", "negative_prompt", "seed", "output_format", "cfg_scale",
-                 "images_per_prompt")
+# What a submission may set besides its prompts: every option, and the batch's settings.
+SUBMITTED_FIELDS = (*OPTION_NAMES, *BATCH_SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def as_formdata(prompts: Sequence[str], options: Mapping[str, object]) -> MultiD
     data: MultiDict = MultiDict()
     for index, text in enumerate(prompts):
         data.add(f"prompts-{index}", text)
-    for name in OPTION_FIELDS:
+    for name in SUBMITTED_FIELDS:
         value = options.get(name)
         if value is not None:
             data.add(name, value if isinstance(value, str) else repr(value))
@@ -60,7 +60,7 @@ def _errors(form: PromptForm, label: Callable[[int], str]) -> dict[str, str]:
               if entry.errors}
     if form.batch_errors:
         fields["prompts"] = " ".join(form.batch_errors)
-    for name in OPTION_FIELDS:
+    for name in SUBMITTED_FIELDS:
         errors = getattr(form, name).errors
         if errors:
             fields[name] = " ".join(errors)

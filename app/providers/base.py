@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from app.generations.options import DEFAULT_OPTIONS, GenerationOptions
+from app.providers.options import DEFAULT_OPTIONS, GenerationOptions
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ import time
 
 from PIL import Image, ImageDraw, ImageFont
 
-from app.images import SIZES_1MP
 from app.providers.base import GeneratedImage, GenerationRequest
-from app.providers.options import MAX_SEED
+from app.providers.options import MAX_SEED, SIZES_1MP
 
 LABEL = "OFFLINE DEMO - placeholder, not generated art"
 PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}

@@ -17,7 +17,7 @@ from app import telemetry
 from app.logs import note_api_request_id
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
 from app.providers.options import MODELS
-from app.rate_limit import RateLimitTimeout
+from app.providers.rate_limit import RateLimitTimeout
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ BROKE_OFF = "The Stability API's answer broke off while it was read"
 
 
 class Limiter(Protocol):
-    """The shared rate limiter the client waits on (see app/rate_limit.py)."""
+    """The shared rate limiter the client waits on (see app/providers/rate_limit.py)."""
 
     def acquire(self, timeout: float | None = None) -> float:
         """Block until a request may be sent."""
@@ -64,24 +64,23 @@ def endpoint_for(model: str) -> str:
     return MODELS[model].endpoint
 
 
+def _as_text(value: object) -> str:
+    """A multipart field's text: 4.0 as "4" and 4.5 as "4.5", whole numbers in full."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def form_fields(request: GenerationRequest) -> dict[str, str]:
     """Build the multipart text fields; numbers go as decimal strings, empty options are left out."""
     options = request.options
-    fields = {
-        "prompt": request.prompt,
-        "aspect_ratio": options.aspect_ratio,
-        "output_format": options.output_format,
-    }
-    if options.seed:
-        fields["seed"] = str(options.seed)
-    if options.negative_prompt:
-        fields["negative_prompt"] = options.negative_prompt
-    if options.style_preset:
-        fields["style_preset"] = options.style_preset
-    if MODELS[options.model].takes_cfg_scale:
-        fields["model"] = options.model
-        if options.cfg_scale is not None:
-            fields["cfg_scale"] = f"{options.cfg_scale:g}"
+    fields = {"prompt": request.prompt}
+    # Every option goes by its own name, unless empty.
+    for name, value in options.as_dict().items():
+        if value is not None and value != "":
+            fields[name] = _as_text(value)
+    if not MODELS[options.model].takes_cfg_scale:
+        # Core and Ultra have an endpoint each and take no model field, nor a cfg_scale.
+        fields.pop("model")
+        fields.pop("cfg_scale", None)
     return fields
 
 
@@ -167,7 +166,7 @@ class StabilityClient:
                 # A file part is what makes requests send multipart/form-data; the API ignores it.
                 files={"none": ""},
                 timeout=self.timeout,
-                # Headers now, the image when the job has room for it (app/work_slots.py); read in one call.
+                # Headers now, the image when the job has room for it (app/worker/slots.py); read in one call.
                 stream=True,
             )
         except requests.Timeout:

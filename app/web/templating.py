@@ -9,9 +9,8 @@ from flask import Flask
 from app.batches.eta import seconds_left
 from app.batches.progress import elapsed_seconds, image_url
 from app.generations import queue
-from app.images import ratio_class
 from app.media.urls import file_url, thumb_url
-from app.providers.options import model_label
+from app.providers.options import SIZES_1MP, model_label
 from app.services import services
 
 
@@ -31,6 +30,11 @@ def iso_time(value: datetime | None) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.isoformat()
+
+
+def ratio_class(aspect_ratio: str) -> str:
+    """CSS class that reserves an image's box before it loads (no inline styles under our CSP)."""
+    return "ratio-" + aspect_ratio.replace(":", "-") if aspect_ratio in SIZES_1MP else "ratio-1-1"
 
 
 def page_globals() -> dict[str, object]:

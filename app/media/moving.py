@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.images import content_type_of
 from app.media_store.base import FileMissing, MediaStore, StoreError
+from app.media_store.content_types import content_type_of
 from app.media_store.stores import Stores
 from app.models import Generation
 

@@ -1,4 +1,4 @@
-"""Facts about image files: sizes per aspect ratio, and checking bytes really are an image."""
+"""Checking that bytes really are a whole image, and decoding them once for the checks and the thumbnail."""
 
 from __future__ import annotations
 
@@ -9,18 +9,10 @@ from PIL import Image, UnidentifiedImageError
 from pywuffs import ImageDecoderType, PixelFormat
 from pywuffs.aux import ImageDecoder, ImageDecoderConfig
 
-from app import png_chunks
-from app.providers.base import GenerationError
+from app.imaging import png_chunks
+from app.imaging.errors import TOO_LARGE, ImageError
 
-# Pixel sizes the API documents for Ultra and SD 3.5 (1 MP); Core answers at 1.5 MP.
-SIZES_1MP = {
-    "1:1": (1024, 1024), "5:4": (1088, 896), "3:2": (1216, 832), "16:9": (1344, 768),
-    "21:9": (1536, 640), "4:5": (896, 1088), "2:3": (832, 1216), "9:16": (768, 1344),
-    "9:21": (640, 1536),
-}
 MIME_BY_PIL_FORMAT = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
-EXTENSION_BY_MIME = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
-MIME_BY_EXTENSION = {extension: mime for mime, extension in EXTENSION_BY_MIME.items()}
 # Decompression-bomb guard: the largest documented output is 2304 x 960 at 1.5 MP.
 MAX_PIXELS = 16_000_000
 
@@ -32,9 +24,6 @@ class ImageInfo:
     width: int
     height: int
     mime_type: str
-
-
-NOT_AN_IMAGE = "The API answered with something that is not a valid image"
 
 
 @dataclass(frozen=True)
@@ -49,7 +38,7 @@ class DecodedImage:
 
 
 def decode_image(data: bytes, long_side: int | None = None) -> DecodedImage:
-    """Decode image bytes, or raise GenerationError if they are not a whole PNG/JPEG/WebP.
+    """Decode image bytes, or raise ImageError if they are not a whole PNG/JPEG/WebP.
 
     `long_side` is the size the caller needs at least: a JPEG is then decoded at the smallest of 1/8, 1/4 or
     1/2 scale that still covers it (libjpeg skips most of the work, yet reads every byte, so a cut file fails).
@@ -59,9 +48,9 @@ def decode_image(data: bytes, long_side: int | None = None) -> DecodedImage:
         fmt, (width, height) = image.format, image.size
         mime_type = MIME_BY_PIL_FORMAT.get(fmt or "")
         if mime_type is None:
-            raise GenerationError(NOT_AN_IMAGE)
+            raise ImageError
         if width * height > MAX_PIXELS:
-            raise GenerationError("The API answered with an implausibly large image")
+            raise ImageError(TOO_LARGE)
         if fmt == "PNG":
             image = decode_png(data, width, height)
         else:
@@ -70,7 +59,7 @@ def decode_image(data: bytes, long_side: int | None = None) -> DecodedImage:
             # A full decode, not verify(): verify passes a truncated file that then fails at the thumbnail.
             image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise GenerationError(NOT_AN_IMAGE) from None
+        raise ImageError from None
     return DecodedImage(ImageInfo(width=width, height=height, mime_type=mime_type), image)
 
 
@@ -93,18 +82,3 @@ def decode_png(data: bytes, width: int, height: int) -> Image.Image:
         raise ValueError("PNG decode: the pixels do not match the header's size")
     mode, raw_mode = ("RGBA", "BGRA") if alpha else ("RGB", "BGR")
     return Image.frombuffer(mode, (width, height), pixels, "raw", raw_mode, 0, 1)
-
-
-def inspect_image(data: bytes) -> ImageInfo:
-    """Return size and type of image bytes, or raise GenerationError if they are not a PNG/JPEG/WebP."""
-    return decode_image(data).info
-
-
-def content_type_of(name: str) -> str:
-    """The MIME type our file names carry in their extension."""
-    return MIME_BY_EXTENSION.get("." + name.rsplit(".", 1)[-1], "application/octet-stream")
-
-
-def ratio_class(aspect_ratio: str) -> str:
-    """CSS class that reserves an image's box before it loads (no inline styles under our CSP)."""
-    return "ratio-" + aspect_ratio.replace(":", "-") if aspect_ratio in SIZES_1MP else "ratio-1-1"

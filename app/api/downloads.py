@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
-from app.batches.archive import file_extension, prompt_slug
 from app.extensions import db
+from app.media.archive import file_extension, prompt_slug
 from app.media_store.stores import Stores
 from app.models import Generation, Status
 

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from app.images import NOT_AN_IMAGE
-from app.providers.base import GenerationError
+from app.imaging.errors import ImageError
 
 THUMBNAIL_LONG_SIDE = 384
 JPEG_QUALITY = 80
@@ -51,5 +50,5 @@ def make_thumbnail(image: Image.Image) -> Thumbnail:
             mime_type = "image/jpeg"
             small.save(buffer, format="JPEG", quality=JPEG_QUALITY)
     except (OSError, ValueError) as exc:
-        raise GenerationError(NOT_AN_IMAGE) from exc
+        raise ImageError from exc
     return Thumbnail(buffer.getvalue(), mime_type, small.width, small.height)

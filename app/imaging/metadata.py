@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from app import png_chunks
-from app.generations.options import GenerationOptions
+from app.imaging import png_chunks
+from app.providers.options import OPTION_FIELDS, GenerationOptions
 
 PARAMETERS_KEY = "parameters"
 
@@ -66,15 +66,12 @@ def _format_number(value: float) -> str:
 def parameters_text(p: ImageParameters) -> str:
     """Render the parameters as A1111 infotext: prompt, optional "Negative prompt:" line, one settings line."""
     options = p.options
-    settings = {
-        "Seed": None if p.seed is None else str(p.seed),
-        "Size": f"{p.width}x{p.height}",
-        "Model": options.model,
-        "Style": options.style_preset,
-        "Aspect ratio": options.aspect_ratio,
-        "CFG scale": None if options.cfg_scale is None else _format_number(options.cfg_scale),
-        "Software": p.software,
-    }
+    settings = {"Seed": None if p.seed is None else str(p.seed), "Size": f"{p.width}x{p.height}"}
+    for option in OPTION_FIELDS:
+        value = getattr(options, option.name)
+        if option.metadata["infotext"] and value is not None:
+            settings[option.metadata["infotext"]] = _format_number(value) if isinstance(value, float) else str(value)
+    settings["Software"] = p.software
     lines = [p.prompt]
     if options.negative_prompt:
         lines.append(f"Negative prompt: {options.negative_prompt}")

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Iterator
 
 from flask import Response, abort
 
-from app.images import EXTENSION_BY_MIME
 from app.media_store.base import FileMissing, MediaStore, StoredFile, StoreError
+from app.media_store.content_types import extension_of
 from app.media_store.stores import Stores
 from app.models import Generation
 
@@ -49,7 +49,7 @@ def prompt_slug(prompt: str) -> str:
 
 def file_extension(generation: Generation) -> str:
     """The stored file's real type as an extension."""
-    return EXTENSION_BY_MIME.get(generation.mime_type or "", ".bin")
+    return extension_of(generation.mime_type)
 
 
 def archive_name(generation: Generation) -> str:

@@ -13,16 +13,17 @@ from rq.timeouts import JobTimeoutException
 from app import telemetry
 from app.generations import lifecycle, queue, statements
 from app.generations.lifecycle import Claimed
-from app.images import ImageInfo, decode_image
+from app.imaging.decoding import ImageInfo, decode_image
+from app.imaging.errors import ImageError
+from app.imaging.metadata import ImageParameters, embed_parameters, parameters_text
+from app.imaging.thumbnails import THUMBNAIL_LONG_SIDE, Thumbnail, make_thumbnail
 from app.logs import job_context
 from app.media_store import orphans
 from app.media_store.base import MediaStore, StoreError, StoreUnavailable, new_file_name
-from app.metadata import ImageParameters, embed_parameters, parameters_text
 from app.models import UNFINISHED, Status
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
 from app.services import services
-from app.thumbnails import THUMBNAIL_LONG_SIDE, Thumbnail, make_thumbnail
-from app.work_slots import PIXEL_WORK, AnswerSlot
+from app.worker.slots import PIXEL_WORK, AnswerSlot
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +163,9 @@ def _store(app: Flask, generation: Claimed, image: GeneratedImage, job_id: str |
     """
     try:
         info, thumbnail = _checked_thumbnail(image.data)
-    except GenerationError as exc:
-        exc.request_id = image.request_id  # support needs it most when the answer was unusable
-        raise
+    except ImageError as exc:
+        # The request id: support needs it most when the answer was unusable.
+        raise GenerationError(exc.reason, request_id=image.request_id) from exc
     # The prompt and settings travel inside the file, as AUTOMATIC1111 writes them, without re-encoding.
     data = embed_parameters(image.data, info.mime_type, parameters_text(ImageParameters(
         prompt=generation.prompt, options=generation.options, seed=image.seed, width=info.width,

@@ -8,10 +8,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app.media_store import moving
+from app.media import moving
 from app.media_store.base import StoreError
 from app.services import services
-from app.wording import count_of
+from app.text.wording import count_of
 
 media_cli = AppGroup("media", help="Move image files between stores.")
 

@@ -32,10 +32,10 @@ from rq.worker_pool import WorkerPool
 
 from app.extensions import db
 from app.generations import lifecycle, queue, reaper, statements
-from app.jobs import put_back_in_line
 from app.logs import configure_logging
-from app.malloc import release_free_memory, tune_for_workers
 from app.services import rebuild_after_fork, services, slots_per_process
+from app.worker.jobs import put_back_in_line
+from app.worker.malloc import release_free_memory, tune_for_workers
 
 # One arena per process: the slots mostly wait, and the large allocations (answers, decoded images) are few at a
 # time (work_slots). With the images' buffers kept for reuse, each arena holds its own peak of them: the 150-image

@@ -1,0 +1,1 @@
+"""What the operator watches: health probes, Prometheus metrics, rq-dashboard."""

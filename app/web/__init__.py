@@ -1,0 +1,1 @@
+"""The web shell around the features: error pages, security headers, template helpers."""

@@ -1,0 +1,1 @@
+"""The worker: the RQ job and the processes and threads that run it."""
