@@ -17,9 +17,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def as_utc(value: datetime) -> datetime:
-    """Stored times are UTC; SQLite hands them back naive, PostgreSQL aware."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A time stored in UTC and always read back aware: SQLite hands times back naive, PostgreSQL aware."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        """The stored time, marked as UTC where the driver left it naive."""
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integer columns on PostgreSQL
@@ -50,7 +56,7 @@ class Status(enum.StrEnum):
 
 
 FINAL_STATUSES = [s.value for s in Status if s.is_final]
-UNFINISHED = (Status.QUEUED.value, Status.RUNNING.value)
+UNFINISHED = (Status.QUEUED, Status.RUNNING)
 
 # A card keeps only its latest earlier attempts: retries are unlimited, a row and its page must not be.
 HISTORY_LIMIT = 10
@@ -76,8 +82,8 @@ class User(db.Model):
     monthly_credits: so.Mapped[float | None]
     # Part of every session's id: bumping it (password change, disable) ends all other sessions.
     session_version: so.Mapped[int] = so.mapped_column(default=1, server_default="1")
-    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    last_login_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     # Flask-Login's user protocol.
     @property
@@ -125,7 +131,7 @@ class Batch(db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     # None only for rows made before accounts existed, until the first admin is created.
     owner_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
-    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     generations: so.Mapped[list[Generation]] = so.relationship(
         back_populates="batch", order_by="Generation.position", cascade="all, delete-orphan"
     )
@@ -172,7 +178,7 @@ class Generation(db.Model):
     attempts: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     max_attempts: so.Mapped[int] = so.mapped_column(default=1, server_default="1")
     provider: so.Mapped[str] = so.mapped_column(sa.String(16))
-    status: so.Mapped[str] = so.mapped_column(sa.String(16), default=Status.QUEUED.value)
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), default=Status.QUEUED)
     error: so.Mapped[str | None] = so.mapped_column(sa.Text)
     api_error_id: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     api_request_id: so.Mapped[str | None] = so.mapped_column(sa.String(128))
@@ -192,11 +198,11 @@ class Generation(db.Model):
     byte_size: so.Mapped[int | None]
     width: so.Mapped[int | None]
     height: so.Mapped[int | None]
-    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    started_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    started_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     # When the row was last queued, or last known to be worked on: the reaper's evidence of life.
-    heartbeat_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
-    finished_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    heartbeat_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    finished_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     batch: so.Mapped[Batch] = so.relationship(back_populates="generations")
     owner: so.Mapped[User | None] = so.relationship()
@@ -226,7 +232,7 @@ class Generation(db.Model):
     @property
     def is_retrying(self) -> bool:
         """True while a later attempt runs after a transient failure."""
-        return self.status == Status.RUNNING.value and self.attempts > 1
+        return self.status == Status.RUNNING and self.attempts > 1
 
     @property
     def shown_history(self) -> list[dict]:
@@ -259,16 +265,16 @@ class ApiToken(db.Model):
     name: so.Mapped[str] = so.mapped_column(sa.String(100))
     prefix: so.Mapped[str] = so.mapped_column(sa.String(16))  # "igk_" and the secret's first characters
     secret_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)  # hex SHA-256 of the whole secret
-    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    expires_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
-    last_used_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
-    revoked_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    expires_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    last_used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     user: so.Mapped[User] = so.relationship()
 
     def is_live(self, now: datetime) -> bool:
         """Neither revoked nor expired at `now`."""
-        return self.revoked_at is None and (self.expires_at is None or as_utc(self.expires_at) > now)
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
 class IdempotentRequest(db.Model):
@@ -287,4 +293,4 @@ class IdempotentRequest(db.Model):
     status: so.Mapped[int]
     body: so.Mapped[dict] = so.mapped_column(sa.JSON)
     location: so.Mapped[str | None] = so.mapped_column(sa.String(255))
-    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -670,7 +670,7 @@ def check_succeeded(app: Flask, batch_id: int, expected: int) -> None:
     with app.app_context():
         statuses = Counter(db.session.scalars(sa.select(Generation.status).where(Generation.batch_id == batch_id)))
         db.session.remove()
-    if statuses.get(Status.SUCCEEDED.value, 0) != expected:
+    if statuses.get(Status.SUCCEEDED, 0) != expected:
         raise RuntimeError(f"batch {batch_id}: {dict(statuses)}, expected {expected} succeeded")
 
 

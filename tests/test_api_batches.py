@@ -250,4 +250,4 @@ def test_a_batch_made_through_the_api_is_the_same_as_one_made_with_the_form(acco
     with accounts_app.app_context():
         generation = db.session.scalar(sa.select(Generation).where(Generation.batch_id == batch_id))
         assert generation.requested_seed is None  # 0 means random, as on the form
-        assert generation.status == Status.QUEUED.value and generation.job_id
+        assert generation.status == Status.QUEUED and generation.job_id

@@ -110,7 +110,7 @@ def test_retry_queues_a_failed_generation_again_and_refuses_others(accounts_app,
     ids = [g["id"] for g in submit(client, auth, "a", "b")["generations"]]
     refused = client.post(f"/api/generations/{ids[1]}/retry", headers=auth)
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "not_retryable"
-    set_status(accounts_app, ids[0], Status.FAILED.value, error="Could not reach the Stability API", refunded=True,
+    set_status(accounts_app, ids[0], Status.FAILED, error="Could not reach the Stability API", refunded=True,
                credits_month=None)
     retried = client.post(f"/api/generations/{ids[0]}/retry", headers=auth)
     assert retried.status_code == 200
@@ -122,11 +122,11 @@ def test_retry_over_the_allowance_is_402_and_changes_nothing(accounts_app, ann):
     submit(client, auth, "a", "b", "c", "d")  # 12 of 12 credits
     with accounts_app.app_context():
         generation_id = db.session.scalars(sa.select(Generation.id).order_by(Generation.id)).first()
-    set_status(accounts_app, generation_id, Status.FAILED.value, error="x", refunded=False)
+    set_status(accounts_app, generation_id, Status.FAILED, error="x", refunded=False)
     response = client.post(f"/api/generations/{generation_id}/retry", headers=auth)
     assert response.status_code == 402 and response.get_json()["error"]["code"] == "over_allowance"
     with accounts_app.app_context():
-        assert db.session.get(Generation, generation_id).status == Status.FAILED.value
+        assert db.session.get(Generation, generation_id).status == Status.FAILED
 
 
 def test_me_says_who_and_what_is_left_this_month(accounts_app, ann):

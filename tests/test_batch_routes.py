@@ -43,7 +43,7 @@ def test_a_poll_with_nothing_new_answers_204_without_a_body(app, client):
 
 def test_a_poll_swaps_only_the_cards_that_changed(app, client, run_worker):
     batch_id, ids = make_batch(app, "a", "b", "c")
-    set_status(app, ids[1], Status.RUNNING.value)
+    set_status(app, ids[1], Status.RUNNING)
     html = client.get(f"/generate/{batch_id}/status?seen=q0.q1.q2").get_data(as_text=True)
     # The second card started; the third moved up the queue; the first is unchanged.
     assert f'id="generation-{ids[1]}" hx-swap-oob="true"' in html
@@ -67,7 +67,7 @@ def test_polling_stops_once_every_generation_is_final(app, client, run_worker):
 
 def test_a_failed_card_shows_its_reason_and_support_id(app, client):
     batch_id, ids = make_batch(app, "a")
-    set_status(app, ids[0], Status.FAILED.value, error="Blocked by content moderation (not charged)",
+    set_status(app, ids[0], Status.FAILED, error="Blocked by content moderation (not charged)",
                api_error_id="f" * 32)
     html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert "Blocked by content moderation (not charged)" in html
@@ -78,7 +78,7 @@ def test_a_failed_card_shows_its_reason_and_support_id(app, client):
 def test_a_filtered_card_shows_the_blurred_image_marked_as_such(app, client, run_worker):
     batch_id, ids = make_batch(app, "a")
     run_worker()
-    set_status(app, ids[0], Status.FILTERED.value, error="Blurred by the API's content filter")
+    set_status(app, ids[0], Status.FILTERED, error="Blurred by the API's content filter")
     html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert "Blurred by content filter" in html and "Filtered" in html
 
@@ -92,7 +92,7 @@ def test_demo_images_are_labelled_on_their_cards(app, client, run_worker):
 
 def test_reloading_the_page_shows_the_same_truth_as_the_api(app, client, run_worker):
     batch_id, ids = make_batch(app, "a", "b")
-    set_status(app, ids[0], Status.FAILED.value, error="Could not reach the Stability API")
+    set_status(app, ids[0], Status.FAILED, error="Could not reach the Stability API")
     html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     api = client.get(f"/api/batches/{batch_id}").get_json()
     assert [g["status"] for g in api["generations"]] == ["failed", "queued"]

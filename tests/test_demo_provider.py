@@ -27,7 +27,7 @@ def test_demo_images_follow_the_aspect_ratio(ratio, size):
 @pytest.mark.parametrize(("fmt", "mime"), [("png", "image/png"), ("jpeg", "image/jpeg"), ("webp", "image/webp")])
 def test_demo_provider_answers_in_the_requested_format_with_a_seed(fmt, mime):
     image = DemoProvider().generate(GenerationRequest(prompt="x", options=GenerationOptions(output_format=fmt)))
-    assert image.mime_type == mime == decode_image(image.data).info.mime_type
+    assert image.mime_type == mime == decode_image(image.read()).info.mime_type
     assert 1 <= image.seed <= 4_294_967_294 and image.finish_reason == "SUCCESS"
 
 

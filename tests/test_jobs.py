@@ -157,7 +157,7 @@ def test_a_job_for_a_row_that_is_no_longer_queued_does_nothing(app):
 
 def test_failure_callback_fails_a_row_left_running_by_a_dead_worker(app):
     ids = submit(app, "a cat")
-    age_rows(app, ids, status=Status.RUNNING.value)  # its worker stopped beating long ago
+    age_rows(app, ids, status=Status.RUNNING)  # its worker stopped beating long ago
     with app.app_context():
         job = Job.fetch(rows(app, ids)[0].job_id, connection=services(app).redis)
         on_job_failure(job, services(app).redis, None, None, None)
@@ -166,7 +166,7 @@ def test_failure_callback_fails_a_row_left_running_by_a_dead_worker(app):
 
 def test_failure_callback_leaves_a_row_whose_worker_still_beats_for_it(app):
     ids = submit(app, "a long one")
-    age_rows(app, ids, seconds=1, status=Status.RUNNING.value)
+    age_rows(app, ids, seconds=1, status=Status.RUNNING)
     with app.app_context():
         job = Job.fetch(rows(app, ids)[0].job_id, connection=services(app).redis)
         on_job_failure(job, services(app).redis, None, None, None)
@@ -204,7 +204,7 @@ def test_the_reaper_leaves_young_rows_and_live_jobs_alone(app):
 
 def test_the_reaper_requeues_a_stale_running_row_as_its_next_attempt(app):
     ids = submit(app, "worker was killed")
-    age_rows(app, ids, status=Status.RUNNING.value, attempts=1)
+    age_rows(app, ids, status=Status.RUNNING, attempts=1)
     with app.app_context():
         assert sweep(app, force=True).requeued_stale == 1
     (generation,) = rows(app, ids)
@@ -218,7 +218,7 @@ def test_the_reaper_requeues_a_stale_running_row_as_its_next_attempt(app):
 
 def test_the_reaper_fails_a_stale_running_row_with_no_attempts_left(app):
     ids = submit(app, "worker was killed thrice")
-    age_rows(app, ids, status=Status.RUNNING.value, attempts=3)
+    age_rows(app, ids, status=Status.RUNNING, attempts=3)
     with app.app_context():
         assert sweep(app, force=True).failed_stale == 1
     assert (rows(app, ids)[0].status, rows(app, ids)[0].error) == ("failed", INTERRUPTED)
@@ -226,7 +226,7 @@ def test_the_reaper_fails_a_stale_running_row_with_no_attempts_left(app):
 
 def test_a_heartbeat_keeps_a_long_running_row_from_the_reaper(app):
     ids = submit(app, "slow but alive")
-    age_rows(app, ids, status=Status.RUNNING.value, attempts=1)
+    age_rows(app, ids, status=Status.RUNNING, attempts=1)
     with app.app_context():
         job_id = db.session.get(Generation, ids[0]).job_id
         assert heartbeat([job_id]) == 1
@@ -239,7 +239,7 @@ def test_no_row_is_left_unfinished_after_a_mixed_batch(api_app):
     drain(api_app)
     with api_app.app_context():
         statuses = db.session.scalars(sa.select(Generation.status)).all()
-        assert Status.QUEUED.value not in statuses and Status.RUNNING.value not in statuses
+        assert Status.QUEUED not in statuses and Status.RUNNING not in statuses
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Batch)) == 1
 
 
@@ -273,7 +273,7 @@ def test_permanent_failures_are_never_retried(api_app, fake, marker):
 def test_a_card_says_retrying_with_the_attempt_count(api_app):
     ids = submit(api_app, "a harbour")
     with api_app.app_context():
-        db.session.execute(sa.update(Generation).values(status=Status.RUNNING.value, attempts=2))
+        db.session.execute(sa.update(Generation).values(status=Status.RUNNING, attempts=2))
         db.session.commit()
         batch_id = db.session.get(Generation, ids[0]).batch_id
         assert db.session.get(Batch, batch_id) is not None

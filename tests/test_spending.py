@@ -109,7 +109,7 @@ def test_a_running_image_that_is_canceled_keeps_its_charge(member_app):
     with member_app.test_request_context():
         batch = lifecycle.create_batch(find_user("ann@example.com"), ["one"])
         gid = batch.generations[0].id
-        db.session.execute(sa.update(Generation).values(status=Status.RUNNING.value))
+        db.session.execute(sa.update(Generation).values(status=Status.RUNNING))
         db.session.commit()
         lifecycle.cancel_generation(gid)
         assert spending.allowance(find_user("ann@example.com")).used == CORE
@@ -126,7 +126,7 @@ def test_a_retry_over_the_allowance_is_refused_and_changes_nothing(member_app):
         db.session.commit()
         with pytest.raises(spending.OverAllowance):
             lifecycle.retry(gid)
-        assert db.session.get(Generation, gid).status == Status.CANCELED.value
+        assert db.session.get(Generation, gid).status == Status.CANCELED
         assert spending.allowance(user).used == 18
 
 

@@ -39,7 +39,7 @@ def test_success_as_image_bytes_reads_seed_finish_reason_and_request_id(client, 
     requests_mock.post(CORE, content=data, headers={
         "content-type": "image/png", "finish-reason": "SUCCESS", "seed": "343940597", "x-request-id": "req-1"})
     image = client.generate(GenerationRequest(prompt="a lighthouse"))
-    assert (image.data, image.mime_type, image.seed, image.finish_reason, image.request_id) == (
+    assert (image.read(), image.mime_type, image.seed, image.finish_reason, image.request_id) == (
         data, "image/png", 343940597, "SUCCESS", "req-1")
     assert not image.is_filtered
 
@@ -90,7 +90,7 @@ def test_json_mode_decodes_base64_and_reads_finish_reason_from_the_body(requests
                                    "seed": 7}, headers={"content-type": "application/json; type=image/png"})
     image = StabilityClient(KEY, BASE, accept="application/json").generate(GenerationRequest(prompt="p"))
     assert requests_mock.last_request.headers["accept"] == "application/json"
-    assert (image.data, image.mime_type, image.seed, image.finish_reason) == (data, "image/png", 7, "SUCCESS")
+    assert (image.read(), image.mime_type, image.seed, image.finish_reason) == (data, "image/png", 7, "SUCCESS")
 
 
 def test_json_mode_content_filtered_is_not_a_success(requests_mock):

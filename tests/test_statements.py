@@ -41,7 +41,7 @@ def test_a_write_on_a_connection_the_server_dropped_runs_on_a_new_one(app):
         terminate_session_connection(app)  # the session holds a connection the server has closed
         assert lifecycle.fail(generation_id, job_id, "stopped")
         statements.release()
-        assert db.session.get(Generation, generation_id).status == Status.FAILED.value
+        assert db.session.get(Generation, generation_id).status == Status.FAILED
 
 
 def test_a_commit_whose_answer_was_lost_is_found_and_not_applied_twice(app, monkeypatch):
@@ -60,7 +60,7 @@ def test_a_commit_whose_answer_was_lost_is_found_and_not_applied_twice(app, monk
         assert lifecycle.finish(generation_id, job_id, False, file_name="ab/ab.png")
         monkeypatch.undo()
         statements.release()
-        assert db.session.get(Generation, generation_id).status == Status.SUCCEEDED.value
+        assert db.session.get(Generation, generation_id).status == Status.SUCCEEDED
 
 
 def test_a_commit_that_never_landed_is_run_again(app, monkeypatch):
@@ -81,7 +81,7 @@ def test_a_commit_that_never_landed_is_run_again(app, monkeypatch):
         assert lifecycle.fail(generation_id, job_id, "stopped")
         monkeypatch.undo()
         statements.release()
-        assert db.session.get(Generation, generation_id).status == Status.FAILED.value
+        assert db.session.get(Generation, generation_id).status == Status.FAILED
     assert len(calls) == 2
 
 

@@ -62,3 +62,21 @@ def test_a_worker_registers_again_after_redis_restarted_empty(app):
     worker.heartbeat()
     assert [w.name for w in Worker.all(connection=redis)] == [worker.name]
     worker.register_death()
+
+
+def test_every_rq_method_the_worker_overrides_exists_in_the_pinned_rq():
+    """A new RQ release may rename what GenerationWorker overrides: the pin and this check go together."""
+    import re
+    from pathlib import Path
+
+    import rq
+    from rq import Worker
+
+    from app.worker.pool import GenerationWorker
+
+    pinned = re.search(r"^rq==(\S+)$", (Path(__file__).parent.parent / "requirements.txt").read_text(), re.M)
+    assert pinned and rq.__version__ == pinned.group(1)
+    ours = {name for name, value in vars(GenerationWorker).items() if callable(value) and not name.startswith("__")}
+    overridden = {name for name in ours if hasattr(Worker, name)}
+    assert {"_install_signal_handlers", "dequeue_job_and_maintain_ttl", "execute_job", "heartbeat",
+            "teardown"} <= overridden

@@ -20,7 +20,7 @@ OPEN_ENDPOINTS = {"accounts.login", "accounts.set_password_page", "health.health
                   "api_docs.openapi_json", "api_docs.page",
                   "metrics.metrics"}  # /metrics checks its own bearer token
 # Views that check the session inside their own query and apply sign_in_wall themselves when it finds nothing:
-# the generate page's poll, which must cost one query (issue 11).
+# the generate page's poll, which is answered by one query.
 SIGN_IN_CHECKED_BY_VIEW = {"batches.status"}
 # Where an API token signs a request in: the API itself and the downloads it links to. Nowhere else, so a
 # leaked token cannot reach the account pages (to make more tokens, or to change the password).

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import ApiToken, User, as_utc, utcnow
+from app.models import ApiToken, User, utcnow
 
 SECRET_PREFIX = "igk_"  # lets secret scanners (and people) recognise a leaked token
 SECRET_BYTES = 32
@@ -111,7 +111,7 @@ def resolve(secret: str) -> ApiToken | None:
 
 def _note_use(token: ApiToken, now: datetime) -> None:
     """Record the use, unless one was recorded within the last minute (by this or another process)."""
-    if token.last_used_at is not None and now - as_utc(token.last_used_at) < LAST_USED_RESOLUTION:
+    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
         return
     db.session.execute(sa.update(ApiToken).where(
         ApiToken.id == token.id,

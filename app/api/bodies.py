@@ -9,12 +9,7 @@ from flask import url_for
 from app.batches.progress import Progress, progress_of
 from app.generations.lifecycle import price_of
 from app.media.urls import file_url, thumb_url
-from app.models import Batch, Generation, as_utc
-
-
-def _time(value: datetime | None) -> datetime | None:
-    """Stored times with their UTC offset (SQLite hands them back naive)."""
-    return as_utc(value) if value is not None else None
+from app.models import Batch, Generation
 
 
 def links(generation: Generation) -> dict[str, str | None] | None:
@@ -31,14 +26,14 @@ def generation_body(generation: Generation) -> dict[str, object]:
         "id": generation.id, "position": generation.position, "prompt": generation.prompt,
         "status": generation.status, "error": generation.error, "api_error_id": generation.api_error_id,
         "attempts": generation.attempts, "queue_ahead": generation.queue_ahead, "seed": generation.seed,
-        "created_at": _time(generation.created_at), "started_at": _time(generation.started_at),
-        "finished_at": _time(generation.finished_at), "image": links(generation),
+        "created_at": generation.created_at, "started_at": generation.started_at,
+        "finished_at": generation.finished_at, "image": links(generation),
     }
 
 
 def progress_body(progress: Progress) -> dict[str, int]:
     """The counts of a batch."""
-    return {"total": progress.total, "succeeded": progress.succeeded, "failed": progress.failed,
+    return {"total": progress.total, "succeeded": progress.succeeded, "failed": progress.unsuccessful,
             "pending": progress.pending}
 
 
@@ -55,8 +50,8 @@ def batch_body(batch_id: int, generations: list[Generation]) -> dict[str, object
     finished = [g.finished_at for g in generations if g.finished_at is not None]
     return {
         "id": batch_id, **batch_urls(batch_id),
-        "created_at": _time(min(g.created_at for g in generations)),
-        "finished_at": _time(max(finished)) if progress.is_final and finished else None,
+        "created_at": min(g.created_at for g in generations),
+        "finished_at": max(finished) if progress.is_final and finished else None,
         "done": progress.is_final, "progress": progress_body(progress),
         "options": first.options.as_dict(),
         "cost": {"credits_per_image": price_of(first.options),
@@ -68,8 +63,8 @@ def batch_body(batch_id: int, generations: list[Generation]) -> dict[str, object
 
 def batch_summary(batch: Batch, progress: Progress, finished_at: datetime | None) -> dict[str, object]:
     """A batch in the list: its counts, not its generations."""
-    return {"id": batch.id, **batch_urls(batch.id), "created_at": _time(batch.created_at),
-            "finished_at": _time(finished_at) if progress.is_final else None, "done": progress.is_final,
+    return {"id": batch.id, **batch_urls(batch.id), "created_at": batch.created_at,
+            "finished_at": finished_at if progress.is_final else None, "done": progress.is_final,
             "progress": progress_body(progress)}
 
 
@@ -81,6 +76,6 @@ def image_body(generation: Generation) -> dict[str, object]:
         "options": generation.options.as_dict(), "seed": generation.seed, "provider": generation.provider,
         "finish_reason": generation.finish_reason, "api_request_id": generation.api_request_id,
         "mime_type": generation.mime_type, "width": generation.width, "height": generation.height,
-        "byte_size": generation.byte_size, "created_at": _time(generation.created_at),
-        "finished_at": _time(generation.finished_at), **(links(generation) or {}),
+        "byte_size": generation.byte_size, "created_at": generation.created_at,
+        "finished_at": generation.finished_at, **(links(generation) or {}),
     }

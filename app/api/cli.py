@@ -17,7 +17,7 @@ from app.accounts import tokens
 from app.accounts.users import AccountError, local_user, require_user
 from app.api import downloads
 from app.generations import lifecycle, spending
-from app.models import Status, User, as_utc, utcnow
+from app.models import Status, User, utcnow
 from app.prompts.submission import SUBMITTED_FIELDS, Submission, SubmissionInvalid, validate_submission
 from app.providers.options import OPTION_FIELDS
 from app.services import services
@@ -47,7 +47,7 @@ def create_token_command(email: str, name: str, expires_days: int | None) -> Non
         new = tokens.create_token(_user(email), name, expires_days)
     except tokens.TokenError as exc:
         _fail(str(exc))
-    expiry = f"expires {as_utc(new.token.expires_at):%Y-%m-%d %H:%M} UTC" if new.token.expires_at else "never expires"
+    expiry = f"expires {new.token.expires_at:%Y-%m-%d %H:%M} UTC" if new.token.expires_at else "never expires"
     click.echo(f"Token {new.token.name!r} for {email} ({expiry}). It is shown only now:", err=True)
     click.echo(new.secret)
 
@@ -71,7 +71,7 @@ def list_tokens_command(email: str) -> None:
     now = utcnow()
     for token in tokens.user_tokens(_user(email)):
         state = "revoked" if token.revoked_at else ("active" if token.is_live(now) else "expired")
-        used = f"{as_utc(token.last_used_at):%Y-%m-%d %H:%M} UTC" if token.last_used_at else "never used"
+        used = f"{token.last_used_at:%Y-%m-%d %H:%M} UTC" if token.last_used_at else "never used"
         click.echo(f"{token.name}\t{token.prefix}…\t{state}\t{used}")
 
 
@@ -146,7 +146,7 @@ def _create(owner: User, submissions: list[Submission]) -> list[int]:
 def _report(batch_ids: list[int], out: Path | None) -> int:
     """Say why each image that did not succeed failed, save the rest if asked; the exit status."""
     generations = downloads.outcomes(batch_ids)
-    failed = [(number, g) for number, g in enumerate(generations, start=1) if g.status != Status.SUCCEEDED.value]
+    failed = [(number, g) for number, g in enumerate(generations, start=1) if g.status != Status.SUCCEEDED]
     for number, generation in failed:
         reason = generation.error or generation.status
         support = f" (support id {generation.api_error_id})" if generation.api_error_id else ""

@@ -39,8 +39,8 @@ def tally(batch_ids: list[int]) -> Tally:
                               .group_by(Generation.status)).all()
     counts = {status: count for status, count in rows}
     total = sum(counts.values())
-    done = counts.get(Status.SUCCEEDED.value, 0)
-    pending = counts.get(Status.QUEUED.value, 0) + counts.get(Status.RUNNING.value, 0)
+    done = counts.get(Status.SUCCEEDED, 0)
+    pending = counts.get(Status.QUEUED, 0) + counts.get(Status.RUNNING, 0)
     return Tally(done=done, failed=total - done - pending, total=total)
 
 
@@ -110,7 +110,7 @@ def save_images(generations: list[Generation], stores: Stores, out: Path) -> lis
     width = max(3, len(str(len(generations))))
     saved = []
     for number, generation in enumerate(generations, start=1):
-        if generation.status == Status.SUCCEEDED.value and generation.file_name:
+        if generation.status == Status.SUCCEEDED and generation.file_name:
             target = out / saved_name(number, width, generation)
             stored = stores.get(generation.storage).open(generation.file_name)
             try:

@@ -47,9 +47,9 @@ def _counts(batch_ids: list[int]) -> dict[int, tuple[dict[str, int], datetime | 
 
 def _progress(by_status: dict[str, int]) -> Progress:
     total = sum(by_status.values())
-    pending = by_status.get(Status.QUEUED.value, 0) + by_status.get(Status.RUNNING.value, 0)
-    succeeded = by_status.get(Status.SUCCEEDED.value, 0)
-    return Progress(total=total, succeeded=succeeded, failed=total - pending - succeeded, pending=pending)
+    pending = by_status.get(Status.QUEUED, 0) + by_status.get(Status.RUNNING, 0)
+    succeeded = by_status.get(Status.SUCCEEDED, 0)
+    return Progress(total=total, succeeded=succeeded, unsuccessful=total - pending - succeeded, pending=pending)
 
 
 def batch_page(cursor: Cursor | None, size: int, visible: sa.ColumnElement[bool]) -> BatchPage:

@@ -16,7 +16,7 @@ from flask import current_app
 
 from app.batches.progress import elapsed_seconds
 from app.extensions import db
-from app.models import Generation, Status, as_utc
+from app.models import Generation, Status
 
 SAMPLE_SIZE = 20
 CACHE_SECONDS = 30.0
@@ -49,11 +49,11 @@ def recent_median_seconds(model: str) -> float | None:
     """The median running time (start to stored image) of the model's last SAMPLE_SIZE successes."""
     rows = db.session.execute(
         sa.select(Generation.started_at, Generation.finished_at)
-        .where(Generation.model == model, Generation.status == Status.SUCCEEDED.value,
+        .where(Generation.model == model, Generation.status == Status.SUCCEEDED,
                Generation.finished_at.is_not(None), Generation.started_at.is_not(None))
         .order_by(Generation.finished_at.desc()).limit(SAMPLE_SIZE)
     ).all()
-    durations = [(as_utc(finished) - as_utc(started)).total_seconds() for started, finished in rows]
+    durations = [(finished - started).total_seconds() for started, finished in rows]
     return statistics.median(durations) if durations else None
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
-from app.media.urls import file_url
 from app.models import Generation, Status
 
 # One token per generation, in prompt order, is what a page has seen; polls compare it.
@@ -30,7 +29,7 @@ class CardState(Protocol):
 S = TypeVar("S", bound=CardState)
 
 
-# By the stored string: a poll builds 150 tokens, and making an enum member of each was a tenth of its time.
+# By the stored string: a poll builds a token per card, and making an enum member of each costs more than the rest.
 _LETTER_OF = {status.value: letter for status, letter in STATUS_LETTERS.items()}
 
 
@@ -63,11 +62,11 @@ POLL_QUEUED_SECONDS = 2
 
 @dataclass(frozen=True)
 class Progress:
-    """Counts for the batch summary; `failed` is every finished card without a success (as the API says it)."""
+    """Counts of a batch's cards: `unsuccessful` is every finished card without a success (the API calls it failed)."""
 
     total: int
     succeeded: int
-    failed: int
+    unsuccessful: int
     pending: int
     filtered: int = 0
     canceled: int = 0
@@ -84,9 +83,9 @@ class Progress:
         return self.total - self.pending
 
     @property
-    def errored(self) -> int:
+    def failed(self) -> int:
         """Cards that failed outright (neither filtered nor canceled)."""
-        return self.failed - self.filtered - self.canceled
+        return self.unsuccessful - self.filtered - self.canceled
 
     @property
     def poll_seconds(self) -> int | None:
@@ -101,7 +100,7 @@ def progress_of(states: Sequence[CardState]) -> Progress:
     statuses = [Status(s.status) for s in states]
     pending = sum(not s.is_final for s in statuses)
     succeeded = statuses.count(Status.SUCCEEDED)
-    return Progress(total=len(statuses), succeeded=succeeded, failed=len(statuses) - pending - succeeded,
+    return Progress(total=len(statuses), succeeded=succeeded, unsuccessful=len(statuses) - pending - succeeded,
                     pending=pending, filtered=statuses.count(Status.FILTERED),
                     canceled=statuses.count(Status.CANCELED), running=statuses.count(Status.RUNNING))
 
@@ -110,13 +109,6 @@ def elapsed_seconds(generation: Generation) -> int:
     """Whole seconds since the generation started (0 if it has not)."""
     if generation.started_at is None:
         return 0
-    started = generation.started_at
-    if started.tzinfo is None:  # SQLite returns naive UTC
-        started = started.replace(tzinfo=UTC)
-    return max(0, int((datetime.now(UTC) - started).total_seconds()))
+    return max(0, int((datetime.now(UTC) - generation.started_at).total_seconds()))
 
-
-def image_url(generation: Generation) -> str | None:
-    """URL of the stored file, served by id at its current version."""
-    return file_url(generation)
 

@@ -14,9 +14,9 @@ _AHEAD = so.aliased(Generation)
 # Built once: constructing this statement per poll cost more than running it. A place in line counts only
 # the same owner's queued rows: users take turns, and nobody learns about other people's work.
 _QUEUE_AHEAD = sa.case(
-    (Generation.status == Status.QUEUED.value,
+    (Generation.status == Status.QUEUED,
      sa.select(sa.func.count()).where(_AHEAD.owner_id.is_not_distinct_from(Generation.owner_id),
-                                      _AHEAD.status == Status.QUEUED.value, _AHEAD.id < Generation.id)
+                                      _AHEAD.status == Status.QUEUED, _AHEAD.id < Generation.id)
      .scalar_subquery()),
     else_=None,
 )

@@ -25,7 +25,7 @@ def _short_of(failed: list[Generation]) -> str | None:
 
 def retry_failed(generations: list[Generation]) -> str:
     """Queue every failed card again through lifecycle.retry, each re-reserving its cost; say what happened."""
-    failed = [g for g in generations if g.status == Status.FAILED.value]
+    failed = [g for g in generations if g.status == Status.FAILED]
     if not failed:
         return "No image of this batch has failed."
     ids = [g.id for g in failed]

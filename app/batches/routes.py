@@ -82,14 +82,10 @@ def _after_action(batch_id: int, message: str) -> Response | str:
     return redirect(url_for("batches.show", batch_id=batch_id), code=303)
 
 
-def _generation_or_404(generation_id: int) -> Generation:
-    return ownership.generation_or_404(generation_id)
-
-
 @bp.post("/generations/<int:generation_id>/cancel")
 def cancel_generation(generation_id: int) -> Response | str:
     """Cancel one queued or running generation; a running one's late result is discarded."""
-    generation = _generation_or_404(generation_id)
+    generation = ownership.generation_or_404(generation_id)
     canceled = lifecycle.cancel_generation(generation_id)
     return _after_action(generation.batch_id, "Canceled." if canceled else "That image had already finished.")
 
@@ -105,7 +101,7 @@ def cancel_batch(batch_id: int) -> Response | str:
 @bp.post("/generations/<int:generation_id>/retry")
 def retry_generation(generation_id: int) -> Response | str:
     """Queue a new attempt for a failed, filtered or canceled card, with the same options."""
-    generation = _generation_or_404(generation_id)
+    generation = ownership.generation_or_404(generation_id)
     try:
         retried = lifecycle.retry(generation_id)
     except OverAllowance as exc:

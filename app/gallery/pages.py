@@ -39,11 +39,8 @@ class Cursor:
     @classmethod
     def after(cls, generation: Generation | Batch) -> Cursor:
         """The cursor that continues after this generation (or batch: the API pages batches the same way)."""
-        created = generation.created_at
-        if created.tzinfo is None:  # SQLite returns naive UTC
-            created = created.replace(tzinfo=UTC)
         # Integer arithmetic: a float timestamp would round some microseconds away.
-        return cls((created - EPOCH) // ONE_MICROSECOND, generation.id)
+        return cls((generation.created_at - EPOCH) // ONE_MICROSECOND, generation.id)
 
     def __str__(self) -> str:
         return f"{self.micros}-{self.id}"

@@ -29,7 +29,7 @@ QUEUE_DOWN = "Could not queue this image: the job queue is unavailable. Try agai
 INTERRUPTED = "The worker stopped before this image was finished"
 WORKER_STOPPED = "Worker stopped; retrying"
 CANCELED = "Canceled"
-RETRYABLE = (Status.FAILED.value, Status.FILTERED.value, Status.CANCELED.value)
+RETRYABLE = (Status.FAILED, Status.FILTERED, Status.CANCELED)
 # What a new attempt starts without: the previous outcome's fields.
 CLEARED_OUTCOME = {
     "error": None, "api_error_id": None, "api_request_id": None, "file_name": None, "thumb_name": None,
@@ -75,7 +75,7 @@ def create_batch(owner: User, prompts: list[str], options: GenerationOptions = D
     month = spending.reserve(owner, price * len(images))
     batch = Batch(owner_id=owner.id, created_at=now, generations=[
         Generation(position=i, prompt=text, provider=app_services.provider.name, created_at=now, heartbeat_at=now,
-                   max_attempts=attempts, status=Status.QUEUED.value, job_id=queue.new_job_id(),
+                   max_attempts=attempts, status=Status.QUEUED, job_id=queue.new_job_id(),
                    owner_id=owner.id, credits=price, credits_month=month, **Generation.option_columns(image_options))
         for i, (text, image_options) in enumerate(images)
     ])
@@ -114,8 +114,8 @@ def enqueue(generations: list[Generation], fail_if_down: bool = True) -> int:
             not_queued.append((generation_id, job_id))
     if fail_if_down:
         for generation_id, job_id in not_queued:
-            _end(_owned(generation_id, job_id) & (Generation.status == Status.QUEUED.value), refund=sa.true(),
-                 status=Status.FAILED.value, error=QUEUE_DOWN)
+            _end(_owned(generation_id, job_id) & (Generation.status == Status.QUEUED), refund=sa.true(),
+                 status=Status.FAILED, error=QUEUE_DOWN)
     return len(pending) - len(not_queued)
 
 
@@ -144,8 +144,8 @@ def claim(generation_id: int, job_id: str | None) -> Claimed | None:
     now = utcnow()
     # Only the reaper's note carries over into the new attempt; a pause's reason is history now.
     note = sa.case((Generation.error == WORKER_STOPPED, Generation.error), else_=None)
-    rows = statements.write(_owned(generation_id, job_id) & (Generation.status == Status.QUEUED.value),
-                            returning=CLAIMED_COLUMNS, status=Status.RUNNING.value, started_at=now, heartbeat_at=now,
+    rows = statements.write(_owned(generation_id, job_id) & (Generation.status == Status.QUEUED),
+                            returning=CLAIMED_COLUMNS, status=Status.RUNNING, started_at=now, heartbeat_at=now,
                             attempts=Generation.attempts + 1, error=note)
     row = rows[0] if rows else None
     if row is None:
@@ -158,14 +158,8 @@ def claim(generation_id: int, job_id: str | None) -> Claimed | None:
 
 def begin_attempt(generation_id: int, job_id: str | None, attempt: int, note: str | None) -> bool:
     """Record that retry number `attempt` starts; False if the row was canceled or taken over meanwhile."""
-    return bool(_update(_owned(generation_id, job_id) & (Generation.status == Status.RUNNING.value),
+    return bool(_update(_owned(generation_id, job_id) & (Generation.status == Status.RUNNING),
                         attempts=attempt, error=note, heartbeat_at=utcnow()))
-
-
-def is_running(generation_id: int, job_id: str | None) -> bool:
-    """Whether the row still runs for this job (nobody canceled or retried it while the job slept)."""
-    status = statements.read(sa.select(Generation.status).where(_owned(generation_id, job_id))).scalar()
-    return status == Status.RUNNING.value
 
 
 def status_of(generation_id: int) -> str | None:
@@ -178,14 +172,14 @@ def heartbeat(job_ids: Iterable[str]) -> int:
     job_ids = list(job_ids)
     if not job_ids:
         return 0
-    return _update(Generation.job_id.in_(job_ids) & (Generation.status == Status.RUNNING.value),
+    return _update(Generation.job_id.in_(job_ids) & (Generation.status == Status.RUNNING),
                    heartbeat_at=utcnow())
 
 
 def finish(generation_id: int, job_id: str | None, filtered: bool, **outcome: object) -> bool:
     """Record the stored image and make the row final, if it still runs for this job."""
-    status = Status.FILTERED.value if filtered else Status.SUCCEEDED.value
-    finished = _update(_owned(generation_id, job_id) & (Generation.status == Status.RUNNING.value),
+    status = Status.FILTERED if filtered else Status.SUCCEEDED
+    finished = _update(_owned(generation_id, job_id) & (Generation.status == Status.RUNNING),
                        status=status, finished_at=utcnow(), **outcome)
     if not finished:
         log.info("generation %s was canceled or taken over while running; its result is discarded", generation_id)
@@ -201,7 +195,7 @@ def fail(generation_id: int, job_id: str | None, reason: str, error_id: str | No
     where = _owned(generation_id, job_id) & Generation.status.in_(UNFINISHED)
     if silent_since is not None:
         where &= Generation.heartbeat_at.is_(None) | (Generation.heartbeat_at < silent_since)
-    return bool(_end(where, refund=sa.true(), status=Status.FAILED.value, error=reason, api_error_id=error_id,
+    return bool(_end(where, refund=sa.true(), status=Status.FAILED, error=reason, api_error_id=error_id,
                      api_request_id=request_id))
 
 
@@ -239,8 +233,8 @@ def requeue_interrupted(generation_id: int, job_id: str | None) -> bool:
 
 def cancel(where: sa.ColumnElement[bool]) -> int:
     """Cancel the unfinished generations matching `where`; a queued one (never sent) gets its credits back."""
-    job_ids = _end(where & Generation.status.in_(UNFINISHED), refund=Generation.status == Status.QUEUED.value,
-                   status=Status.CANCELED.value, error=CANCELED)
+    job_ids = _end(where & Generation.status.in_(UNFINISHED), refund=Generation.status == Status.QUEUED,
+                   status=Status.CANCELED, error=CANCELED)
     queue.cancel_jobs(services().redis, [job_id for job_id in job_ids if job_id])
     return len(job_ids)
 
@@ -272,7 +266,7 @@ def retry(generation_id: int) -> bool:
     changed = db.session.execute(
         sa.update(Generation)
         .where(Generation.id == generation_id, Generation.status.in_(RETRYABLE), Generation.job_id == generation.job_id)
-        .values(status=Status.QUEUED.value, history=appended_history(generation.history, entry), attempts=0,
+        .values(status=Status.QUEUED, history=appended_history(generation.history, entry), attempts=0,
                 job_id=queue.new_job_id(), heartbeat_at=utcnow(), credits=price, credits_month=month, refunded=False,
                 **CLEARED_OUTCOME)
     ).rowcount
@@ -291,7 +285,7 @@ def retry(generation_id: int) -> bool:
 
 def reap_stale_running(stale_before: datetime, limit: int = 500) -> tuple[int, int]:
     """Requeue (attempts left) or fail (none left) running rows whose worker stopped heartbeating; return the counts."""
-    stale = (Generation.status == Status.RUNNING.value) & (
+    stale = (Generation.status == Status.RUNNING) & (
         Generation.heartbeat_at.is_(None) | (Generation.heartbeat_at < stale_before))
     rows = statements.read(sa.select(Generation.id, Generation.job_id, Generation.attempts,
                                         Generation.max_attempts).where(stale).limit(limit)).all()
@@ -302,7 +296,7 @@ def reap_stale_running(stale_before: datetime, limit: int = 500) -> tuple[int, i
             requeued += _requeue_where(_owned(generation_id, job_id) & stale, error=WORKER_STOPPED)
         else:
             failed += len(_end(_owned(generation_id, job_id) & stale, refund=sa.true(),
-                               status=Status.FAILED.value, error=INTERRUPTED))
+                               status=Status.FAILED, error=INTERRUPTED))
     return requeued, failed
 
 
@@ -311,7 +305,7 @@ def queued_without_heartbeat_since(since: datetime, after_id: int = 0,
     """Queued rows (id, job id) not queued again since `since`, by id after `after_id`: jobs Redis may have lost."""
     return [(gid, job_id) for gid, job_id in statements.read(
         sa.select(Generation.id, Generation.job_id)
-        .where(Generation.status == Status.QUEUED.value, Generation.id > after_id,
+        .where(Generation.status == Status.QUEUED, Generation.id > after_id,
                Generation.heartbeat_at.is_(None) | (Generation.heartbeat_at < since))
         .order_by(Generation.id).limit(limit)
     )]
@@ -319,13 +313,13 @@ def queued_without_heartbeat_since(since: datetime, after_id: int = 0,
 
 def requeue_lost(rows: list[tuple[int, str | None]]) -> int:
     """Enqueue again queued rows whose job is gone, each once: only the sweep that changes the job id enqueues."""
-    return sum(_requeue_where(_owned(generation_id, job_id) & (Generation.status == Status.QUEUED.value))
+    return sum(_requeue_where(_owned(generation_id, job_id) & (Generation.status == Status.QUEUED))
                for generation_id, job_id in rows)
 
 
 def _requeue_where(where: sa.ColumnElement[bool], **values: object) -> int:
     """Give the matching row a new job id and enqueue it; 0 if another sweep or a person got there first."""
-    rows = statements.write(where, status=Status.QUEUED.value, job_id=queue.new_job_id(), heartbeat_at=utcnow(),
+    rows = statements.write(where, status=Status.QUEUED, job_id=queue.new_job_id(), heartbeat_at=utcnow(),
                             started_at=None, **values)
     if not rows:
         return 0

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 # a commit whose answer was lost tells that the commit landed.
 STAMPS = ("finished_at", "heartbeat_at")
 # Each write commits at once, which expires every loaded object anyway: matching the session's objects to the
-# UPDATE first (SQLAlchemy's synchronize_session) would only cost CPU, about 0.4 ms per write.
+# UPDATE first (SQLAlchemy's synchronize_session) would only cost CPU.
 COMMITTED_AT_ONCE = {"synchronize_session": False}
 
 

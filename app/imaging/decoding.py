@@ -68,7 +68,7 @@ def decode_png(data: bytes, width: int, height: int) -> Image.Image:
 
     Raises ValueError (MalformedPNG) for a damaged file.
     """
-    alpha = png_chunks.check_whole(data)
+    alpha = png_chunks.check_chunks_and_read_alpha(data)
     config = ImageDecoderConfig()
     config.enabled_decoders = [ImageDecoderType.PNG]
     # Wuffs writes BGR(A) natively; Pillow swaps it while copying into its own layout, which it does anyway.

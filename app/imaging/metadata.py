@@ -145,7 +145,7 @@ def _embed_png(data: bytes, text: str) -> bytes | None:
         found = list(png_chunks.chunks(view))
     except png_chunks.MalformedPNG:
         return None
-    # Views, not slices: the pixel chunks (1.5 MB for 1024 px) are copied once, by the join, CRCs included.
+    # Views, not slices: the pixel chunks (most of the file) are copied once, by the join, CRCs included.
     out: list[bytes | memoryview] = [view[:found[0].start]]
     for chunk in found:
         if not _is_parameters_chunk(view, chunk):

@@ -60,7 +60,7 @@ def chunks(data: bytes | memoryview) -> Iterator[Chunk]:
         pos = end
 
 
-def check_whole(data: bytes) -> bool:
+def check_chunks_and_read_alpha(data: bytes) -> bool:
     """Raise MalformedPNG unless every chunk from IHDR to IEND arrived intact; return whether it has alpha.
 
     A CRC per chunk proves the bytes are the ones the encoder wrote, which a decoder alone does not: fast decoders

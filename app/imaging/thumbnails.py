@@ -46,7 +46,7 @@ def make_thumbnail(image: Image.Image) -> Thumbnail:
             mime_type = "image/webp"
             small.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=2)
         else:
-            # JPEG encodes a 384 px thumbnail in under half a millisecond, WebP in 5-8 ms (for ~15 % fewer bytes).
+            # JPEG: a tenth of WebP's encoding time for a few more bytes (docs/architecture.md).
             mime_type = "image/jpeg"
             small.save(buffer, format="JPEG", quality=JPEG_QUALITY)
     except (OSError, ValueError) as exc:

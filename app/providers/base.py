@@ -40,11 +40,6 @@ class GeneratedImage:
         """True when the API blurred the output for breaking its moderation policy."""
         return self.finish_reason == "CONTENT_FILTERED"
 
-    @property
-    def data(self) -> bytes:
-        """The image's bytes (see read)."""
-        return self.read()
-
     def read(self) -> bytes:
         """The image's bytes, read from the answer the first time they are asked for."""
         if self.content is None:

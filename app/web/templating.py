@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from flask import Flask
 
 from app.batches.eta import seconds_left
-from app.batches.progress import elapsed_seconds, image_url
+from app.batches.progress import elapsed_seconds
 from app.generations import queue
 from app.media.urls import file_url, thumb_url
 from app.providers.options import SIZES_1MP, model_label
@@ -18,18 +18,12 @@ def utc_time(value: datetime | None) -> str:
     """Format a stored time for people: 2026-11-24 09:41 UTC."""
     if value is None:
         return ""
-    if value.tzinfo is None:  # SQLite returns naive UTC
-        value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def iso_time(value: datetime | None) -> str:
     """Machine-readable time for <time datetime>."""
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
+    return "" if value is None else value.isoformat()
 
 
 def ratio_class(aspect_ratio: str) -> str:
@@ -49,7 +43,6 @@ def register(app: Flask) -> None:
     app.add_template_filter(iso_time)
     app.add_template_filter(ratio_class)
     app.add_template_filter(model_label)
-    app.add_template_global(image_url)
     app.add_template_global(file_url)
     app.add_template_global(thumb_url)
     app.add_template_global(elapsed_seconds)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 
 from flask import Flask, current_app
@@ -23,6 +22,7 @@ from app.media_store.base import MediaStore, StoreError, StoreUnavailable, new_f
 from app.models import UNFINISHED, Status
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
 from app.services import services
+from app.worker.retries import retry
 from app.worker.slots import PIXEL_WORK, AnswerSlot
 
 log = logging.getLogger(__name__)
@@ -103,11 +103,6 @@ def _handle_failure(app: Flask, generation: Claimed, job_id: str | None, exc: Ge
     log.info("generation %s failed: %s (api error id %s)", generation.id, exc.reason, exc.error_id)
 
 
-def backoff_delay(attempt: int, base: float) -> float:
-    """Exponential backoff with full jitter: up to base, 2*base, 4*base… after attempts 1, 2, 3…"""
-    return random.uniform(0, base * 2 ** (attempt - 1))
-
-
 def _generate_with_retries(app: Flask, generation: Claimed, job_id: str | None,
                            slot: AnswerSlot) -> tuple[GeneratedImage, int]:
     """Call the provider, retrying transient failures (429, 5xx, timeouts) with backoff; never permanent ones.
@@ -120,8 +115,15 @@ def _generate_with_retries(app: Flask, generation: Claimed, job_id: str | None,
     deadline = time.monotonic() + queue.job_timeout(app.config)
     # The claim began the first attempt (a row requeued after its worker stopped continues counting where that
     # worker left off); each retry begins its own.
-    attempt, note = generation.attempts, generation.note
-    while True:
+    first, note = generation.attempts, generation.note
+
+    def attempt_once(attempt: int) -> tuple[GeneratedImage, int]:
+        if attempt > first:
+            if time.monotonic() >= deadline:
+                raise JobTimeoutException(f"generation {generation.id} passed its deadline")
+            # Conditional, like every write of this job: a card canceled meanwhile keeps its own state.
+            if not lifecycle.begin_attempt(generation.id, job_id, attempt, note):
+                raise GenerationError("Canceled")  # fail() will not touch the canceled row either
         try:
             image = provider.generate(request)
             slot.take()
@@ -130,21 +132,19 @@ def _generate_with_retries(app: Flask, generation: Claimed, job_id: str | None,
         except GenerationError as exc:
             slot.give_back()
             exc.attempt = attempt
-            if not exc.transient or attempt >= generation.max_attempts:
-                raise
-            delay = backoff_delay(attempt, app.config["STABILITY_RETRY_BASE_DELAY"])
-            if time.monotonic() + delay >= deadline:
-                raise
-            log.info("generation %s attempt %d/%d failed (%s); retrying in %.1f s", generation.id,
-                     attempt, generation.max_attempts, exc.reason, delay)
-            note = f"{exc.reason} (retrying)"
-            time.sleep(delay)
-        attempt += 1
-        if time.monotonic() >= deadline:
-            raise JobTimeoutException(f"generation {generation.id} passed its deadline")
-        # Conditional, like every write of this job: a card canceled meanwhile keeps its own state.
-        if not lifecycle.begin_attempt(generation.id, job_id, attempt, note):
-            raise GenerationError("Canceled")  # fail() will not touch the canceled row either
+            raise
+
+    def before_wait(attempt: int, exc: Exception, delay: float) -> None:
+        nonlocal note
+        if time.monotonic() + delay >= deadline:
+            raise exc
+        log.info("generation %s attempt %d/%d failed (%s); retrying in %.1f s", generation.id,
+                 attempt, generation.max_attempts, exc, delay)
+        note = f"{exc} (retrying)"
+
+    return retry(attempt_once, attempts=range(first, max(first, generation.max_attempts) + 1),
+                 retry_if=lambda exc: isinstance(exc, GenerationError) and exc.transient,
+                 base=app.config["STABILITY_RETRY_BASE_DELAY"], before_wait=before_wait)
 
 
 def _checked_thumbnail(data: bytes) -> tuple[ImageInfo, Thumbnail]:
@@ -162,12 +162,12 @@ def _store(app: Flask, generation: Claimed, image: GeneratedImage, job_id: str |
     Returns the status recorded, or None if the row was no longer this job's to finish (canceled meanwhile).
     """
     try:
-        info, thumbnail = _checked_thumbnail(image.data)
+        info, thumbnail = _checked_thumbnail(image.read())
     except ImageError as exc:
         # The request id: support needs it most when the answer was unusable.
         raise GenerationError(exc.reason, request_id=image.request_id) from exc
     # The prompt and settings travel inside the file, as AUTOMATIC1111 writes them, without re-encoding.
-    data = embed_parameters(image.data, info.mime_type, parameters_text(ImageParameters(
+    data = embed_parameters(image.read(), info.mime_type, parameters_text(ImageParameters(
         prompt=generation.prompt, options=generation.options, seed=image.seed, width=info.width,
         height=info.height)))
     app_services = services(app)
@@ -189,7 +189,7 @@ def _store(app: Flask, generation: Claimed, image: GeneratedImage, job_id: str |
         stored = lifecycle.finish(generation.id, job_id, filtered, **outcome)
         if stored:
             telemetry.CREDITS_SPENT.labels(generation.options.model).inc(lifecycle.price_of(generation.options))
-            return Status.FILTERED.value if filtered else Status.SUCCEEDED.value
+            return Status.FILTERED if filtered else Status.SUCCEEDED
         return None
     finally:
         if not stored:
@@ -202,17 +202,14 @@ def _put_with_retries(app: Flask, generation_id: int, store: MediaStore, name: s
                       content_type: str) -> None:
     """Store one file, retrying an unreachable or failing store with backoff (a refusal is not retried)."""
     attempts = app.config["MEDIA_STORE_ATTEMPTS"]
-    for attempt in range(1, attempts + 1):
-        try:
-            store.put(name, data, content_type)
-            return
-        except StoreUnavailable as exc:
-            if attempt >= attempts:
-                raise
-            delay = backoff_delay(attempt, app.config["MEDIA_STORE_RETRY_BASE_DELAY"])
-            log.info("generation %s: storing attempt %d/%d failed (%s); retrying in %.1f s", generation_id,
-                     attempt, attempts, exc, delay)
-            time.sleep(delay)
+
+    def waiting(attempt: int, exc: Exception, delay: float) -> None:
+        log.info("generation %s: storing attempt %d/%d failed (%s); retrying in %.1f s", generation_id,
+                 attempt, attempts, exc, delay)
+
+    retry(lambda _attempt: store.put(name, data, content_type), attempts=range(1, attempts + 1),
+          retry_if=lambda exc: isinstance(exc, StoreUnavailable), base=app.config["MEDIA_STORE_RETRY_BASE_DELAY"],
+          before_wait=waiting)
 
 
 def put_back_in_line(job) -> bool:  # noqa: ANN001

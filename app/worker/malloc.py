@@ -12,8 +12,8 @@ log = logging.getLogger(__name__)
 
 # From glibc's malloc.h.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
-# Decoded images (4 MB at 1024 px, 9 MB at 1536 px) and Wuffs' buffers come from the heap and are reused, instead
-# of each being a fresh mmap whose 2,500 pages fault in (5 ms of kernel CPU per image) and are unmapped after.
+# Decoded images and Wuffs' buffers (megabytes each) come from the heap and are reused, instead of each being a
+# fresh mmap whose pages all fault in and are unmapped after.
 LARGE_BUFFERS = 32 << 20
 _libc: ctypes.CDLL | None = None
 _trim_lock = threading.Lock()
@@ -39,8 +39,8 @@ def tune_for_workers(arenas: int) -> None:
     if libc is None:
         return
     # glibc gives busy threads arenas of their own (up to 8 per core); each keeps the peak of the decoded images it
-    # once held, so 150 slots multiplied the peak (590 MB) for no speed. Pixel work is bounded (one decode per core
-    # at a time, work_slots.PIXEL_WORK), so what the heaps keep is bounded too; release_free_memory gives it back
+    # once held, so many slots multiply the peak for no speed. Pixel work is bounded (one decode per core
+    # at a time, slots.PIXEL_WORK), so what the heaps keep is bounded too; release_free_memory gives it back
     # when the process goes idle.
     settings = [("MALLOC_ARENA_MAX", _M_ARENA_MAX, arenas),
                 ("MALLOC_MMAP_THRESHOLD_", _M_MMAP_THRESHOLD, LARGE_BUFFERS),

@@ -36,10 +36,11 @@ from app.logs import configure_logging
 from app.services import rebuild_after_fork, services, slots_per_process
 from app.worker.jobs import put_back_in_line
 from app.worker.malloc import release_free_memory, tune_for_workers
+from app.worker.retries import retry
 
-# One arena per process: the slots mostly wait, and the large allocations (answers, decoded images) are few at a
-# time (work_slots). With the images' buffers kept for reuse, each arena holds its own peak of them: the 150-image
-# burst peaked at 342-349 MB with one, 379-392 MB with two, at the same CPU per image.
+# One malloc arena per process: the slots mostly wait, and the large allocations (answers, decoded images) are few
+# at a time (app/worker/slots.py). Each arena keeps its own peak of reused buffers, so a second arena only adds
+# memory (docs/architecture.md has the measurements).
 MALLOC_ARENAS = 1
 log = logging.getLogger(__name__)
 PAUSE_POLL_SECONDS = 2.0
@@ -66,15 +67,11 @@ def outage_tolerated(step: str) -> Iterator[None]:
 
 def wait_for_redis(connection: Redis) -> None:
     """Block until Redis answers, retrying with backoff: a worker started during an outage waits, not dies."""
-    delay = 1.0
-    while True:
-        try:
-            connection.ping()
-            return
-        except REDIS_DOWN as exc:
-            log.warning("Redis unavailable (%s); the worker starts when it answers (next try in %.0f s)", exc, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, REDIS_RETRY_MAX_SECONDS)
+    def waiting(_attempt: int, exc: Exception, delay: float) -> None:
+        log.warning("Redis unavailable (%s); the worker starts when it answers (next try in %.0f s)", exc, delay)
+
+    retry(lambda _attempt: connection.ping(), attempts=None, retry_if=lambda exc: isinstance(exc, REDIS_DOWN),
+          base=1.0, cap=REDIS_RETRY_MAX_SECONDS, jitter=False, before_wait=waiting)
 
 
 class ThreadsKeepTime(BaseDeathPenalty):
@@ -88,7 +85,11 @@ class ThreadsKeepTime(BaseDeathPenalty):
 
 
 class GenerationWorker(Worker):
-    """An RQ worker running up to `slots` jobs at once in threads, taking turns between users' queues."""
+    """An RQ worker running up to `slots` jobs at once in threads, taking turns between users' queues.
+
+    It overrides methods of RQ's work loop that RQ does not document as extension points (dequeue, execute,
+    heartbeat, signal handling, teardown), which is why requirements.txt pins RQ to one exact release.
+    """
 
     death_penalty_class = ThreadsKeepTime
     app: Flask  # set on the class by bound_worker_class, so pool children (forked) inherit it

@@ -7,9 +7,9 @@ import threading
 
 CORES = os.cpu_count() or 1
 # Decoding and thumbnailing are the CPU-heavy part of a job: one per core at a time in a process, however many
-# jobs are in flight, so only a few decoded images (4 MB each at 1024 px) are held at once.
+# jobs are in flight, so only a few decoded images are held at once.
 PIXEL_WORK = threading.BoundedSemaphore(CORES)
-# Answers read but not yet stored: 140 answers of 1.6 MB can arrive within milliseconds of each other. Unread, an
+# Answers read but not yet stored: a burst of answers can arrive within milliseconds of each other. Unread, an
 # answer stays in its socket, where TCP's window holds back what the kernel's buffers do not take, instead of in
 # this process. Twice the pixel slots keeps reading, writing and recording going while the cores decode.
 ANSWERS_IN_HAND = threading.BoundedSemaphore(2 * CORES)
