@@ -30,7 +30,7 @@ from app.accounts.users import create_user  # noqa: E402
 from app.config import TestConfig  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.generations.lifecycle import create_batch  # noqa: E402
-from app.models import FINAL_STATUSES, Generation, as_utc  # noqa: E402
+from app.models import FINAL_STATUSES, Generation  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -64,8 +64,8 @@ def times(app, batch_id: int) -> tuple[float, float, float]:  # noqa: ANN001
     with app.app_context():
         rows = db.session.execute(sa.select(Generation.started_at, Generation.finished_at)
                                   .where(Generation.batch_id == batch_id)).all()
-    starts = [as_utc(s).timestamp() for s, _ in rows if s]
-    ends = [as_utc(f).timestamp() for _, f in rows if f]
+    starts = [s.timestamp() for s, _ in rows if s]
+    ends = [f.timestamp() for _, f in rows if f]
     return min(starts), min(ends), max(ends)
 
 
