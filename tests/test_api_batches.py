@@ -12,6 +12,7 @@ from app.accounts.users import require_user
 from app.extensions import db
 from app.generations import spending
 from app.models import Batch, Generation, IdempotentRequest, Status, utcnow
+from app.providers.options import DEFAULT_OPTIONS
 
 
 @pytest.fixture
@@ -45,8 +46,8 @@ def test_submitting_queues_one_image_per_prompt_and_answers_201_with_the_batch(a
     assert response.headers["Location"] == f"http://localhost/api/batches/{body['id']}" == body["url"]
     assert [g["prompt"] for g in body["generations"]] == ["a red fox", "a blue heron"]  # blank ones skipped
     assert {g["status"] for g in body["generations"]} == {"queued"}
-    assert body["options"] == {"model": "sd3.5-large", "aspect_ratio": "16:9", "output_format": "png",
-                               "style_preset": "anime", "negative_prompt": None, "seed": 42, "cfg_scale": 5.5}
+    assert body["options"] == {**DEFAULT_OPTIONS.as_dict(), "model": "sd3.5-large", "aspect_ratio": "16:9",
+                               "style_preset": "anime", "seed": 42, "cfg_scale": 5.5}
     assert body["cost"] == {"credits_per_image": 6.5, "credits": 13.0}
     assert body["progress"] == {"total": 2, "succeeded": 0, "failed": 0, "pending": 2}
     assert body["done"] is False and body["finished_at"] is None
