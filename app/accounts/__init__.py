@@ -1,1 +1,1 @@
-"""Accounts: signing in, who owns what, and what each user may spend."""
+"""Accounts: signing in, users, invites and admins, API tokens, and who may see what."""

@@ -1,1 +1,1 @@
-"""The JSON API: personal access tokens, the endpoints under /api/, their OpenAPI document, and `flask generate`."""
+"""The JSON API: the endpoints under /api/, their OpenAPI document, token pages, `flask generate` and `flask tokens`."""

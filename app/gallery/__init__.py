@@ -1,1 +1,1 @@
-"""The gallery feature."""
+"""The gallery at /all/: keyset pages, search and filters, the selection, tile shapes."""

@@ -1,1 +1,1 @@
-"""A generation's options, its lifecycle (every status change), its queue and the reaper."""
+"""A generation's life: every status change (lifecycle), the queue, the reaper, and the allowances it spends."""

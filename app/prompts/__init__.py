@@ -1,1 +1,1 @@
-"""The prompts feature."""
+"""The home form: prompt rows added and removed in place, the options, the cost, recent prompts."""

@@ -1,1 +1,1 @@
-"""Image providers: the Stability AI API and the offline demo renderer (no Flask import)."""
+"""What makes an image: the Stability AI client, the offline demo renderer, the API's options (no Flask import)."""
