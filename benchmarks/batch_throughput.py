@@ -52,7 +52,7 @@ from app.config import TestConfig  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.generations.lifecycle import create_batch  # noqa: E402
 from app.models import FINAL_STATUSES, Generation, Status  # noqa: E402
-from app.processes.redis_server import exit_with_parent  # noqa: E402
+from app.processes.group import exit_with_parent  # noqa: E402
 from app.providers.rate_limit import parse_rate_limit  # noqa: E402
 from app.services import services  # noqa: E402
 

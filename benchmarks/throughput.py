@@ -72,7 +72,7 @@ from app import create_app  # noqa: E402
 from app.config import TestConfig  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import FINAL_STATUSES, Generation, Status  # noqa: E402
-from app.processes.redis_server import exit_with_parent  # noqa: E402
+from app.processes.group import exit_with_parent  # noqa: E402
 from app.providers.rate_limit import RateLimit, parse_rate_limit  # noqa: E402
 
 API_KEY = "bench-key"

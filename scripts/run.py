@@ -279,7 +279,7 @@ def main() -> int:
     arguments = parse_arguments()
     bootstrap()
     port = prepare_environment()
-    from app.processes.redis_server import exit_with_parent
+    from app.processes.group import exit_with_parent
 
     adopt_orphans()
     children = Children(preexec_fn=exit_with_parent)

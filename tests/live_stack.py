@@ -18,7 +18,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
 
-from app.processes.redis_server import exit_with_parent, redis_server_binary
+from app.processes.group import exit_with_parent
+from app.processes.redis_server import redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
