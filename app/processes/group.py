@@ -130,8 +130,8 @@ class ProcessGroup:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def __enter__(self) -> Self:
-        """Start the command for the duration of a with block."""
-        return self.start()
+        """Start the command (unless start() already did) for the duration of a with block."""
+        return self.start() if self.process is None else self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  traceback: TracebackType | None) -> None:
