@@ -103,11 +103,15 @@ class ProcessGroup:
         """Poll ready() until true and return the seconds it took; NotReady if this child exits or time runs out."""
         return wait_until(ready, what, watch=[self], timeout=timeout, interval=interval)
 
-    def signal(self, signum: int) -> None:
-        """Send signum to every process in the group."""
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):  # the whole group has already gone
-                os.killpg(self.process.pid, signum)
+    def signal(self, signum: int, *, group: bool = True) -> None:
+        """Send signum to every process in the group, or with group=False to the leader alone."""
+        if self.process is None:
+            return
+        if not group:
+            self.process.send_signal(signum)  # nothing once the leader has been reaped
+            return
+        with contextlib.suppress(ProcessLookupError):  # the whole group has already gone
+            os.killpg(self.process.pid, signum)
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """SIGTERM the group, wait up to grace for the leader to exit, then SIGKILL what is left; safe to repeat."""
