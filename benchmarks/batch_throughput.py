@@ -21,12 +21,10 @@ import os
 import platform
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,16 +50,13 @@ from app.config import TestConfig  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.generations.lifecycle import create_batch  # noqa: E402
 from app.models import FINAL_STATUSES, Generation, Status  # noqa: E402
-from app.processes.redis_server import exit_with_parent  # noqa: E402
+from app.processes.group import ProcessGroup  # noqa: E402
 from app.providers.rate_limit import parse_rate_limit  # noqa: E402
 from app.services import services  # noqa: E402
 
 API_KEY = "bench-key"
 POLL_SECONDS = 0.02
 READY_TIMEOUT_SECONDS = 60.0
-STOP_TIMEOUT_SECONDS = 15.0
-# Same numbers and lock key as tests/conftest.py, so a test run and a benchmark on one Redis
-# server never pick the same database number (and neither touches the app's own db 0).
 
 
 def say(message: str) -> None:
@@ -108,69 +103,21 @@ def warmed_fake(prompts: list[str], latency: float,
 # ----- the worker pool ------------------------------------------------------------------------------
 
 
-def group_members(pgid: int) -> list[int]:
-    """Pids of live processes in a process group (Linux /proc), to prove nothing was left behind."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            # Field 5 is the group; split after the ')' that ends the command name, which may hold spaces.
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.append(int(stat.parent.name))
-    return members
+def worker_pool(env: dict[str, str], log_path: Path) -> ProcessGroup:
+    """`python worker.py` (the production WorkerPool) in a process group of its own: `with` runs it, then stops it."""
+    return ProcessGroup("worker.py", [sys.executable, "worker.py"], env=env, cwd=REPO_ROOT, log=log_path)
 
 
-@contextlib.contextmanager
-def worker_pool(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `python worker.py` (the production WorkerPool) in its own session; stop it and its children."""
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "worker.py"], cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT,
-            # Own group, so one killpg reaches the forked workers; Ctrl-C reaches only this script.
-            start_new_session=True,
-            # If this script is killed outright the pool still gets its SIGTERM.
-            preexec_fn=exit_with_parent,  # noqa: PLW1509
-        )
-    try:
-        yield process
-    finally:
-        stop_worker_pool(process)
-
-
-def stop_worker_pool(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the pool (it stops its workers after their current job), then SIGKILL what is left."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            say(f"worker pool still running after {STOP_TIMEOUT_SECONDS:.0f} s: SIGKILL")
-    # Checked even after a clean exit: a forked worker could outlive its pool.
-    if process.poll() is None or group_members(process.pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def wait_for_workers(app: Flask, process: subprocess.Popen[bytes], slots: int, log_path: Path) -> None:
+def wait_for_workers(app: Flask, worker: ProcessGroup, slots: int) -> None:
     """Block until the worker processes holding `slots` threads are registered and idle, so start-up is not timed."""
     connection = services(app).require_redis()
     count = min(app.config["WORKER_PROCESSES"], slots)  # one RQ worker per process
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"worker.py exited with status {process.returncode}:\n{tail(log_path)}")
+
+    def ready() -> bool:
         workers = Worker.all(connection=connection)
-        if len(workers) == count and all(w.get_state() == "idle" for w in workers):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{count} workers did not become ready in {READY_TIMEOUT_SECONDS:.0f} s:\n{tail(log_path)}")
+        return len(workers) == count and all(w.get_state() == "idle" for w in workers)
 
-
-def tail(path: Path, lines: int = 30) -> str:
-    """The end of a log file, for error messages."""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+    worker.wait_until(ready, f"{count} idle RQ workers", READY_TIMEOUT_SECONDS)
 
 
 # ----- measurements ---------------------------------------------------------------------------------
@@ -181,7 +128,7 @@ class Stack:
     """The running pieces a batch is timed against."""
 
     app: Flask
-    worker: subprocess.Popen[bytes]
+    worker: ProcessGroup
     fake: fake_stability.FakeStability
     latency: float
     concurrency: int
@@ -229,12 +176,12 @@ def pending_count(batch_id: int) -> int:
     return count or 0
 
 
-def wait_until_final(batch_id: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+def wait_until_final(batch_id: int, worker: ProcessGroup, timeout: float) -> None:
     """Poll the database every 20 ms until the batch is final, as a watching page would."""
     deadline = time.monotonic() + timeout
     while pending_count(batch_id):
-        if process.poll() is not None:
-            raise RuntimeError(f"worker.py exited with status {process.returncode} mid-batch")
+        if worker.returncode is not None:
+            raise RuntimeError(f"worker.py exited with status {worker.returncode} mid-batch")
         if time.monotonic() > deadline:
             raise RuntimeError(f"batch {batch_id} not final after {timeout:.0f} s")
         time.sleep(POLL_SECONDS)
@@ -491,7 +438,7 @@ def benchmark(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> tuple[
     process = cleanup.enter_context(worker_pool(worker_environment(app), log_path))
     with app.app_context():
         # Slots are threads: worker.py registers one RQ worker per process (WORKER_PROCESSES).
-        wait_for_workers(app, process, min(app.config["WORKER_PROCESSES"], args.concurrency), log_path)
+        wait_for_workers(app, process, min(app.config["WORKER_PROCESSES"], args.concurrency))
     app_limit = parse_rate_limit(args.app_rate_limit)
     stack = Stack(app=app, worker=process, fake=fake, latency=args.latency, concurrency=args.concurrency,
                   rate=app_limit.requests / app_limit.seconds if api_limit else None)

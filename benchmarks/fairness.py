@@ -91,7 +91,7 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> dict[str, fl
     log_path = tmp / "worker.log"
     process = cleanup.enter_context(bench.worker_pool(bench.worker_environment(app), log_path))
     with app.app_context():
-        bench.wait_for_workers(app, process, args.concurrency, log_path)
+        bench.wait_for_workers(app, process, args.concurrency)
     bench.say(f"A submits {args.prompts}; B submits 1 after {args.delay:g} s")
     batch_a, submitted_a = submit(app, "a@example.com", prompts_a)
     time.sleep(args.delay)

@@ -41,14 +41,13 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
@@ -61,7 +60,6 @@ os.environ.setdefault("DATABASE_URL", "postgresql://root@127.0.0.1/postgres")
 import fake_stability  # noqa: E402  (needs the path above)
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-from batch_throughput import group_members  # noqa: E402  (beside this script)
 from conftest import private_redis, throwaway_database  # noqa: E402
 from flask import Flask  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
@@ -72,7 +70,7 @@ from app import create_app  # noqa: E402
 from app.config import TestConfig  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import FINAL_STATUSES, Generation, Status  # noqa: E402
-from app.processes.redis_server import exit_with_parent  # noqa: E402
+from app.processes.group import ProcessGroup, free_port, http_ok  # noqa: E402
 from app.providers.rate_limit import RateLimit, parse_rate_limit  # noqa: E402
 
 API_KEY = "bench-key"
@@ -163,6 +161,18 @@ class ServedImages:
 # ----- processes and /proc ---------------------------------------------------------------------------
 
 
+def group_members(pgid: int) -> list[int]:
+    """Pids of live processes in a process group (Linux /proc)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # Field 5 is the group; split after the ')' that ends the command name, which may hold spaces.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(stat.parent.name))
+    return members
+
+
 def cpu_ticks(pid: int) -> tuple[int, int]:
     """CPU time of one process in clock ticks: (user + system, system); zeros once it is gone."""
     with contextlib.suppress(OSError, ValueError, IndexError):
@@ -237,52 +247,14 @@ class TierSampler(threading.Thread):
         self._halt.set()
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def spawn(name: str, args: list[str], env: dict[str, str], log_path: Path) -> ProcessGroup:
     """Start a child in its own process group (so one killpg reaches its children), logging to log_path."""
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            args, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=exit_with_parent,  # noqa: PLW1509  (if this script is killed outright, they still stop)
-        )
-
-
-def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process (worker.py and gunicorn stop their children), then SIGKILL whatever is left."""
-    if process.poll() is None:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-    if process.poll() is None or group_members(process.pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    return ProcessGroup(name, args, env=env, cwd=REPO_ROOT, log=log_path, append=True).start()
 
 
 def tail(path: Path, lines: int = 30) -> str:
     """The end of a log file, for error messages."""
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-
-def wait_for(check: Callable[[], bool], what: str, process: subprocess.Popen[bytes], log_path: Path,
-             timeout: float = READY_TIMEOUT_SECONDS) -> float:
-    """Poll check() every 50 ms until true; return the seconds it took. Fails early if the process dies."""
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited with {process.returncode} waiting for {what}:\n"
-                               f"{tail(log_path)}")
-        if check():
-            return time.perf_counter() - started
-        time.sleep(0.05)
-    raise RuntimeError(f"timed out waiting for {what}:\n{tail(log_path)}")
 
 
 # ----- the stack -------------------------------------------------------------------------------------
@@ -295,7 +267,7 @@ class Stack:
     app: Flask  # in this process, on the same database and Redis: for the finality check and test-client timing
     env: dict[str, str]
     base_url: str
-    web: subprocess.Popen[bytes]
+    web: ProcessGroup
     web_tier: TierSampler
     fake: fake_stability.FakeStability
     served: ServedImages
@@ -339,20 +311,17 @@ def in_process_app(env: dict[str, str], tmp: Path) -> Flask:
     return app
 
 
-def start_web(env: dict[str, str], tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_web(env: dict[str, str], tmp: Path) -> tuple[ProcessGroup, str]:
     """Start gunicorn as the README deploys it, sized for this machine: 2 processes × 4 threads."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    log_path = tmp / "web.log"
-    web = spawn([str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-                 "wsgi:app"], env, log_path)
-
-    def up() -> bool:
-        with contextlib.suppress(requests.RequestException):
-            return requests.get(base_url + "/healthz", timeout=2).status_code == 200
-        return False
-
-    wait_for(up, "gunicorn", web, log_path)
+    web = spawn("gunicorn", [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+                             "wsgi:app"], env, tmp / "web.log")
+    try:
+        web.wait_until(http_ok(base_url + "/healthz"), "gunicorn", READY_TIMEOUT_SECONDS, interval=0.05)
+    except BaseException:
+        web.stop(STOP_TIMEOUT_SECONDS)
+        raise
     return web, base_url
 
 
@@ -371,7 +340,7 @@ def running_stack(cleanup: contextlib.ExitStack) -> Iterator[Stack]:
     app = in_process_app(env, tmp)
     cleanup.callback(dispose_engine, app)
     web, base_url = start_web(env, tmp)
-    cleanup.callback(stop_group, web)
+    cleanup.callback(web.stop, STOP_TIMEOUT_SECONDS)
     web_tier = TierSampler(web.pid, memory=False)
     web_tier.start()
     cleanup.callback(web_tier.stop)
@@ -395,11 +364,12 @@ def expected_worker_processes(app: Flask, concurrency: int) -> int:
 
 
 @contextlib.contextmanager
-def worker_tier(stack: Stack, concurrency: int) -> Iterator[tuple[subprocess.Popen[bytes], TierSampler, float]]:
+def worker_tier(stack: Stack, concurrency: int) -> Iterator[tuple[ProcessGroup, TierSampler, float]]:
     """`python worker.py` with WORKER_CONCURRENCY=concurrency; yields it, its sampler and its start-up seconds."""
     log_path = stack.tmp / f"worker-{concurrency}.log"
-    process = spawn([sys.executable, "worker.py"], {**stack.env, "WORKER_CONCURRENCY": str(concurrency)}, log_path)
-    sampler = TierSampler(process.pid)
+    worker = spawn("worker.py", [sys.executable, "worker.py"], {**stack.env, "WORKER_CONCURRENCY": str(concurrency)},
+                   log_path)
+    sampler = TierSampler(worker.pid)
     sampler.start()
     count = expected_worker_processes(stack.app, concurrency)
     redis = stack.redis
@@ -409,11 +379,11 @@ def worker_tier(stack: Stack, concurrency: int) -> Iterator[tuple[subprocess.Pop
         return len(workers) == count and all(w.get_state() == "idle" for w in workers)
 
     try:
-        startup = wait_for(ready, f"{count} idle RQ workers", process, log_path)
-        yield process, sampler, startup
+        startup = worker.wait_until(ready, f"{count} idle RQ workers", READY_TIMEOUT_SECONDS, interval=0.05)
+        yield worker, sampler, startup
     finally:
         sampler.stop()
-        stop_group(process)
+        worker.stop(STOP_TIMEOUT_SECONDS)
 
 
 # ----- a browser's part: submit, then pages that poll --------------------------------------------------
@@ -654,11 +624,11 @@ def pending_count(app: Flask, batch_id: int) -> int:
     return count or 0
 
 
-def wait_until_final(stack: Stack, batch_id: int, worker: subprocess.Popen[bytes], timeout: float) -> None:
+def wait_until_final(stack: Stack, batch_id: int, worker: ProcessGroup, timeout: float) -> None:
     """Check the database every 20 ms until every row of the batch is final."""
     deadline = time.monotonic() + timeout
     while pending_count(stack.app, batch_id):
-        if worker.poll() is not None:
+        if worker.returncode is not None:
             raise RuntimeError(f"worker.py exited with status {worker.returncode} mid-batch")
         if time.monotonic() > deadline:
             raise RuntimeError(f"batch {batch_id} not final after {timeout:.0f} s")
@@ -687,7 +657,7 @@ def prompts_for(scenario: Scenario, round_name: str, count: int) -> list[str]:
     return [f"{scenario.name} {round_name} {i}: a lighthouse at dusk, photographic" for i in range(count)]
 
 
-def run_batch(stack: Stack, scenario: Scenario, worker: subprocess.Popen[bytes], prompts: list[str]) -> int:
+def run_batch(stack: Stack, scenario: Scenario, worker: ProcessGroup, prompts: list[str]) -> int:
     """Submit one batch through the form and wait for it; return its id."""
     batch_id = submit_batch(stack.base_url, prompts)
     wait_until_final(stack, batch_id, worker, timeout=scenario.latency * 10 + 120)
@@ -767,7 +737,7 @@ class Timed:
     in_flight_cost: PollCost | None = None
 
 
-def measured_batch(stack: Stack, scenario: Scenario, worker: subprocess.Popen[bytes], tier: TierSampler) -> Timed:
+def measured_batch(stack: Stack, scenario: Scenario, worker: ProcessGroup, tier: TierSampler) -> Timed:
     """The timed batch: submit, 20 pages polling, wait for every row; CPU of both tiers around it."""
     timed, prompts = Timed(), prompts_for(scenario, "timed", scenario.prompts)
     cpu = MachineCpu(stack, tier)
@@ -926,7 +896,7 @@ def categorize(stack: str) -> str:
     return "other (Flask app context, threads, interpreter)"
 
 
-def profile_worker_tier(stack: Stack, scenario: Scenario, worker: subprocess.Popen[bytes]) -> dict[str, float]:
+def profile_worker_tier(stack: Stack, scenario: Scenario, worker: ProcessGroup) -> dict[str, float]:
     """An untimed batch with py-spy sampling every worker process; returns CPU ms per image by category."""
     spy = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
     if spy is None:

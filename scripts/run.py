@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -21,11 +16,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from bootstrap import REPO_ROOT, bootstrap
 
 if TYPE_CHECKING:  # importable only once bootstrap() has run
+    from app.processes.group import ProcessGroup
     from app.processes.redis_server import EmbeddedRedis
 
 STOP_TIMEOUT_SECONDS = 10.0
 COLD_STOP_SECONDS = 3.0
-_PR_SET_CHILD_SUBREAPER = 36
 POLL_SECONDS = 0.2
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -49,119 +44,63 @@ def redact_url(url: str) -> str:
 
 
 class Children:
-    """Child processes, each leading its own process group, stopped together."""
+    """The app's processes, each leading its own process group, stopped together."""
 
-    def __init__(self, preexec_fn: Callable[[], None]) -> None:
-        """Start empty; preexec_fn runs in each child before exec."""
-        self.preexec_fn = preexec_fn
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+    def __init__(self) -> None:
+        """Start empty."""
+        self.groups: dict[str, ProcessGroup] = {}
         self.stop_signal: int | None = None
 
     def request_stop(self, signum: int, _frame: FrameType | None) -> None:
         """Signal handler: note the request; the waiting loops act on it."""
         self.stop_signal = signum
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        """Start `python args...` in the repository, in a new session and process group."""
+    def start(self, name: str, *args: str) -> ProcessGroup:
+        """Start `python args...` in the repository, its output on this terminal."""
+        from app.processes.group import ProcessGroup
+
         say(f"starting {name}: python {' '.join(args)}")
-        process = subprocess.Popen(
-            [sys.executable, *args],
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            # Own group: the terminal's Ctrl-C reaches only this script, which then
-            # stops everything in order, and killpg also reaches grandchildren.
-            start_new_session=True,
-            # Only calls prctl between fork and exec, which is safe with threads.
-            preexec_fn=self.preexec_fn,  # noqa: PLW1509
-        )
-        self.processes[name] = process
-        return process
+        self.groups[name] = ProcessGroup(name, [sys.executable, *args], cwd=REPO_ROOT).start()
+        return self.groups[name]
 
     def first_exited(self) -> str | None:
         """Return the name of a child that has exited, if any."""
-        return next((name for name, p in self.processes.items() if p.poll() is not None), None)
+        return next((name for name, group in self.groups.items() if not group.running), None)
 
     def wait(self, name: str) -> int | None:
         """Wait for one child to finish and forget it; None if a stop was requested first."""
-        process = self.processes[name]
-        while process.poll() is None:
+        group = self.groups[name]
+        while group.running:
             if self.stop_signal is not None:
                 return None
             time.sleep(POLL_SECONDS)
-        del self.processes[name]
-        return process.returncode
+        del self.groups[name]
+        return group.returncode
 
     def stop_all(self) -> None:
         """Stop every child: SIGTERM, a second SIGTERM after the grace period, then SIGKILL."""
-        if not self.processes:
+        from app.processes.group import wait_for_exit
+
+        groups = list(self.groups.values())
+        if not groups:
             return
-        say(f"stopping {', '.join(self.processes)} ...")
-        # SIGTERM goes to the leaders only: each stops its own children its own way
-        # (an RQ worker lets the running job finish; its work horse would die at once
-        # on a SIGTERM of its own).
-        self._terminate_all()
-        if not self._wait_for_all(STOP_TIMEOUT_SECONDS):
-            # A second SIGTERM is RQ's cold shutdown: the worker kills the job's work
-            # horse, which runs in its own session where killpg below cannot reach it.
+        say(f"stopping {', '.join(self.groups)} ...")
+        # SIGTERM to the leaders only: each stops its own children its own way (gunicorn lets its workers
+        # finish their requests; worker.py's pool asks its workers to finish their jobs).
+        for group in groups:
+            group.signal(signal.SIGTERM, group=False)
+        if not wait_for_exit(groups, STOP_TIMEOUT_SECONDS):
+            # worker.py's pool passes a second SIGTERM on as a second SIGINT, on which its workers stop at
+            # once and queue their unfinished jobs again (app/worker/pool.py).
             say(f"still running after {STOP_TIMEOUT_SECONDS:.0f} s: SIGTERM again, then SIGKILL")
-            self._terminate_all()
-            self._wait_for_all(COLD_STOP_SECONDS)
-        # Whole groups, to sweep up grandchildren that outlived their parent.
-        for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-        self._wait_for_all(COLD_STOP_SECONDS)
-        self.processes.clear()
-
-    def _terminate_all(self) -> None:
-        """Send SIGTERM to every child still running."""
-        for process in self.processes.values():
-            process.terminate()
-
-    def _wait_for_all(self, timeout: float) -> bool:
-        """Wait until every child has exited (and reap it); False on timeout."""
-        deadline = time.monotonic() + timeout
-        while any(p.poll() is None for p in self.processes.values()):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
-        return True
-
-
-def adopt_orphans() -> None:
-    """Become the parent of orphaned descendants (Linux), so kill_adopted_orphans finds them."""
-    # Without this, a process that escaped its group (RQ's work horse starts its own
-    # session) would outlive a worker that had to be killed.
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def kill_adopted_orphans() -> None:
-    """SIGKILL and reap whatever is still a child of this process; call after all else stopped."""
-    children_file = Path(f"/proc/self/task/{os.getpid()}/children")
-    deadline = time.monotonic() + COLD_STOP_SECONDS
-    while children_file.exists() and time.monotonic() < deadline:
-        # Reap first, so that only live processes are left to report and kill.
-        with contextlib.suppress(ChildProcessError):
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
-        pids = [int(pid) for pid in children_file.read_text().split()]
-        if not pids:
-            return
-        say(f"killing leftover process(es) {', '.join(map(str, pids))}")
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.05)
-
-
-def web_is_up(port: int) -> bool:
-    """Tell whether something accepts connections on 127.0.0.1:port."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+            for group in groups:
+                group.signal(signal.SIGTERM, group=False)
+            wait_for_exit(groups, COLD_STOP_SECONDS)
+        # SIGKILL to whole groups: every process the children started stays in their group (the
+        # workers run jobs in threads, with no work horse of their own), so this leaves nothing behind.
+        for group in groups:
+            group.kill()
+        self.groups.clear()
 
 
 def print_summary(url: str, redis_description: str) -> None:
@@ -199,6 +138,9 @@ def migrate(children: Children) -> bool:
 
 def supervise(children: Children, port: int, redis: Redis) -> int:
     """Announce the app once it answers, then wait for a stop request or a child's exit."""
+    from app.processes.group import tcp_accepts
+
+    web_is_up = tcp_accepts(port)
     announced = False
     while children.stop_signal is None:
         if redis.server is not None and not redis.server.is_running:
@@ -206,12 +148,12 @@ def supervise(children: Children, port: int, redis: Redis) -> int:
             return 1
         exited = children.first_exited()
         if exited is not None:
-            status = children.processes[exited].returncode
+            status = children.groups[exited].returncode
             say(f"the {exited} exited unexpectedly (status {status}); stopping everything")
             if exited == "web server":
                 say(f"if port {port} is taken, set PORT to another port (e.g. PORT=5001)")
             return 1
-        if not announced and web_is_up(port):
+        if not announced and web_is_up():
             print_summary(f"http://127.0.0.1:{port}/", redis.description)
             announced = True
         time.sleep(POLL_SECONDS)
@@ -279,16 +221,12 @@ def main() -> int:
     arguments = parse_arguments()
     bootstrap()
     port = prepare_environment()
-    from app.processes.redis_server import exit_with_parent
-
-    adopt_orphans()
-    children = Children(preexec_fn=exit_with_parent)
+    children = Children()
     for signum in STOP_SIGNALS:
         signal.signal(signum, children.request_stop)
-    # Undone in reverse order: the app's processes, then Redis, then any orphans.
+    # Undone in reverse order: the app's processes, then Redis.
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(say, "stopped")
-        cleanup.callback(kill_adopted_orphans)
         try:
             # Redis comes first so that the migrations see the same settings as the app.
             redis = use_redis(cleanup)

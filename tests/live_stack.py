@@ -3,79 +3,30 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 from redis import Redis
-from redis.exceptions import RedisError
 from rq import Worker
 
-from app.processes.redis_server import exit_with_parent, redis_server_binary
+from app.processes.group import ProcessGroup, free_port, http_ok
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen, timeout: float = 15.0) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
-
-
-def _wait_until(check, what: str, processes: list[subprocess.Popen], timeout: float = 60.0) -> None:  # noqa: ANN001
-    """Poll check() until true; fail early, naming what died, if a child exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for process in processes:
-            if process.poll() is not None:
-                raise RuntimeError(f"{process.args} exited with {process.returncode} while waiting for {what}")
-        if check():
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
-def _web_is_up(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def _environment(env: dict[str, str], concurrency: int) -> dict[str, str]:
     return {**os.environ, **env, "PYTHONUNBUFFERED": "1", "WORKER_CONCURRENCY": str(concurrency)}
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path, append: bool = False,
-           cwd: Path = ROOT) -> subprocess.Popen:
+def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path, append: bool = False,
+          cwd: Path = ROOT) -> ProcessGroup:
     """Start a child in its own process group (in cwd), its output in log_dir/<name>.log (appended to, if asked)."""
-    with open(log_dir / f"{name}.log", "ab" if append else "wb") as log:
-        return subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    return ProcessGroup(name, args, env=env, cwd=cwd, log=log_dir / f"{name}.log", append=append).start()
 
 
 def _flask(env: dict[str, str], *args: str) -> None:
@@ -108,83 +59,20 @@ def create_user(env: dict[str, str], account: Account) -> None:
            *(["--admin"] if account.admin else []))
 
 
-def start_worker(env: dict[str, str], log_dir: Path, concurrency: int) -> subprocess.Popen:
+def start_worker(env: dict[str, str], log_dir: Path, concurrency: int) -> ProcessGroup:
     """Start `python worker.py` in its own process group, appending to log_dir/worker.log; do not wait for it."""
-    return _spawn("worker", [sys.executable, "worker.py"], _environment(env, concurrency), log_dir, append=True)
-
-
-def kill_group(process: subprocess.Popen) -> None:
-    """SIGKILL a child's whole process group at once (the pool and every worker it forked), as a crash would."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
-
-
-def stop(process: subprocess.Popen, timeout: float = 15.0) -> None:
-    """Stop a child started here: SIGTERM its process group, then SIGKILL whatever is left."""
-    _stop(process, timeout)
-
-
-class DisposableRedis:
-    """A redis-server on a loopback TCP port that keeps nothing on disk: stopped and started again, it is empty."""
-
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        self.data_dir = data_dir
-        self.port = port or free_port()
-        self._process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        """The URL clients use; the same across restarts."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Start the server on its port and wait until it answers PING."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [str(redis_server_binary()), "--port", str(self.port), "--bind", "127.0.0.1",
-                   "--save", "", "--appendonly", "no", "--dir", str(self.data_dir), "--daemonize", "no"]
-        with open(self.data_dir / "redis.log", "ab") as log:
-            self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                             start_new_session=True, preexec_fn=exit_with_parent)  # noqa: PLW1509
-        client = Redis.from_url(self.url, socket_timeout=1)
-        _wait_until(lambda: _answers_ping(client), "redis-server", [self._process], timeout=10)
-        client.close()
-
-    def stop(self) -> None:
-        """Kill the server: what it held is gone (nothing was saved)."""
-        if self._process is not None:
-            kill_group(self._process)
-            self._process = None
-
-    def __enter__(self) -> DisposableRedis:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _answers_ping(client: Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except RedisError:
-        return False
+    return spawn("worker", [sys.executable, "worker.py"], _environment(env, concurrency), log_dir, append=True)
 
 
 @contextmanager
-def worker_pool(env: dict[str, str], log_dir: Path, concurrency: int) -> Iterator[subprocess.Popen]:
+def worker_pool(env: dict[str, str], log_dir: Path, concurrency: int) -> Iterator[ProcessGroup]:
     """Run `python worker.py` until every one of its workers is listening; stop it afterwards."""
-    process = _spawn("worker", [sys.executable, "worker.py"], _environment(env, concurrency), log_dir)
-    try:
+    with spawn("worker", [sys.executable, "worker.py"], _environment(env, concurrency), log_dir) as worker:
         redis = Redis.from_url(env["REDIS_URL"])
         # Slots are threads: one RQ worker per process (WORKER_PROCESSES, by default one per core).
         processes = int(env.get("WORKER_PROCESSES") or min(os.cpu_count() or 1, concurrency))
-        _wait_until(lambda: len(Worker.all(connection=redis)) >= processes, "the workers", [process])
-        yield process
-    finally:
-        _stop(process)
+        worker.wait_until(lambda: len(Worker.all(connection=redis)) >= processes, "the workers")
+        yield worker
 
 
 @contextmanager
@@ -197,11 +85,8 @@ def live_stack(env: dict[str, str], log_dir: Path, concurrency: int,
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     gunicorn = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "wsgi:app"]
-    web = _spawn("web", gunicorn, _environment(env, concurrency), log_dir)
-    try:
+    with spawn("web", gunicorn, _environment(env, concurrency), log_dir) as web:
         # /healthz, not /: it answers 200 in either AUTH_MODE without signing in or making the local user.
-        _wait_until(lambda: _web_is_up(base_url + "/healthz"), "the web server", [web])
+        web.wait_until(http_ok(base_url + "/healthz"), "the web server")
         with worker_pool(env, log_dir, concurrency):
             yield base_url
-    finally:
-        _stop(web)

