@@ -7,7 +7,6 @@ import random
 import shutil
 import socket
 import sys
-import time
 from pathlib import Path
 
 import boto3
@@ -15,6 +14,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.processes.group import NotReady, ProcessGroup
+from app.worker.retries import retry
 
 # Each gRPC port is its HTTP port + 10000, and ports past ~55000 make weed die with "invalid port". Both stay
 # below Linux's ephemeral range (32768 up), where an outgoing connection could hold a port a restart needs.
@@ -73,18 +73,19 @@ class SeaweedFS:
     def start(self, timeout: float = 60.0) -> None:
         """Start the server and wait until the bucket takes a file (creating it fails while the master elects)."""
         client = self.client()
-        for launch in range(3):
+
+        def launch(_attempt: int) -> None:
             self.process = ProcessGroup("weed", self._command(), log=self.data_dir / "weed.log", append=True)
             try:
                 self.process.start().wait_until(lambda: self._ready(client), f"the {self.bucket} bucket", timeout,
                                                 interval=0.5)
-                return
-            except NotReady as error:
+            except NotReady:
                 self.stop()
-                # A port briefly still held (a restart right after a kill): weed exits at once; try again.
-                if not error.exited or launch == 2:
-                    raise
-                time.sleep(2)
+                raise
+
+        # A port briefly still held (a restart right after a kill) makes weed exit at once: launch it again.
+        retry(launch, attempts=range(1, 4), retry_if=lambda error: isinstance(error, NotReady) and error.exited,
+              base=2.0, cap=2.0, jitter=False)
 
     def _command(self) -> list[str]:
         binary = weed_binary()
