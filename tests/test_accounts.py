@@ -3,25 +3,12 @@
 import re
 
 import pytest
-from conftest import drain
-from tests_support import csrf_for, sign_in
+from factories import make_images, make_user
+from tests_support import PASSWORD, csrf_for, sign_in
 
 from app.accounts.users import create_user, find_user, local_user, password_link
 from app.extensions import db
 from app.models import Batch, Generation, User
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def accounts_app(make_app):
-    """An app where everyone must sign in."""
-    return make_app(AUTH_MODE="accounts")
-
-
-def make_user(app, email, admin=False, credits=None, password=PASSWORD):
-    with app.app_context():
-        return create_user(email, password=password, is_admin=admin, monthly_credits=credits).id
 
 
 def test_a_fresh_install_without_an_admin_explains_the_one_command(accounts_app):
@@ -231,7 +218,7 @@ def test_the_cli_explains_what_is_wrong(accounts_app, args, message):
 
 def test_the_admin_page_invites_sets_credits_and_disables(accounts_app):
     make_user(accounts_app, "boss@example.com", admin=True)
-    member = make_user(accounts_app, "ann@example.com", credits=20)
+    member = make_user(accounts_app, "ann@example.com", monthly_credits=20)
     client = accounts_app.test_client()
     sign_in(client, "boss@example.com", PASSWORD)
     page = client.get("/admin/users").get_data(as_text=True)
@@ -271,9 +258,5 @@ def test_the_local_user_has_no_allowance_and_sees_everything(app):
     with app.app_context():
         user = local_user()
         assert user.is_admin and user.monthly_credits is None
-    with app.test_request_context():
-        from app.generations.lifecycle import create_batch
-
-        create_batch(local_user(), ["a cat"])
-    drain(app)
+    make_images(app, "a cat")
     assert "a cat" in app.test_client().get("/all/").get_data(as_text=True)

@@ -5,7 +5,8 @@ import threading
 
 import pytest
 from conftest import API_KEY, drain
-from test_jobs import rows, submit
+from factories import make_batch
+from tests_support import rows
 
 from app.imaging.decoding import decode_image
 from app.providers.base import GenerationError, GenerationRequest
@@ -90,7 +91,7 @@ def test_a_burst_of_answers_is_read_a_few_at_a_time_and_every_image_is_stored(ma
 
     monkeypatch.setattr(jobs, "decode_image", slow_decode)
     CountingSlot.most = CountingSlot.held_now = 0
-    ids = submit(app, *[f"a lighthouse, take {n}" for n in range(8)])
+    _, ids = make_batch(app, *[f"a lighthouse, take {n}" for n in range(8)])
     drain(app, slots=8)
     assert [g.status for g in rows(app, ids)] == ["succeeded"] * 8
     assert CountingSlot.most == 2 and CountingSlot.held_now == 0
@@ -108,7 +109,7 @@ def test_a_broken_off_answer_is_retried_and_gives_its_place_back(api_app, monkey
 
     monkeypatch.setattr(jobs.GeneratedImage, "read", breaks_once)
     monkeypatch.setitem(api_app.config, "STABILITY_RETRY_BASE_DELAY", 0.01)
-    ids = submit(api_app, "a harbour")
+    _, ids = make_batch(api_app, "a harbour")
     drain(api_app)
     (generation,) = rows(api_app, ids)
     assert (generation.status, generation.attempts) == ("succeeded", 2)

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from tests_support import bearer, make_token, make_user
+from factories import make_token, make_user
+from tests_support import bearer
 
 from app.accounts.users import require_user
 from app.extensions import db

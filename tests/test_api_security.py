@@ -1,7 +1,8 @@
 """CSRF for browser sessions but not for tokens, the per-token rate limit, and JSON errors under /api/."""
 
 import pytest
-from tests_support import bearer, csrf_for, make_token, make_user, signed_in
+from factories import make_token, make_user
+from tests_support import bearer, csrf_for, signed_in
 
 BODY = {"prompts": ["a fox"]}
 

@@ -5,7 +5,8 @@ import re
 from datetime import timedelta
 
 import sqlalchemy as sa
-from tests_support import bearer, csrf_for, csrf_from, make_token, make_user, signed_in
+from factories import make_token, make_user
+from tests_support import bearer, csrf_for, csrf_from, signed_in
 
 from app.extensions import db
 from app.models import ApiToken, utcnow

@@ -2,7 +2,7 @@
 
 import re
 
-from tests_support import make_batch, set_status
+from factories import advance, make_batch, make_images
 
 from app.models import Status
 
@@ -41,9 +41,9 @@ def test_a_poll_with_nothing_new_answers_204_without_a_body(app, client):
     assert response.status_code == 204 and response.data == b""
 
 
-def test_a_poll_swaps_only_the_cards_that_changed(app, client, run_worker):
+def test_a_poll_swaps_only_the_cards_that_changed(app, client):
     batch_id, ids = make_batch(app, "a", "b", "c")
-    set_status(app, ids[1], Status.RUNNING.value)
+    advance(app, ids[1], Status.RUNNING.value)
     html = client.get(f"/generate/{batch_id}/status?seen=q0.q1.q2").get_data(as_text=True)
     # The second card started; the third moved up the queue; the first is unchanged.
     assert f'id="generation-{ids[1]}" hx-swap-oob="true"' in html
@@ -67,18 +67,16 @@ def test_polling_stops_once_every_generation_is_final(app, client, run_worker):
 
 def test_a_failed_card_shows_its_reason_and_support_id(app, client):
     batch_id, ids = make_batch(app, "a")
-    set_status(app, ids[0], Status.FAILED.value, error="Blocked by content moderation (not charged)",
-               api_error_id="f" * 32)
+    advance(app, ids[0], Status.FAILED.value, error="Blocked by content moderation (not charged)",
+            api_error_id="f" * 32)
     html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert "Blocked by content moderation (not charged)" in html
     assert "support id " + "f" * 32 in html
     assert progress_text(html) == "1 of 1 finished · 0 made, 1 failed."
 
 
-def test_a_filtered_card_shows_the_blurred_image_marked_as_such(app, client, run_worker):
-    batch_id, ids = make_batch(app, "a")
-    run_worker()
-    set_status(app, ids[0], Status.FILTERED.value, error="Blurred by the API's content filter")
+def test_a_filtered_card_shows_the_blurred_image_marked_as_such(app, client):
+    batch_id, _ = make_images(app, "a", filtered=True)
     html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert "Blurred by content filter" in html and "Filtered" in html
 
@@ -90,9 +88,9 @@ def test_demo_images_are_labelled_on_their_cards(app, client, run_worker):
     assert "Offline demo" in html
 
 
-def test_reloading_the_page_shows_the_same_truth_as_the_api(app, client, run_worker):
+def test_reloading_the_page_shows_the_same_truth_as_the_api(app, client):
     batch_id, ids = make_batch(app, "a", "b")
-    set_status(app, ids[0], Status.FAILED.value, error="Could not reach the Stability API")
+    advance(app, ids[0], Status.FAILED.value, error="Could not reach the Stability API")
     html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     api = client.get(f"/api/batches/{batch_id}").get_json()
     assert [g["status"] for g in api["generations"]] == ["failed", "queued"]

@@ -8,23 +8,19 @@ import zipfile
 import pytest
 import sqlalchemy as sa
 from conftest import drain
-from tests_support import csrf_for, make_user, signed_in
+from factories import make_batch, make_user
+from tests_support import csrf_for, signed_in
 
-from app.accounts.users import local_user, require_user
 from app.extensions import db
 from app.gallery.pages import GalleryFilter, gallery_count
 from app.gallery.selection import MAX_SELECTED
 from app.gallery.shapes import nearest_ratio
-from app.generations.lifecycle import create_batch
 from app.models import Batch, Generation
-from app.providers.options import GenerationOptions
 
 
 def made(app, *prompts, user=None, **options):
     """Images for these prompts from the demo provider, each batch its own; return the generation ids."""
-    with app.test_request_context():
-        owner = require_user(user) if user else local_user()
-        ids = [create_batch(owner, [prompt], GenerationOptions(**options)).generations[0].id for prompt in prompts]
+    ids = [make_batch(app, prompt, owner_email=user, **options)[1][0] for prompt in prompts]
     drain(app)
     return ids
 
@@ -51,12 +47,10 @@ def test_a_tile_takes_the_offered_ratio_nearest_its_stored_size(size, expected):
 
 
 def test_tiles_carry_the_shape_class_of_their_image(app, client):
-    wide, tall = made(app, "a wide bay", "a tall tower")
-    with app.app_context():
-        db.session.execute(sa.update(Generation).where(Generation.id == tall).values(width=640, height=1536))
-        db.session.commit()
+    (square,) = made(app, "a square bay")
+    (tall,) = made(app, "a tall tower", aspect_ratio="9:21")
     html = client.get("/all/").get_data(as_text=True)
-    assert f'<li class="tile shape-1-1" id="generation-{wide}">' in html
+    assert f'<li class="tile shape-1-1" id="generation-{square}">' in html
     assert f'<li class="tile shape-9-21" id="generation-{tall}">' in html
 
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from tests_support import make_user, signed_in
+from factories import make_user
+from tests_support import signed_in
 
 from app.extensions import db
 from app.media.neighbours import neighbour_statement

@@ -5,7 +5,8 @@ import re
 import pytest
 import sqlalchemy as sa
 from conftest import drain
-from tests_support import csrf_for, make_user, signed_in
+from factories import make_user
+from tests_support import csrf_for, signed_in
 
 from app.accounts.users import find_user
 from app.extensions import db

@@ -7,11 +7,12 @@ import pytest
 import requests
 import sqlalchemy as sa
 from conftest import drain
+from factories import advance, make_batch, make_user
 from flask_migrate import upgrade
 from tests_support import csrf_for, sign_in
 from werkzeug.serving import make_server
 
-from app.accounts.users import create_user, find_user
+from app.accounts.users import find_user
 from app.extensions import db
 from app.generations import lifecycle, spending
 from app.models import Batch, Generation, Status
@@ -24,8 +25,7 @@ CORE = 3  # credits per Stable Image Core image
 def member_app(make_app):
     """Accounts mode with a member allowed 20 credits a month."""
     app = make_app(AUTH_MODE="accounts")
-    with app.app_context():
-        create_user("ann@example.com", password=PASSWORD, monthly_credits=20)
+    make_user(app, "ann@example.com", monthly_credits=20)
     return app
 
 
@@ -64,8 +64,7 @@ def test_a_batch_over_the_allowance_is_refused_next_to_generate_and_keeps_everyt
 
 def test_the_installation_wide_limit_applies_to_everyone(make_app):
     app = make_app(AUTH_MODE="accounts", MONTHLY_CREDIT_LIMIT=5)
-    with app.app_context():
-        create_user("ann@example.com", password=PASSWORD)
+    make_user(app, "ann@example.com")
     client = app.test_client()
     sign_in(client, "ann@example.com", PASSWORD)
     assert submit(client, "one").status_code == 303
@@ -85,18 +84,16 @@ def test_what_the_api_does_not_charge_is_given_back(make_app, fake, marker, refu
     from conftest import API_KEY
 
     app = make_app(AUTH_MODE="accounts", STABILITY_API_KEY=API_KEY, STABILITY_API_BASE_URL=fake.base_url)
-    with app.test_request_context():
-        user = create_user("ann@example.com", password=PASSWORD, monthly_credits=20)
-        lifecycle.create_batch(user, [f"a harbour {marker}"])
+    make_user(app, "ann@example.com", monthly_credits=20)
+    make_batch(app, f"a harbour {marker}", owner_email="ann@example.com")
     assert used(app) == CORE
     drain(app)
     assert used(app) == (0 if refunded else CORE)
 
 
 def test_canceling_a_queued_image_gives_its_credits_back_and_retrying_reserves_again(member_app):
-    with member_app.test_request_context():
-        batch = lifecycle.create_batch(find_user("ann@example.com"), ["one", "two"])
-        first = batch.generations[0].id
+    _, (first, _) = make_batch(member_app, "one", "two", owner_email="ann@example.com")
+    with member_app.app_context():
         lifecycle.cancel_generation(first)
         assert spending.allowance(find_user("ann@example.com")).used == CORE
         lifecycle.cancel_generation(first)  # a second cancel changes nothing, and refunds nothing
@@ -106,22 +103,20 @@ def test_canceling_a_queued_image_gives_its_credits_back_and_retrying_reserves_a
 
 
 def test_a_running_image_that_is_canceled_keeps_its_charge(member_app):
-    with member_app.test_request_context():
-        batch = lifecycle.create_batch(find_user("ann@example.com"), ["one"])
-        gid = batch.generations[0].id
-        db.session.execute(sa.update(Generation).values(status=Status.RUNNING.value))
-        db.session.commit()
+    _, (gid,) = make_batch(member_app, "one", owner_email="ann@example.com")
+    advance(member_app, gid, Status.RUNNING.value)
+    with member_app.app_context():
         lifecycle.cancel_generation(gid)
         assert spending.allowance(find_user("ann@example.com")).used == CORE
 
 
 def test_a_retry_over_the_allowance_is_refused_and_changes_nothing(member_app):
-    with member_app.test_request_context():
-        user = find_user("ann@example.com")
-        batch = lifecycle.create_batch(user, [f"p{i}" for i in range(6)])  # 18 of 20
-        gid = batch.generations[0].id
+    _, (gid, *_) = make_batch(member_app, *[f"p{i}" for i in range(6)], owner_email="ann@example.com")  # 18 of 20
+    with member_app.app_context():
         lifecycle.cancel_generation(gid)  # 15 used
-        lifecycle.create_batch(user, ["one more"])  # 18
+    make_batch(member_app, "one more", owner_email="ann@example.com")  # 18
+    with member_app.app_context():
+        user = find_user("ann@example.com")
         user.monthly_credits = 18
         db.session.commit()
         with pytest.raises(spending.OverAllowance):
@@ -171,8 +166,7 @@ def concurrent_submissions(app, count=20):
 
 
 def allowance_for_three(app):
-    with app.app_context():
-        create_user("ann@example.com", password=PASSWORD, monthly_credits=3 * CORE + 1)
+    make_user(app, "ann@example.com", monthly_credits=3 * CORE + 1)
 
 
 def count_batches(app):
