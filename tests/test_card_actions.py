@@ -6,7 +6,6 @@ from rq.job import Job
 from tests_support import csrf_for
 
 from app.extensions import db
-from app.generations import lifecycle
 from app.models import Generation, Status
 from app.services import services
 from app.worker.jobs import generate
@@ -128,22 +127,6 @@ def test_cards_show_their_place_in_the_queue_and_elapsed_time(app, client):
     html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert "next in line" in html and "1 ahead" in html
     assert 'class="elapsed" data-elapsed="0"' in html
-
-
-def test_a_job_canceled_and_then_retried_cannot_finish_the_new_attempt(app, client):
-    batch_id, (gid,) = make_batch(app, "a")
-    old_job = row(app, gid).job_id
-    advance(app, gid, Status.RUNNING.value)  # the old job has claimed it
-    client.post(f"/generations/{gid}/cancel", data={"csrf_token": csrf_for(client)})
-    client.post(f"/generations/{gid}/retry", data={"csrf_token": csrf_for(client)})
-    new_job = row(app, gid).job_id
-    assert new_job != old_job
-    advance(app, gid, Status.RUNNING.value)  # now the new job has claimed it
-    with app.app_context():
-        assert not lifecycle.fail(gid, old_job, "late")  # the old job's result
-        assert not lifecycle.finish(gid, old_job, False, error=None)
-        assert generate(app, gid, old_job) == "skipped"  # and it cannot claim the row again either
-    assert (row(app, gid).status, row(app, gid).error) == ("running", None)
 
 
 def test_deleting_the_last_image_of_a_batch_removes_the_batch(app, client):

@@ -6,14 +6,14 @@ import pathlib
 import pytest
 import sqlalchemy as sa
 from conftest import API_KEY as KEY
-from conftest import LOCK_KEY, drain, flush_keeping_lock
+from conftest import drain
 from factories import advance, make_batch
 from PIL import Image
 from rq.job import Job
 from tests_support import rows
 
 from app.extensions import db
-from app.generations.lifecycle import INTERRUPTED, WORKER_STOPPED, heartbeat, seconds_ago
+from app.generations.lifecycle import INTERRUPTED, seconds_ago
 from app.generations.queue import PAUSED_BAD_KEY, PAUSED_OUT_OF_CREDITS, pause, paused_reason, resume
 from app.generations.reaper import sweep
 from app.models import Batch, Generation, Status
@@ -156,54 +156,6 @@ def test_failure_callback_leaves_a_row_whose_worker_still_beats_for_it(app):
     with app.app_context():
         job = Job.fetch(rows(app, ids)[0].job_id, connection=services(app).redis)
         on_job_failure(job, services(app).redis, None, None, None)
-    assert rows(app, ids)[0].status == "running"
-
-
-def test_the_reaper_requeues_queued_rows_whose_jobs_redis_lost(app):
-    _, ids = make_batch(app, "lost in redis", "also lost", at=seconds_ago(3600))
-    flush_keeping_lock(services(app).redis, services(app).redis.get(LOCK_KEY))  # Redis restarted empty
-    with app.app_context():
-        assert sweep(app, force=True).requeued_lost == 2
-        assert sweep(app, force=True).requeued_lost == 0  # now queued again: once, not twice
-    drain(app)
-    assert [g.status for g in rows(app, ids)] == ["succeeded", "succeeded"]
-
-
-def test_the_reaper_leaves_young_rows_and_live_jobs_alone(app):
-    make_batch(app, "just committed", enqueue=False)  # its job is not in Redis yet
-    make_batch(app, "still queued", at=seconds_ago(3600))
-    with app.app_context():
-        assert not sweep(app, force=True).changed
-
-
-def test_the_reaper_requeues_a_stale_running_row_as_its_next_attempt(app):
-    _, ids = make_batch(app, "worker was killed")
-    advance(app, ids[0], Status.RUNNING.value, started_at=seconds_ago(3600))
-    with app.app_context():
-        assert sweep(app, force=True).requeued_stale == 1
-    (generation,) = rows(app, ids)
-    assert (generation.status, generation.error) == ("queued", WORKER_STOPPED)
-    html = app.test_client().get(f"/generate/{generation.batch_id}").get_data(as_text=True)
-    assert "Worker stopped; retrying (2/3)" in html
-    drain(app)
-    (generation,) = rows(app, ids)
-    assert (generation.status, generation.attempts, generation.error) == ("succeeded", 2, None)
-
-
-def test_the_reaper_fails_a_stale_running_row_with_no_attempts_left(app):
-    _, ids = make_batch(app, "worker was killed thrice")
-    advance(app, ids[0], Status.RUNNING.value, attempts=3, started_at=seconds_ago(3600))
-    with app.app_context():
-        assert sweep(app, force=True).failed_stale == 1
-    assert (rows(app, ids)[0].status, rows(app, ids)[0].error) == ("failed", INTERRUPTED)
-
-
-def test_a_heartbeat_keeps_a_long_running_row_from_the_reaper(app):
-    _, ids = make_batch(app, "slow but alive")
-    advance(app, ids[0], Status.RUNNING.value, started_at=seconds_ago(3600))
-    with app.app_context():
-        assert heartbeat([rows(app, ids)[0].job_id]) == 1
-        assert not sweep(app, force=True).changed
     assert rows(app, ids)[0].status == "running"
 
 
