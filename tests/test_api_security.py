@@ -2,7 +2,7 @@
 
 import pytest
 from factories import make_token, make_user
-from tests_support import bearer, csrf_for, signed_in
+from tests_support import bearer, csrf_for, sign_in
 
 BODY = {"prompts": ["a fox"]}
 
@@ -10,7 +10,8 @@ BODY = {"prompts": ["a fox"]}
 def test_a_cookie_session_post_needs_the_csrf_token(accounts_app):
     make_user(accounts_app, "ann@example.com")
     client = accounts_app.test_client()
-    csrf = signed_in(client, "ann@example.com")
+    sign_in(client, "ann@example.com")
+    csrf = csrf_for(client)
     refused = client.post("/api/batches", json=BODY)
     assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "csrf_failed"
     assert client.post("/api/batches", json=BODY, headers={"X-CSRFToken": csrf}).status_code == 201

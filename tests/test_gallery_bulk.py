@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import drain
 from factories import make_batch, make_user
-from tests_support import csrf_for, signed_in
+from tests_support import csrf_for, sign_in
 
 from app.extensions import db
 from app.gallery.pages import GalleryFilter, gallery_count
@@ -148,7 +148,8 @@ def two_members(make_app):
 def test_someone_elses_image_in_the_selection_answers_404_and_nothing_is_deleted(two_members):
     app, mine, theirs = two_members
     client = app.test_client()
-    token = signed_in(client, "other@example.com")
+    sign_in(client, "other@example.com")
+    token = csrf_for(client)
     assert delete(client, [theirs, mine], token).status_code == 404
     assert client.get(f"/all/delete?ids={theirs}&ids={mine}").status_code == 404
     assert client.get(f"/all/images.zip?ids={mine}").status_code == 404
@@ -158,7 +159,8 @@ def test_someone_elses_image_in_the_selection_answers_404_and_nothing_is_deleted
 def test_an_admin_may_delete_anyones_images_together(two_members):
     app, mine, theirs = two_members
     client = app.test_client()
-    token = signed_in(client, "admin@example.com")
+    sign_in(client, "admin@example.com")
+    token = csrf_for(client)
     assert delete(client, [mine, theirs], token).status_code == 303
     assert stored(app, mine) is None and stored(app, theirs) is None
 

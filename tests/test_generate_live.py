@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from factories import advance, make_batch, make_user
-from tests_support import csrf_for, signed_in
+from tests_support import csrf_for, sign_in
 
 from app.accounts.users import require_user
 from app.batches import eta
@@ -68,7 +68,7 @@ def test_an_unchanged_poll_is_one_sql_statement_with_the_session_checked_in_it(a
     batch_id, ids = make_batch(app, *[f"prompt {i}" for i in range(30)], owner_email="owner@example.com")
     advance(app, ids[0], Status.RUNNING.value)
     client = app.test_client()
-    signed_in(client, f"{who}@example.com")
+    sign_in(client, f"{who}@example.com")
     seen = seen_of(client.get(f"/generate/{batch_id}").get_data(as_text=True))
     poll(client, batch_id, seen)  # warm: compiled statements, the pool
     with StatementLog(app) as log:
@@ -107,13 +107,13 @@ def test_the_fast_poll_still_refuses_whoever_the_ordinary_checks_refuse(accounts
     batch_id, _ = make_batch(app, "the owner's lighthouse", owner_email="owner@example.com")
     url = f"/generate/{batch_id}/status?seen=x"
     other = app.test_client()
-    signed_in(other, "other@example.com")
+    sign_in(other, "other@example.com")
     assert other.get(url).status_code == 404
     assert app.test_client().get(url).status_code == 302  # signed out: to the sign-in page
     anonymous = app.test_client().get(url, headers={"HX-Request": "true"})
     assert anonymous.status_code == 401 and anonymous.headers["HX-Redirect"].startswith("/login")
     owner = app.test_client()
-    signed_in(owner, "owner@example.com")
+    sign_in(owner, "owner@example.com")
     assert owner.get(url).status_code == 200
     with app.app_context():
         user = require_user("owner@example.com")
@@ -121,7 +121,7 @@ def test_the_fast_poll_still_refuses_whoever_the_ordinary_checks_refuse(accounts
         db.session.commit()
     assert owner.get(url).status_code == 302
     owner = app.test_client()
-    signed_in(owner, "owner@example.com")
+    sign_in(owner, "owner@example.com")
     with app.app_context():
         db.session.execute(sa.update(User).where(User.email == "owner@example.com").values(disabled=True))
         db.session.commit()
@@ -200,7 +200,7 @@ def test_retry_all_failed_queues_each_failed_card_again_and_reserves_its_cost(ac
     make_user(app, "owner@example.com", monthly_credits=100)
     batch_id, ids = make_batch(app, "a", "b", "c", owner_email="owner@example.com")
     client = app.test_client()
-    signed_in(client, "owner@example.com")
+    sign_in(client, "owner@example.com")
     for generation_id in ids[:2]:
         advance(app, generation_id, Status.FAILED.value, error="server error")
     page = client.get(f"/generate/{batch_id}").get_data(as_text=True)
@@ -225,7 +225,7 @@ def test_retry_all_failed_is_refused_whole_when_the_allowance_is_short(accounts_
     make_user(app, "owner@example.com", monthly_credits=3 * price)
     batch_id, ids = make_batch(app, "a", "b", "c", owner_email="owner@example.com")
     client = app.test_client()
-    signed_in(client, "owner@example.com")
+    sign_in(client, "owner@example.com")
     for generation_id in ids:  # each failure gives its reservation back
         advance(app, generation_id, Status.FAILED.value, error="server error")
     with app.app_context():
@@ -248,10 +248,10 @@ def test_retry_all_failed_needs_a_csrf_token_and_is_a_404_for_someone_else(accou
     batch_id, ids = make_batch(app, "a", owner_email="owner@example.com")
     advance(app, ids[0], Status.FAILED.value, error="x")
     other = app.test_client()
-    signed_in(other, "other@example.com")
+    sign_in(other, "other@example.com")
     assert other.post(f"/generate/{batch_id}/retry-failed", data={"csrf_token": csrf_for(other)}).status_code == 404
     owner = app.test_client()
-    signed_in(owner, "owner@example.com")
+    sign_in(owner, "owner@example.com")
     assert owner.post(f"/generate/{batch_id}/retry-failed").status_code == 400
     with app.app_context():
         assert db.session.get(Generation, ids[0]).status == "failed"

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import drain
 from factories import make_user
-from tests_support import csrf_for, signed_in
+from tests_support import csrf_for, sign_in
 
 from app.accounts.users import find_user
 from app.extensions import db
@@ -111,7 +111,7 @@ def test_the_allowance_covers_every_image_and_refuses_the_batch_when_short(make_
     app = make_app(AUTH_MODE="accounts")
     make_user(app, "ann@example.com", monthly_credits=20)
     client = app.test_client()
-    signed_in(client, "ann@example.com")
+    sign_in(client, "ann@example.com")
     response = post(client, ["a fox", "an owl"], images_per_prompt="4")  # 8 × 3 = 24 > 20
     assert response.status_code == 402
     assert "This batch costs 24 credits; you have 20 left this month." in text_of(response.get_data(as_text=True))
@@ -163,8 +163,8 @@ def test_recent_prompts_are_your_own_last_distinct_ones_newest_first_even_for_an
     make_user(app, "admin@example.com", admin=True)
     make_user(app, "ann@example.com")
     ann, admin = app.test_client(), app.test_client()
-    signed_in(ann, "ann@example.com")
-    signed_in(admin, "admin@example.com")
+    sign_in(ann, "ann@example.com")
+    sign_in(admin, "admin@example.com")
     post(ann, ["ann's secret fox"])
     for index in range(17):
         post(admin, [f"admin prompt {index}", "admin repeated"])
@@ -183,7 +183,7 @@ def signed_in_page(app, email):
     """The home page of a member with no history yet."""
     make_user(app, email)
     client = app.test_client()
-    signed_in(client, email)
+    sign_in(client, email)
     return client.get("/").get_data(as_text=True)
 
 
@@ -203,7 +203,7 @@ def test_the_api_takes_images_per_prompt_and_counts_a_given_seed_up(make_app):
     app = make_app(AUTH_MODE="accounts")
     make_user(app, "ann@example.com")
     client = app.test_client()
-    signed_in(client, "ann@example.com")
+    sign_in(client, "ann@example.com")
     token = csrf_for(client)
     response = client.post("/api/batches", json={"prompts": ["a fox"], "images_per_prompt": 2, "seed": 9},
                            headers={"X-CSRFToken": token})

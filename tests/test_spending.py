@@ -17,7 +17,6 @@ from app.extensions import db
 from app.generations import lifecycle, spending
 from app.models import Batch, Generation, Status
 
-PASSWORD = "correct horse battery"
 CORE = 3  # credits per Stable Image Core image
 
 
@@ -42,7 +41,7 @@ def submit(client, *prompts, model="core"):
 
 def test_a_batch_reserves_its_cost_and_the_home_page_says_what_is_left(member_app):
     client = member_app.test_client()
-    sign_in(client, "ann@example.com", PASSWORD)
+    sign_in(client, "ann@example.com")
     assert submit(client, "one", "two").status_code == 303
     assert used(member_app) == 2 * CORE
     assert "You have 14 of 20 credits left this month." in client.get("/").get_data(as_text=True)
@@ -50,7 +49,7 @@ def test_a_batch_reserves_its_cost_and_the_home_page_says_what_is_left(member_ap
 
 def test_a_batch_over_the_allowance_is_refused_next_to_generate_and_keeps_everything(member_app):
     client = member_app.test_client()
-    sign_in(client, "ann@example.com", PASSWORD)
+    sign_in(client, "ann@example.com")
     prompts = [f"prompt number {i}" for i in range(7)]  # 7 x 3 = 21 > 20
     response = submit(client, *prompts)
     html = response.get_data(as_text=True)
@@ -66,7 +65,7 @@ def test_the_installation_wide_limit_applies_to_everyone(make_app):
     app = make_app(AUTH_MODE="accounts", MONTHLY_CREDIT_LIMIT=5)
     make_user(app, "ann@example.com")
     client = app.test_client()
-    sign_in(client, "ann@example.com", PASSWORD)
+    sign_in(client, "ann@example.com")
     assert submit(client, "one").status_code == 303
     response = submit(client, "two")
     assert response.status_code == 402
@@ -137,17 +136,18 @@ def serve(app):
 
 def concurrent_submissions(app, count=20):
     """Sign in once, then send `count` one-prompt batches at the same moment; return their statuses."""
+    browser = app.test_client()  # the same app, so its session cookie opens the server's pages too
+    sign_in(browser, "ann@example.com")
+    token = csrf_for(browser)
+    cookie_name = app.config["SESSION_COOKIE_NAME"]
+    cookie = browser.get_cookie(cookie_name).value
     server, base = serve(app)
     try:
-        session = requests.Session()
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', session.get(base + "/login").text)[1]
-        session.post(base + "/login", data={"csrf_token": token, "email": "ann@example.com", "password": PASSWORD})
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', session.get(base + "/").text)[1]
         barrier, statuses = threading.Barrier(count), []
 
         def post() -> None:
             worker = requests.Session()
-            worker.cookies.update(session.cookies)
+            worker.cookies.set(cookie_name, cookie)
             barrier.wait()
             response = worker.post(base + "/", data={"csrf_token": token, "prompts-0": "a cat", "model": "core",
                                                      "aspect_ratio": "1:1", "output_format": "png"},
