@@ -252,3 +252,13 @@ def test_a_batch_made_through_the_api_is_the_same_as_one_made_with_the_form(acco
         generation = db.session.scalar(sa.select(Generation).where(Generation.batch_id == batch_id))
         assert generation.requested_seed is None  # 0 means random, as on the form
         assert generation.status == Status.QUEUED.value and generation.job_id
+
+
+def test_the_api_takes_images_per_prompt_and_counts_a_given_seed_up(accounts_app, ann):
+    client, auth = ann
+    response = post(client, auth, {"prompts": ["a fox"], "images_per_prompt": 2, "seed": 9})
+    assert response.status_code == 201, response.get_json()
+    assert len(response.get_json()["generations"]) == 2
+    with accounts_app.app_context():
+        assert db.session.scalars(sa.select(Generation.requested_seed).order_by(Generation.position)).all() == [9, 10]
+    assert count(accounts_app, Batch) == 1

@@ -16,6 +16,8 @@ from app.extensions import db
 from app.generations.lifecycle import INTERRUPTED, seconds_ago
 from app.generations.queue import PAUSED_BAD_KEY, PAUSED_OUT_OF_CREDITS, pause, paused_reason, resume
 from app.generations.reaper import sweep
+from app.imaging.decoding import decode_image
+from app.imaging.errors import NOT_AN_IMAGE
 from app.models import Batch, Generation, Status
 from app.services import services
 from app.worker.jobs import generate, on_job_failure
@@ -77,6 +79,16 @@ def test_each_api_outcome_ends_with_its_own_status_and_reason(api_app, marker, s
         assert bad.api_error_id and len(bad.api_error_id) == 32  # kept for support requests
     else:
         assert bad.api_request_id  # a 200 answer's x-request-id is kept even when the image is unusable
+
+
+def test_a_truncated_answer_ends_its_card_as_not_a_valid_image(api_app, monkeypatch):
+    monkeypatch.setattr("app.worker.jobs.decode_image",
+                        lambda data, **kwargs: decode_image(data[: len(data) // 2], **kwargs))
+    _, ids = make_batch(api_app, "a harbour")
+    drain(api_app)
+    (generation,) = rows(api_app, ids)
+    assert (generation.status, generation.error) == ("failed", NOT_AN_IMAGE)
+    assert not [p for p in pathlib.Path(api_app.config["MEDIA_ROOT"]).rglob("*") if p.is_file()]
 
 
 def test_an_invalid_key_pauses_the_queue_and_says_so(make_app, fake):

@@ -33,8 +33,8 @@ def used(app, email="ann@example.com"):
         return spending.allowance(find_user(email)).used
 
 
-def submit(client, *prompts, model="core"):
-    data = {"csrf_token": csrf_for(client), "model": model, "aspect_ratio": "1:1", "output_format": "png"}
+def submit(client, *prompts, model="core", **fields):
+    data = {"csrf_token": csrf_for(client), "model": model, "aspect_ratio": "1:1", "output_format": "png", **fields}
     data.update({f"prompts-{i}": text for i, text in enumerate(prompts)})
     return client.post("/", data=data)
 
@@ -59,6 +59,20 @@ def test_a_batch_over_the_allowance_is_refused_next_to_generate_and_keeps_everyt
     assert used(member_app) == 0
     with member_app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Batch)) == 0
+
+
+def test_the_allowance_covers_every_image_and_refuses_the_batch_when_short(member_app):
+    client = member_app.test_client()
+    sign_in(client, "ann@example.com")
+    response = submit(client, "a fox", "an owl", images_per_prompt="4")  # 8 × 3 = 24 > 20
+    assert response.status_code == 402
+    assert re.search(r'id="spending-error"[^>]*>This batch costs 24 credits; you have 20 left this month\.',
+                     response.get_data(as_text=True))
+    assert count_batches(member_app) == 0
+    assert submit(client, "a fox", "an owl", images_per_prompt="3").status_code == 303  # 6 × 3 = 18
+    assert used(member_app) == 18
+    with member_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Generation.id))) == 6
 
 
 def test_the_installation_wide_limit_applies_to_everyone(make_app):

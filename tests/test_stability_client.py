@@ -188,8 +188,8 @@ def test_log_lines_carry_the_request_id_and_never_the_key(client, requests_mock,
 class FakeLimiter:
     """Records how the client uses its limiter; can refuse like a real one."""
 
-    def __init__(self, error=None):
-        self.acquired, self.lockouts, self.error = [], [], error
+    def __init__(self, error=None, lockout_error=None):
+        self.acquired, self.lockouts, self.error, self.lockout_error = [], [], error, lockout_error
 
     def acquire(self, timeout=None):
         if self.error:
@@ -198,6 +198,8 @@ class FakeLimiter:
         return 0.0
 
     def lock_out(self, seconds=None):
+        if self.lockout_error:
+            raise self.lockout_error
         self.lockouts.append(seconds)
 
 
@@ -210,6 +212,14 @@ def test_every_call_takes_a_rate_limit_slot_and_a_429_locks_everyone_out(request
         client.generate(GenerationRequest(prompt="p"))
     client.generate(GenerationRequest(prompt="p"))
     assert len(limiter.acquired) == 2 and limiter.lockouts == [None]
+
+
+def test_a_redis_error_while_recording_a_429_lockout_is_still_a_retryable_429(requests_mock):
+    requests_mock.post(CORE, status_code=429, json={"id": "x", "name": "rate_limit_exceeded", "errors": ["slow down"]})
+    limiter = FakeLimiter(lockout_error=RedisConnectionError("Redis went away"))
+    with pytest.raises(GenerationError) as caught:
+        StabilityClient(KEY, BASE, limiter=limiter).generate(GenerationRequest(prompt="p"))
+    assert caught.value.transient and caught.value.status_code == 429
 
 
 @pytest.mark.parametrize(("error", "reason"), [
