@@ -102,6 +102,7 @@ def _read_key(folder: str, start, results) -> None:  # noqa: ANN001
     results.put(local_secret_key(folder))
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("round_", range(5))
 def test_processes_starting_together_all_read_the_same_whole_secret_key(tmp_path, round_):
     context = multiprocessing.get_context("fork")

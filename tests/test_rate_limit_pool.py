@@ -3,6 +3,7 @@ that enforces the documented limit (150 requests per 10 s, then a 60 s lockout).
 
 import time
 
+import pytest
 import sqlalchemy as sa
 from conftest import private_redis, throwaway_database
 from factories import make_batch
@@ -14,6 +15,7 @@ from app.config import TestConfig
 from app.extensions import db
 from app.models import FINAL_STATUSES, Generation
 
+pytestmark = pytest.mark.processes
 KEY = "pool-key"
 PROMPTS = 500
 CONCURRENCY = 16

@@ -11,6 +11,7 @@ from redis import Redis
 
 from app.generations.queue import live_worker_count
 
+pytestmark = pytest.mark.processes
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 BAD_SETTINGS = [
