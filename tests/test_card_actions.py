@@ -3,17 +3,11 @@
 from conftest import drain
 from factories import advance, make_batch, make_images
 from rq.job import Job
-from tests_support import csrf_for
+from tests_support import csrf_for, row
 
-from app.extensions import db
-from app.models import Generation, Status
+from app.models import Status
 from app.services import services
 from app.worker.jobs import generate
-
-
-def row(app, generation_id):
-    with app.app_context():
-        return db.session.get(Generation, generation_id)
 
 
 def test_cancel_a_queued_generation_removes_its_job_and_the_worker_skips_it(app, client):

@@ -8,7 +8,7 @@ from conftest import LOCK_KEY, drain, flush_keeping_lock
 from factories import advance, make_batch, make_user
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
-from tests_support import csrf_for, rows
+from tests_support import csrf_for, row, rows
 
 from app.accounts.users import local_user, require_user
 from app.extensions import db
@@ -32,7 +32,7 @@ def job_exists(app, job_id) -> bool:
 
 
 def job_of(app, generation_id) -> str:
-    return rows(app, [generation_id])[0].job_id
+    return row(app, generation_id).job_id
 
 
 def used(app, email="ann@example.com") -> float:
@@ -137,17 +137,17 @@ def test_a_canceled_row_begins_no_further_attempt_and_no_longer_runs_for_its_job
         assert lifecycle.cancel_generation(gid) == 1
         assert not lifecycle.begin_attempt(gid, job_id, 2, "Stability AI had a server error (500) (retrying)")
         assert not lifecycle.is_running(gid, job_id)
-    assert (rows(app, [gid])[0].attempts, rows(app, [gid])[0].error) == (1, CANCELED)
+    assert (row(app, gid).attempts, row(app, gid).error) == (1, CANCELED)
 
 
 def test_a_heartbeat_touches_only_the_running_rows_of_the_jobs_named(app):
     _, (running, queued) = make_batch(app, "a fox", "an owl")
     advance(app, running, Status.RUNNING.value, started_at=lifecycle.seconds_ago(600))
-    before = rows(app, [running])[0].heartbeat_at
+    before = row(app, running).heartbeat_at
     with app.app_context():
         assert lifecycle.heartbeat([]) == 0
         assert lifecycle.heartbeat([job_of(app, running), job_of(app, queued), "no-such-job"]) == 1
-    assert rows(app, [running])[0].heartbeat_at > before
+    assert row(app, running).heartbeat_at > before
 
 
 @pytest.mark.parametrize(("filtered", "status"), [(False, "succeeded"), (True, "filtered")])
@@ -167,7 +167,7 @@ def test_finish_discards_the_result_of_a_row_canceled_while_it_ran(app):
     advance(app, gid, Status.CANCELED.value)
     with app.app_context():
         assert not lifecycle.finish(gid, job_of(app, gid), False, file_name="ab/ab.png")
-    assert (rows(app, [gid])[0].status, rows(app, [gid])[0].file_name) == ("canceled", None)
+    assert (row(app, gid).status, row(app, gid).file_name) == ("canceled", None)
 
 
 def test_fail_ends_a_queued_or_running_row_with_its_reason_and_refunds_it_once(ann):
@@ -179,7 +179,7 @@ def test_fail_ends_a_queued_or_running_row_with_its_reason_and_refunds_it_once(a
         assert lifecycle.fail(running, job_of(ann, running), "Stability AI had a server error (500)")
         assert not lifecycle.fail(running, None, "a second failure")  # final: nothing changes, nothing refunded
     assert [(g.status, g.refunded) for g in rows(ann, [queued, running])] == [("failed", True)] * 2
-    assert rows(ann, [queued])[0].api_error_id == "e" * 32
+    assert row(ann, queued).api_error_id == "e" * 32
     assert used(ann) == 0
 
 
@@ -189,7 +189,7 @@ def test_fail_since_a_silence_spares_a_row_whose_worker_beat_since(app):
     with app.app_context():
         assert not lifecycle.fail(gid, job_of(app, gid), INTERRUPTED, silent_since=lifecycle.seconds_ago(120))
         assert lifecycle.fail(gid, job_of(app, gid), INTERRUPTED, silent_since=lifecycle.seconds_ago(30))
-    assert rows(app, [gid])[0].status == "failed"
+    assert row(app, gid).status == "failed"
 
 
 def test_a_requeued_row_waits_for_a_new_job_with_its_note_and_a_final_row_is_not_requeued(app):
@@ -205,7 +205,7 @@ def test_a_requeued_row_waits_for_a_new_job_with_its_note_and_a_final_row_is_not
     assert (generation.status, generation.error, generation.attempts, generation.started_at) == (
         "queued", PAUSED_OUT_OF_CREDITS, 0, None)
     assert generation.job_id != old_job and job_exists(app, generation.job_id)
-    assert rows(app, [done])[0].status == "succeeded"
+    assert row(app, done).status == "succeeded"
 
 
 def test_a_row_whose_worker_stopped_goes_back_in_line_without_counting_the_interrupted_attempt(app):
@@ -213,10 +213,10 @@ def test_a_row_whose_worker_stopped_goes_back_in_line_without_counting_the_inter
     advance(app, gid, Status.RUNNING.value, attempts=2)
     with app.app_context():
         assert lifecycle.requeue_interrupted(gid, job_of(app, gid))
-        assert (rows(app, [gid])[0].attempts, rows(app, [gid])[0].error) == (1, WORKER_STOPPED)
+        assert (row(app, gid).attempts, row(app, gid).error) == (1, WORKER_STOPPED)
         assert lifecycle.requeue_interrupted(gid, job_of(app, gid))
         assert lifecycle.requeue_interrupted(gid, job_of(app, gid))  # still queued, and never below none
-    assert (rows(app, [gid])[0].status, rows(app, [gid])[0].attempts) == ("queued", 0)
+    assert (row(app, gid).status, row(app, gid).attempts) == ("queued", 0)
 
 
 # --- what a person does -----------------------------------------------------------------------
@@ -270,7 +270,7 @@ def test_a_job_canceled_and_then_retried_cannot_finish_the_new_attempt(app, clie
         assert not lifecycle.fail(gid, old_job, "late")  # the old job's result
         assert not lifecycle.finish(gid, old_job, False, error=None)
         assert generate(app, gid, old_job) == "skipped"  # and it cannot claim the row again either
-    assert (rows(app, [gid])[0].status, rows(app, [gid])[0].error) == ("running", None)
+    assert (row(app, gid).status, row(app, gid).error) == ("running", None)
 
 
 # --- what the reaper does ---------------------------------------------------------------------

@@ -9,16 +9,11 @@ import pytest
 from conftest import drain
 from factories import make_batch, make_images
 from PIL import Image
-from tests_support import csrf_for
+from tests_support import csrf_for, row
 
 from app.extensions import db
 from app.imaging.metadata import read_parameters
 from app.models import Generation
-
-
-def row(app, generation_id):
-    with app.app_context():
-        return db.session.get(Generation, generation_id)
 
 
 def test_detail_page_shows_the_image_and_everything_it_was_made_with(app, client):

@@ -11,19 +11,13 @@ import requests
 from conftest import s3_settings
 from factories import make_images
 from PIL import Image
-from tests_support import csrf_for
+from tests_support import csrf_for, row
 
-from app.extensions import db
 from app.media_store.base import FileMissing
-from app.models import Generation
 from app.services import services
 
 pytestmark = pytest.mark.s3
 
-
-def row(app, generation_id):
-    with app.app_context():
-        return db.session.get(Generation, generation_id)
 
 
 def store_of(app):

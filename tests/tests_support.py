@@ -34,6 +34,12 @@ def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
+def row(app, generation_id: int) -> Generation | None:
+    """One generation as the database holds it now (None if it is gone)."""
+    with app.app_context():
+        return db.session.get(Generation, generation_id)
+
+
 def rows(app, ids) -> list[Generation]:
     """These generations as the database holds them now (None for one that is gone), in the order asked."""
     with app.app_context():
