@@ -218,8 +218,7 @@ def test_the_cli_creates_lists_caps_and_disables_users(accounts_app):
     (["users", "set-credits", "x@example.com", "lots"], "use a number of credits"),
 ])
 def test_the_cli_explains_what_is_wrong(accounts_app, args, message):
-    with accounts_app.app_context():
-        create_user("x@example.com", password=PASSWORD)
+    make_user(accounts_app, "x@example.com")
     result = accounts_app.test_cli_runner().invoke(args=args)
     assert result.exit_code != 0 and message in result.output
 
