@@ -16,6 +16,7 @@ from conftest import private_redis, throwaway_database
 from fake_stability import FakeStability
 from live_stack import Account, live_stack
 from playwright import sync_api
+from tests_support import PASSWORD
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -27,10 +28,10 @@ CONCURRENCY = 2
 PAGE_SIZE = 3
 # MEMBER runs the general scenarios (no cap: they spend far more than 20 credits); ADA and BOB are the
 # members with 20 credits of issue 9's "Done when", so their galleries hold only what those tests make.
-MEMBER = Account("member@example.com", "member-password")
-ADA = Account("ada@example.com", "ada-password-20", monthly_credits=20)
-BOB = Account("bob@example.com", "bob-password-20", monthly_credits=20)
-ADMIN = Account("admin@example.com", "admin-password", admin=True)
+MEMBER = Account("member@example.com", PASSWORD)
+ADA = Account("ada@example.com", PASSWORD, monthly_credits=20)
+BOB = Account("bob@example.com", PASSWORD, monthly_credits=20)
+ADMIN = Account("admin@example.com", PASSWORD, admin=True)
 ACCOUNTS = (ADMIN, MEMBER, ADA, BOB)
 
 @contextmanager

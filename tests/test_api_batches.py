@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from tests_support import bearer, make_token, make_user
+from factories import make_token, make_user
+from tests_support import bearer
 
 from app.accounts.users import require_user
 from app.extensions import db
@@ -252,3 +253,13 @@ def test_a_batch_made_through_the_api_is_the_same_as_one_made_with_the_form(acco
         generation = db.session.scalar(sa.select(Generation).where(Generation.batch_id == batch_id))
         assert generation.requested_seed is None  # 0 means random, as on the form
         assert generation.status == Status.QUEUED and generation.job_id
+
+
+def test_the_api_takes_images_per_prompt_and_counts_a_given_seed_up(accounts_app, ann):
+    client, auth = ann
+    response = post(client, auth, {"prompts": ["a fox"], "images_per_prompt": 2, "seed": 9})
+    assert response.status_code == 201, response.get_json()
+    assert len(response.get_json()["generations"]) == 2
+    with accounts_app.app_context():
+        assert db.session.scalars(sa.select(Generation.requested_seed).order_by(Generation.position)).all() == [9, 10]
+    assert count(accounts_app, Batch) == 1

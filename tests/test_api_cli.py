@@ -5,8 +5,8 @@ import re
 import pytest
 import sqlalchemy as sa
 from conftest import drain
+from factories import make_batch, make_user
 from PIL import Image
-from tests_support import make_user
 
 from app.api import downloads
 from app.api.downloads import ProgressLine, Tally, progress_text
@@ -124,11 +124,7 @@ def test_the_progress_line_redraws_in_place_on_a_terminal_and_logs_changes_elsew
 
 
 def test_waiting_polls_until_nothing_is_pending(app, monkeypatch):
-    from app.accounts.users import local_user
-    from app.generations.lifecycle import create_batch
-
-    with app.test_request_context():
-        batch_id = create_batch(local_user(), ["a", "b"]).id
+    batch_id, _ = make_batch(app, "a", "b")
     looks = []
     monkeypatch.setattr(downloads, "pause", lambda seconds: drain(app))
     with app.app_context():

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from conftest import drain
-from tests_support import bearer, make_token, make_user, set_status
+from factories import advance, make_token, make_user
+from tests_support import bearer
 
 from app.extensions import db
 from app.models import Batch, Generation, Status
@@ -110,8 +110,7 @@ def test_retry_queues_a_failed_generation_again_and_refuses_others(accounts_app,
     ids = [g["id"] for g in submit(client, auth, "a", "b")["generations"]]
     refused = client.post(f"/api/generations/{ids[1]}/retry", headers=auth)
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "not_retryable"
-    set_status(accounts_app, ids[0], Status.FAILED, error="Could not reach the Stability API", refunded=True,
-               credits_month=None)
+    advance(accounts_app, ids[0], Status.FAILED, error="Could not reach the Stability API")
     retried = client.post(f"/api/generations/{ids[0]}/retry", headers=auth)
     assert retried.status_code == 200
     assert retried.get_json()["status"] == "queued" and retried.get_json()["error"] is None
@@ -119,10 +118,9 @@ def test_retry_queues_a_failed_generation_again_and_refuses_others(accounts_app,
 
 def test_retry_over_the_allowance_is_402_and_changes_nothing(accounts_app, ann):
     client, auth = ann
-    submit(client, auth, "a", "b", "c", "d")  # 12 of 12 credits
-    with accounts_app.app_context():
-        generation_id = db.session.scalars(sa.select(Generation.id).order_by(Generation.id)).first()
-    set_status(accounts_app, generation_id, Status.FAILED, error="x", refunded=False)
+    generation_id = submit(client, auth, "a", "b", "c", "d")["generations"][0]["id"]  # 12 of 12 credits
+    advance(accounts_app, generation_id, Status.FAILED, error="x")  # refunded: 9 of 12
+    submit(client, auth, "e")  # 12 of 12 again
     response = client.post(f"/api/generations/{generation_id}/retry", headers=auth)
     assert response.status_code == 402 and response.get_json()["error"]["code"] == "over_allowance"
     with accounts_app.app_context():

@@ -12,8 +12,9 @@ import uuid
 import pytest
 import schemathesis
 from conftest import drain
+from factories import make_token, make_user
 from hypothesis import HealthCheck, settings
-from tests_support import bearer, make_token, make_user
+from tests_support import bearer
 from werkzeug.serving import make_server
 
 from app import create_app

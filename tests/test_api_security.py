@@ -1,7 +1,8 @@
 """CSRF for browser sessions but not for tokens, the per-token rate limit, and JSON errors under /api/."""
 
 import pytest
-from tests_support import bearer, csrf_for, make_token, make_user, signed_in
+from factories import make_token, make_user
+from tests_support import bearer, csrf_for, sign_in
 
 BODY = {"prompts": ["a fox"]}
 
@@ -9,7 +10,8 @@ BODY = {"prompts": ["a fox"]}
 def test_a_cookie_session_post_needs_the_csrf_token(accounts_app):
     make_user(accounts_app, "ann@example.com")
     client = accounts_app.test_client()
-    csrf = signed_in(client, "ann@example.com")
+    sign_in(client, "ann@example.com")
+    csrf = csrf_for(client)
     refused = client.post("/api/batches", json=BODY)
     assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "csrf_failed"
     assert client.post("/api/batches", json=BODY, headers={"X-CSRFToken": csrf}).status_code == 201

@@ -5,7 +5,8 @@ import re
 from datetime import timedelta
 
 import sqlalchemy as sa
-from tests_support import bearer, csrf_for, csrf_from, make_token, make_user, signed_in
+from factories import make_token, make_user
+from tests_support import bearer, csrf_for, sign_in
 
 from app.extensions import db
 from app.models import ApiToken, utcnow
@@ -14,7 +15,7 @@ SECRET = re.compile(r"igk_[A-Za-z0-9_-]{43}")
 
 
 def make_on_page(client, name="laptop", expires_days=""):
-    token = csrf_from(client.get("/account/tokens").get_data(as_text=True))
+    token = csrf_for(client, "/account/tokens")
     return client.post("/account/tokens", data={"csrf_token": token, "name": name, "expires_days": expires_days})
 
 
@@ -26,7 +27,7 @@ def rows(app):
 def test_a_token_made_on_the_page_is_shown_once_and_only_its_hash_is_stored(accounts_app):
     make_user(accounts_app, "ann@example.com")
     client = accounts_app.test_client()
-    signed_in(client, "ann@example.com")
+    sign_in(client, "ann@example.com")
     response = make_on_page(client)
     assert response.status_code == 201 and response.headers["Cache-Control"] == "no-store"
     secret = SECRET.search(response.get_data(as_text=True)).group()
@@ -42,7 +43,7 @@ def test_a_token_made_on_the_page_is_shown_once_and_only_its_hash_is_stored(acco
 def test_the_page_refuses_an_empty_or_taken_name_next_to_the_field(accounts_app):
     make_user(accounts_app, "ann@example.com")
     client = accounts_app.test_client()
-    signed_in(client, "ann@example.com")
+    sign_in(client, "ann@example.com")
     assert make_on_page(client, name="  ").status_code == 422
     make_on_page(client, name="ci")
     taken = make_on_page(client, name="ci")
@@ -70,12 +71,12 @@ def test_last_use_is_recorded_at_most_once_a_minute(accounts_app):
 def test_a_revoked_token_is_refused_at_once(accounts_app):
     make_user(accounts_app, "ann@example.com")
     client = accounts_app.test_client()
-    signed_in(client, "ann@example.com")
+    sign_in(client, "ann@example.com")
     secret = SECRET.search(make_on_page(client).get_data(as_text=True)).group()
     assert client.get("/api/me", headers=bearer(secret)).status_code == 200
-    page = client.get("/account/tokens").get_data(as_text=True)
     token_id = rows(accounts_app)[0].id
-    response = client.post(f"/account/tokens/{token_id}/revoke", data={"csrf_token": csrf_from(page)})
+    response = client.post(f"/account/tokens/{token_id}/revoke",
+                           data={"csrf_token": csrf_for(client, "/account/tokens")})
     assert response.status_code == 303
     refused = accounts_app.test_client().get("/api/me", headers=bearer(secret))
     assert refused.status_code == 401
@@ -90,10 +91,9 @@ def test_someone_elses_token_cannot_be_revoked_from_my_page(accounts_app):
     make_user(accounts_app, "bob@example.com")
     secret = make_token(accounts_app, "bob@example.com")
     client = accounts_app.test_client()
-    signed_in(client, "ann@example.com")
-    page = client.get("/account/tokens").get_data(as_text=True)
+    sign_in(client, "ann@example.com")
     assert client.post(f"/account/tokens/{rows(accounts_app)[0].id}/revoke",
-                       data={"csrf_token": csrf_from(page)}).status_code == 404
+                       data={"csrf_token": csrf_for(client, "/account/tokens")}).status_code == 404
     assert client.get("/api/me", headers=bearer(secret)).get_json()["email"] == "bob@example.com"
 
 
@@ -131,7 +131,7 @@ def test_a_token_wins_over_a_session_cookie_sent_with_it(accounts_app):
     make_user(accounts_app, "bob@example.com")
     secret = make_token(accounts_app, "bob@example.com")
     client = accounts_app.test_client()
-    signed_in(client, "ann@example.com")
+    sign_in(client, "ann@example.com")
     assert client.get("/api/me").get_json()["email"] == "ann@example.com"
     assert client.get("/api/me", headers=bearer(secret)).get_json()["email"] == "bob@example.com"
     assert client.get("/api/me", headers=bearer("igk_wrong")).status_code == 401

@@ -4,6 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.processes  # lint-imports runs as a command of its own
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -1,25 +1,13 @@
 """Cancel and retry on the generate page, with htmx and without."""
 
-import sqlalchemy as sa
 from conftest import drain
+from factories import advance, make_batch, make_images
 from rq.job import Job
-from tests_support import csrf_for, make_batch
+from tests_support import csrf_for, row
 
-from app.extensions import db
-from app.models import Generation, Status
+from app.models import Status
 from app.services import services
 from app.worker.jobs import generate
-
-
-def row(app, generation_id):
-    with app.app_context():
-        return db.session.get(Generation, generation_id)
-
-
-def set_row(app, generation_id, **values):
-    with app.app_context():
-        db.session.execute(sa.update(Generation).where(Generation.id == generation_id).values(**values))
-        db.session.commit()
 
 
 def test_cancel_a_queued_generation_removes_its_job_and_the_worker_skips_it(app, client):
@@ -65,16 +53,16 @@ def test_a_running_generation_canceled_midway_discards_its_late_result(app, clie
 
 def test_cancel_the_rest_of_a_batch_leaves_finished_cards_alone(app, client):
     batch_id, (done, queued, running) = make_batch(app, "a", "b", "c")
-    set_row(app, done, status=Status.SUCCEEDED)
-    set_row(app, running, status=Status.RUNNING)
+    advance(app, done, Status.SUCCEEDED)
+    advance(app, running, Status.RUNNING)
     client.post(f"/generate/{batch_id}/cancel", data={"csrf_token": csrf_for(client)})
     assert [row(app, i).status for i in (done, queued, running)] == ["succeeded", "canceled", "canceled"]
 
 
 def test_retry_a_failed_card_keeps_the_old_error_in_its_history_and_makes_an_image(app, client):
     batch_id, (first,) = make_batch(app, "a")
-    set_row(app, first, status=Status.FAILED, error="Stability AI had a server error (500); try again later",
-            api_error_id="e" * 32, attempts=3)
+    advance(app, first, Status.FAILED, attempts=3,
+            error="Stability AI had a server error (500); try again later", api_error_id="e" * 32)
     response = client.post(f"/generations/{first}/retry", data={"csrf_token": csrf_for(client)})
     assert response.status_code == 303
     generation = row(app, first)
@@ -88,10 +76,9 @@ def test_retry_a_failed_card_keeps_the_old_error_in_its_history_and_makes_an_ima
 
 
 def test_retry_a_filtered_card_replaces_its_blurred_file(app, client):
-    batch_id, (first,) = make_batch(app, "a")
-    drain(app)
+    batch_id, (first,) = make_images(app, "a", filtered=True)
     old = row(app, first)
-    set_row(app, first, status=Status.FILTERED)
+    assert old.status == Status.FILTERED
     client.post(f"/generations/{first}/retry", data={"csrf_token": csrf_for(client)})
     import pathlib
 
@@ -109,7 +96,7 @@ def test_retry_of_a_card_that_did_not_fail_changes_nothing(app, client):
 
 def test_a_retry_restarts_polling_on_a_finished_batch(app, client):
     batch_id, (first,) = make_batch(app, "a")
-    set_row(app, first, status=Status.FAILED, error="x")
+    advance(app, first, Status.FAILED, error="x")
     html = client.post(f"/generations/{first}/retry", headers={"HX-Request": "true", "X-CSRFToken": csrf_for(client)}
                        ).get_data(as_text=True)
     assert 'hx-trigger="every 2s"' in html  # queued again: the slower poll until it runs
@@ -130,30 +117,10 @@ def test_actions_on_unknown_ids_are_404(client):
 
 def test_cards_show_their_place_in_the_queue_and_elapsed_time(app, client):
     batch_id, (first, second, third) = make_batch(app, "a", "b", "c")
-    from app.models import utcnow
-
-    set_row(app, first, status=Status.RUNNING, started_at=utcnow())
+    advance(app, first, Status.RUNNING)
     html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert "next in line" in html and "1 ahead" in html
     assert 'class="elapsed" data-elapsed="0"' in html
-
-
-def test_a_job_canceled_and_then_retried_cannot_finish_the_new_attempt(app, client):
-    from app.generations import lifecycle
-
-    batch_id, (gid,) = make_batch(app, "a")
-    old_job = row(app, gid).job_id
-    set_row(app, gid, status=Status.RUNNING)  # the old job has claimed it
-    client.post(f"/generations/{gid}/cancel", data={"csrf_token": csrf_for(client)})
-    client.post(f"/generations/{gid}/retry", data={"csrf_token": csrf_for(client)})
-    new_job = row(app, gid).job_id
-    assert new_job != old_job
-    set_row(app, gid, status=Status.RUNNING)  # now the new job has claimed it
-    with app.app_context():
-        assert not lifecycle.fail(gid, old_job, "late")  # the old job's result
-        assert not lifecycle.finish(gid, old_job, False, error=None)
-        assert generate(app, gid, old_job) == "skipped"  # and it cannot claim the row again either
-    assert (row(app, gid).status, row(app, gid).error) == ("running", None)
 
 
 def test_deleting_the_last_image_of_a_batch_removes_the_batch(app, client):
@@ -165,10 +132,13 @@ def test_deleting_the_last_image_of_a_batch_removes_the_batch(app, client):
 
 def test_a_card_whose_history_reached_the_cap_says_it_shows_the_last_ten(app, client):
     batch_id, (first, second) = make_batch(app, "a", "b")
-    set_row(app, first, status=Status.FAILED, error="x",
-            history=[{"status": "failed", "error": f"attempt {n}"} for n in range(12)])
-    set_row(app, second, status=Status.FAILED, error="x",
-            history=[{"status": "failed", "error": f"try {n}"} for n in range(9)])
+    token = csrf_for(client)
+    for generation_id, errors in ((first, [f"attempt {n}" for n in range(12)]),
+                                  (second, [f"try {n}" for n in range(9)])):
+        for error in errors:  # each failure becomes history when the card is retried
+            advance(app, generation_id, Status.FAILED, error=error)
+            client.post(f"/generations/{generation_id}/retry", data={"csrf_token": token})
+        advance(app, generation_id, Status.FAILED, error="x")
     page = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert "Earlier attempts (showing the last 10)" in page
     assert "Earlier attempts (9)" in page

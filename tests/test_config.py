@@ -1,9 +1,11 @@
 """Configuration from the environment."""
 
+import multiprocessing
+
 import pytest
 
 from app import create_app
-from app.config import Config, normalise_database_url
+from app.config import Config, local_secret_key, normalise_database_url
 
 
 @pytest.mark.parametrize(("given", "expected"), [
@@ -93,3 +95,23 @@ def test_bad_s3_settings_are_refused_with_the_variable_named(monkeypatch, tmp_pa
         monkeypatch.setenv(name, value)
     with pytest.raises(RuntimeError, match=message):
         Config(str(tmp_path))
+
+
+def _read_key(folder: str, start, results) -> None:  # noqa: ANN001
+    start.wait()
+    results.put(local_secret_key(folder))
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("round_", range(5))
+def test_processes_starting_together_all_read_the_same_whole_secret_key(tmp_path, round_):
+    context = multiprocessing.get_context("fork")
+    start, results = context.Event(), context.Queue()
+    processes = [context.Process(target=_read_key, args=(str(tmp_path), start, results)) for _ in range(8)]
+    for process in processes:
+        process.start()
+    start.set()
+    keys = [results.get(timeout=30) for _ in processes]
+    for process in processes:
+        process.join(30)
+    assert len(set(keys)) == 1 and len(keys[0]) == 64

@@ -426,6 +426,7 @@ def test_rate_limit_counts_concurrent_arrivals() -> None:
         assert sorted(codes) == [200] * 5 + [429] * 3
 
 
+@pytest.mark.processes
 def test_cli_prints_base_url() -> None:
     """`python tests/fake_stability.py --port N` serves, prints its URL, stops on Ctrl-C."""
     script = Path(__file__).with_name("fake_stability.py")

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from conftest import throwaway_database
+from factories import make_batch
 from fake_stability import FakeStability, RecordedRequest
 from flask import Flask
 from live_stack import ROOT, migrate, start_worker
@@ -26,10 +27,9 @@ from redis import Redis
 from rq import Worker
 
 from app import create_app
-from app.accounts.users import local_user
 from app.config import TestConfig
 from app.extensions import db
-from app.generations import lifecycle, statements
+from app.generations import statements
 from app.generations.queue import PAUSE_KEY, PAUSED_OUT_OF_CREDITS
 from app.models import FINAL_STATUSES, Batch, Generation
 from app.processes.group import ProcessGroup, free_port
@@ -110,10 +110,9 @@ class Stack:
         self.worker.kill()
 
     def submit(self, prompts: list[str]) -> list[int]:
-        """Create a batch as the home page does; return its generation ids."""
-        ids = [g.id for g in lifecycle.create_batch(local_user(), prompts).generations]
-        statements.release()  # no connection held between polls: a scenario may terminate it
-        return ids
+        """Create a batch as the home page does (in an app context of its own: no connection is held between
+        polls, since a scenario may terminate it); return its generation ids."""
+        return make_batch(self.app, *prompts)[1]
 
     def rows(self) -> list[Generation]:
         """Every generation as the database holds it now, detached so it can be read later."""

@@ -8,34 +8,26 @@ import zipfile
 import pytest
 import sqlalchemy as sa
 from conftest import drain
-from tests_support import csrf_for, make_user, signed_in
+from factories import make_batch, make_user
+from tests_support import csrf_for, row, sign_in
 
-from app.accounts.users import local_user, require_user
 from app.extensions import db
 from app.gallery.pages import GalleryFilter, gallery_count
 from app.gallery.selection import MAX_SELECTED
 from app.gallery.shapes import nearest_ratio
-from app.generations.lifecycle import create_batch
-from app.models import Batch, Generation
-from app.providers.options import GenerationOptions
+from app.models import Batch
 
 
 def made(app, *prompts, user=None, **options):
     """Images for these prompts from the demo provider, each batch its own; return the generation ids."""
-    with app.test_request_context():
-        owner = require_user(user) if user else local_user()
-        ids = [create_batch(owner, [prompt], GenerationOptions(**options)).generations[0].id for prompt in prompts]
+    ids = [make_batch(app, prompt, owner_email=user, **options)[1][0] for prompt in prompts]
     drain(app)
     return ids
 
 
-def stored(app, generation_id):
-    with app.app_context():
-        return db.session.get(Generation, generation_id)
-
 
 def files_of(app, generation_id):
-    generation = stored(app, generation_id)
+    generation = row(app, generation_id)
     return [pathlib.Path(app.config["MEDIA_ROOT"]) / name for name in (generation.file_name, generation.thumb_name)]
 
 
@@ -51,12 +43,10 @@ def test_a_tile_takes_the_offered_ratio_nearest_its_stored_size(size, expected):
 
 
 def test_tiles_carry_the_shape_class_of_their_image(app, client):
-    wide, tall = made(app, "a wide bay", "a tall tower")
-    with app.app_context():
-        db.session.execute(sa.update(Generation).where(Generation.id == tall).values(width=640, height=1536))
-        db.session.commit()
+    (square,) = made(app, "a square bay")
+    (tall,) = made(app, "a tall tower", aspect_ratio="9:21")
     html = client.get("/all/").get_data(as_text=True)
-    assert f'<li class="tile shape-1-1" id="generation-{wide}">' in html
+    assert f'<li class="tile shape-1-1" id="generation-{square}">' in html
     assert f'<li class="tile shape-9-21" id="generation-{tall}">' in html
 
 
@@ -89,17 +79,17 @@ def test_deleting_several_asks_first_without_javascript(app, client):
     page = client.get(f"/all/delete?ids={first}&ids={second}&q=a").get_data(as_text=True)
     assert "Delete these 2 images?" in page and "a red &lt;b&gt;fox&lt;/b&gt;" in page and "a grey owl" in page
     assert 'name="csrf_token"' in page and f'name="ids" value="{first}"' in page and 'name="q" value="a"' in page
-    assert stored(app, first) is not None  # asking deletes nothing
+    assert row(app, first) is not None  # asking deletes nothing
 
 
 def test_deleting_several_removes_rows_files_and_emptied_batches_and_keeps_the_search(app, client):
     first, second, kept = made(app, "a red fox", "a grey fox", "an owl")
     paths = files_of(app, first) + files_of(app, second)
-    batch_ids = [stored(app, first).batch_id, stored(app, second).batch_id]
+    batch_ids = [row(app, first).batch_id, row(app, second).batch_id]
     response = delete(client, [first, second], csrf_for(client), q="fox")
     assert response.status_code == 303 and response.headers["Location"] == "/all/?q=fox"
     assert "Deleted 2 images." in client.get("/all/").get_data(as_text=True)
-    assert stored(app, first) is None and stored(app, second) is None and stored(app, kept) is not None
+    assert row(app, first) is None and row(app, second) is None and row(app, kept) is not None
     assert not any(path.exists() for path in paths)
     with app.app_context():
         assert db.session.scalars(sa.select(Batch).where(Batch.id.in_(batch_ids))).all() == []
@@ -128,7 +118,7 @@ def test_deleting_the_last_image_with_htmx_reloads_into_the_empty_gallery(app, c
 def test_bulk_delete_needs_a_csrf_token(app, client):
     (gid,) = made(app, "a red fox")
     assert client.post("/all/delete", data={"ids": [str(gid)]}).status_code == 400
-    assert stored(app, gid) is not None
+    assert row(app, gid) is not None
 
 
 @pytest.mark.parametrize("bad", ["999999", "abc", "-1", "0"])
@@ -137,7 +127,7 @@ def test_one_id_that_is_missing_or_malformed_makes_the_whole_request_a_404(app, 
     assert delete(client, [gid, bad], csrf_for(client)).status_code == 404
     assert client.get(f"/all/delete?ids={gid}&ids={bad}").status_code == 404
     assert client.get(f"/all/images.zip?ids={gid}&ids={bad}").status_code == 404
-    assert stored(app, gid) is not None
+    assert row(app, gid) is not None
 
 
 @pytest.fixture
@@ -154,19 +144,21 @@ def two_members(make_app):
 def test_someone_elses_image_in_the_selection_answers_404_and_nothing_is_deleted(two_members):
     app, mine, theirs = two_members
     client = app.test_client()
-    token = signed_in(client, "other@example.com")
+    sign_in(client, "other@example.com")
+    token = csrf_for(client)
     assert delete(client, [theirs, mine], token).status_code == 404
     assert client.get(f"/all/delete?ids={theirs}&ids={mine}").status_code == 404
     assert client.get(f"/all/images.zip?ids={mine}").status_code == 404
-    assert stored(app, mine) is not None and stored(app, theirs) is not None
+    assert row(app, mine) is not None and row(app, theirs) is not None
 
 
 def test_an_admin_may_delete_anyones_images_together(two_members):
     app, mine, theirs = two_members
     client = app.test_client()
-    token = signed_in(client, "admin@example.com")
+    sign_in(client, "admin@example.com")
+    token = csrf_for(client)
     assert delete(client, [mine, theirs], token).status_code == 303
-    assert stored(app, mine) is None and stored(app, theirs) is None
+    assert row(app, mine) is None and row(app, theirs) is None
 
 
 def test_signed_out_the_bulk_routes_send_to_sign_in(two_members):
@@ -181,7 +173,7 @@ def test_more_than_the_cap_or_none_at_all_is_refused_with_a_message_and_nothing_
     token = csrf_for(client)
     too_many = [gid] + list(range(10**6, 10**6 + MAX_SELECTED))
     response = delete(client, too_many, token)
-    assert response.status_code == 303 and stored(app, gid) is not None
+    assert response.status_code == 303 and row(app, gid) is not None
     assert f"Select at most {MAX_SELECTED} images at a time ({MAX_SELECTED + 1} were selected)." in \
         client.get("/all/").get_data(as_text=True)
     query = "&".join(f"ids={i}" for i in too_many)
@@ -192,7 +184,7 @@ def test_more_than_the_cap_or_none_at_all_is_refused_with_a_message_and_nothing_
     htmx = client.post("/all/delete", data={"ids": [str(i) for i in too_many]},
                        headers={"HX-Request": "true", "X-CSRFToken": token})
     assert htmx.status_code == 200 and "Select at most" in htmx.get_data(as_text=True)
-    assert stored(app, gid) is not None
+    assert row(app, gid) is not None
 
 
 def test_the_ids_at_the_cap_are_accepted_and_repeats_count_once(app, client):
@@ -209,5 +201,5 @@ def test_the_selection_zip_holds_each_image_once_under_names_kept_apart_by_id(ap
         archive = zipfile.ZipFile(io.BytesIO(response.get_data()))
     assert archive.namelist() == [f"{second}-a-red-fox.jpg", f"{first}-a-red-fox.jpg"]  # gallery order
     for gid in (first, second):
-        original = (pathlib.Path(app.config["MEDIA_ROOT"]) / stored(app, gid).file_name).read_bytes()
+        original = (pathlib.Path(app.config["MEDIA_ROOT"]) / row(app, gid).file_name).read_bytes()
         assert archive.read(f"{gid}-a-red-fox.jpg") == original

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from tests_support import make_user, signed_in
+from factories import make_user
+from tests_support import sign_in
 
 from app.extensions import db
 from app.media.neighbours import neighbour_statement
@@ -80,7 +81,7 @@ def gallery_order(client):
 def test_next_walks_the_gallery_order_and_previous_walks_it_back(world, who):
     app, ada_ids, _ = world
     client = app.test_client()
-    signed_in(client, who)
+    sign_in(client, who)
     order = gallery_order(client)
     assert len(order) == (5 if who.startswith("ada") else 7)
     assert walk(client, order[0], 1) == order
@@ -91,7 +92,7 @@ def test_next_walks_the_gallery_order_and_previous_walks_it_back(world, who):
 def test_a_members_neighbours_skip_everyone_elses_images(world):
     app, ada_ids, bob_ids = world
     client = app.test_client()
-    signed_in(client, "ada@example.com")
+    sign_in(client, "ada@example.com")
     # Newest first: ada newest, [bob new], [ada failed], ties 3, 2, 1 (by id), [bob old], ada oldest.
     assert walk(client, ada_ids[4], 1) == [ada_ids[4], ada_ids[3], ada_ids[2], ada_ids[1], ada_ids[0]]
     for page in (client.get(f"/images/{ident}").get_data(as_text=True) for ident in ada_ids):
@@ -102,7 +103,7 @@ def test_a_members_neighbours_skip_everyone_elses_images(world):
 def test_an_admin_walks_through_everyones_images(world):
     app, ada_ids, bob_ids = world
     client = app.test_client()
-    signed_in(client, "admin@example.com")
+    sign_in(client, "admin@example.com")
     assert links(client.get(f"/images/{bob_ids[1]}").get_data(as_text=True)) == (ada_ids[4], ada_ids[3])
 
 
@@ -126,7 +127,7 @@ def test_each_neighbour_is_one_row_from_the_gallerys_own_index(world):
 def test_the_detail_page_fits_by_default_and_shows_100_percent_on_request(world):
     app, ada_ids, _ = world
     client = app.test_client()
-    signed_in(client, "ada@example.com")
+    sign_in(client, "ada@example.com")
     fitted = client.get(f"/images/{ada_ids[0]}").get_data(as_text=True)
     assert 'name="size" value="actual"' in fitted and 'aria-pressed="false"' in fitted
     assert "actual-size" not in fitted
@@ -139,7 +140,7 @@ def test_the_detail_page_fits_by_default_and_shows_100_percent_on_request(world)
 def test_every_image_link_carries_what_the_larger_view_shows(world):
     app, ada_ids, _ = world
     client = app.test_client()
-    signed_in(client, "ada@example.com")
+    sign_in(client, "ada@example.com")
     with app.app_context():
         batch_id = db.session.get(Generation, ada_ids[0]).batch_id
     newest = ada_ids[4]

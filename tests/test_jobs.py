@@ -2,41 +2,29 @@
 
 import logging
 import pathlib
-from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from conftest import API_KEY as KEY
-from conftest import LOCK_KEY, drain, flush_keeping_lock
+from conftest import drain
+from factories import advance, make_batch
 from PIL import Image
 from rq.job import Job
+from tests_support import rows
 
-from app.accounts.users import local_user
 from app.extensions import db
-from app.generations.lifecycle import INTERRUPTED, WORKER_STOPPED, heartbeat
+from app.generations.lifecycle import INTERRUPTED, seconds_ago
 from app.generations.queue import PAUSED_BAD_KEY, PAUSED_OUT_OF_CREDITS, pause, paused_reason, resume
 from app.generations.reaper import sweep
-from app.models import Batch, Generation, Status, utcnow
+from app.imaging.decoding import decode_image
+from app.imaging.errors import NOT_AN_IMAGE
+from app.models import Batch, Generation, Status
 from app.services import services
 from app.worker.jobs import generate, on_job_failure
 
 
-def submit(app, *prompts):
-    """Create a batch through the service the home page uses; return its generation ids."""
-    from app.generations.lifecycle import create_batch
-
-    with app.test_request_context():
-        batch = create_batch(local_user(), list(prompts))
-        return [g.id for g in batch.generations]
-
-
-def rows(app, ids):
-    with app.app_context():
-        return [db.session.get(Generation, i) for i in ids]
-
-
 def test_demo_provider_job_stores_a_labelled_image_file_and_its_facts(app):
-    ids = submit(app, "a quiet harbour at dawn")
+    _, ids = make_batch(app, "a quiet harbour at dawn")
     drain(app)
     (generation,) = rows(app, ids)
     assert generation.status == "succeeded"
@@ -52,14 +40,14 @@ def test_demo_provider_job_stores_a_labelled_image_file_and_its_facts(app):
 
 
 def test_jobs_carry_only_the_generation_id(app):
-    ids = submit(app, "a cat")
+    _, ids = make_batch(app, "a cat")
     (generation,) = rows(app, ids)
     job = Job.fetch(generation.job_id, connection=services(app).redis)
     assert job.args == (ids[0],) and not job.kwargs
 
 
 def test_api_job_reaches_the_server_as_documented_and_records_the_answer(api_app, fake):
-    ids = submit(api_app, "a lighthouse in fog")
+    _, ids = make_batch(api_app, "a lighthouse in fog")
     drain(api_app)
     (generation,) = rows(api_app, ids)
     assert generation.status == "succeeded" and generation.provider == "stability"
@@ -80,7 +68,7 @@ def test_api_job_reaches_the_server_as_documented_and_records_the_answer(api_app
     ("[filter]", "filtered", "Blurred by the API's content filter"),
 ])
 def test_each_api_outcome_ends_with_its_own_status_and_reason(api_app, marker, status, reason):
-    ids = submit(api_app, f"a prompt {marker}", "a fine prompt")
+    _, ids = make_batch(api_app, f"a prompt {marker}", "a fine prompt")
     drain(api_app)
     bad, good = rows(api_app, ids)
     assert (bad.status, bad.error) == (status, reason)
@@ -93,9 +81,19 @@ def test_each_api_outcome_ends_with_its_own_status_and_reason(api_app, marker, s
         assert bad.api_request_id  # a 200 answer's x-request-id is kept even when the image is unusable
 
 
+def test_a_truncated_answer_ends_its_card_as_not_a_valid_image(api_app, monkeypatch):
+    monkeypatch.setattr("app.worker.jobs.decode_image",
+                        lambda data, **kwargs: decode_image(data[: len(data) // 2], **kwargs))
+    _, ids = make_batch(api_app, "a harbour")
+    drain(api_app)
+    (generation,) = rows(api_app, ids)
+    assert (generation.status, generation.error) == ("failed", NOT_AN_IMAGE)
+    assert not [p for p in pathlib.Path(api_app.config["MEDIA_ROOT"]).rglob("*") if p.is_file()]
+
+
 def test_an_invalid_key_pauses_the_queue_and_says_so(make_app, fake):
     app = make_app(STABILITY_API_KEY="wrong", STABILITY_API_BASE_URL=fake.base_url)
-    ids = submit(app, "a cat", "a dog")
+    _, ids = make_batch(app, "a cat", "a dog")
     drain(app)
     assert [g.status for g in rows(app, ids)] == ["queued", "queued"]
     assert rows(app, ids)[0].error == PAUSED_BAD_KEY
@@ -106,7 +104,7 @@ def test_an_invalid_key_pauses_the_queue_and_says_so(make_app, fake):
 
 def test_an_unreachable_api_fails_the_row_with_a_reason(make_app):
     app = make_app(STABILITY_API_KEY=KEY, STABILITY_API_BASE_URL="http://127.0.0.1:1")
-    ids = submit(app, "a cat")
+    _, ids = make_batch(app, "a cat")
     drain(app)
     (generation,) = rows(app, ids)
     assert (generation.status, generation.error) == ("failed", "Could not reach the Stability API")
@@ -117,7 +115,7 @@ def test_an_unexpected_exception_still_ends_the_row(app, monkeypatch, caplog):
         raise ZeroDivisionError("boom")
 
     monkeypatch.setattr("app.providers.demo.DemoProvider.generate", explode)
-    ids = submit(app, "a cat")
+    _, ids = make_batch(app, "a cat")
     with caplog.at_level(logging.ERROR):
         drain(app)
     (generation,) = rows(app, ids)
@@ -127,7 +125,7 @@ def test_an_unexpected_exception_still_ends_the_row(app, monkeypatch, caplog):
 
 
 def test_a_database_failure_while_storing_removes_the_written_file(app, monkeypatch):
-    ids = submit(app, "a cat")
+    _, ids = make_batch(app, "a cat")
     real_commit = db.session.commit
     calls = {"n": 0}
 
@@ -148,7 +146,7 @@ def test_a_database_failure_while_storing_removes_the_written_file(app, monkeypa
 
 
 def test_a_job_for_a_row_that_is_no_longer_queued_does_nothing(app):
-    ids = submit(app, "a cat")
+    _, ids = make_batch(app, "a cat")
     drain(app)
     with app.app_context():
         assert generate(app, ids[0]) == "skipped"
@@ -156,8 +154,8 @@ def test_a_job_for_a_row_that_is_no_longer_queued_does_nothing(app):
 
 
 def test_failure_callback_fails_a_row_left_running_by_a_dead_worker(app):
-    ids = submit(app, "a cat")
-    age_rows(app, ids, status=Status.RUNNING)  # its worker stopped beating long ago
+    _, ids = make_batch(app, "a cat")
+    advance(app, ids[0], Status.RUNNING, started_at=seconds_ago(3600))  # its worker stopped beating long ago
     with app.app_context():
         job = Job.fetch(rows(app, ids)[0].job_id, connection=services(app).redis)
         on_job_failure(job, services(app).redis, None, None, None)
@@ -165,77 +163,16 @@ def test_failure_callback_fails_a_row_left_running_by_a_dead_worker(app):
 
 
 def test_failure_callback_leaves_a_row_whose_worker_still_beats_for_it(app):
-    ids = submit(app, "a long one")
-    age_rows(app, ids, seconds=1, status=Status.RUNNING)
+    _, ids = make_batch(app, "a long one")
+    advance(app, ids[0], Status.RUNNING, started_at=seconds_ago(1))
     with app.app_context():
         job = Job.fetch(rows(app, ids)[0].job_id, connection=services(app).redis)
         on_job_failure(job, services(app).redis, None, None, None)
     assert rows(app, ids)[0].status == "running"
 
 
-def age_rows(app, ids, seconds=3600, **values):
-    """Make rows look as if they were queued, or last heartbeat, `seconds` ago."""
-    with app.app_context():
-        db.session.execute(sa.update(Generation).where(Generation.id.in_(ids))
-                           .values(heartbeat_at=utcnow() - timedelta(seconds=seconds), **values))
-        db.session.commit()
-
-
-def test_the_reaper_requeues_queued_rows_whose_jobs_redis_lost(app):
-    ids = submit(app, "lost in redis", "also lost")
-    flush_keeping_lock(services(app).redis, services(app).redis.get(LOCK_KEY))  # Redis restarted empty
-    age_rows(app, ids)
-    with app.app_context():
-        assert sweep(app, force=True).requeued_lost == 2
-        assert sweep(app, force=True).requeued_lost == 0  # now queued again: once, not twice
-    drain(app)
-    assert [g.status for g in rows(app, ids)] == ["succeeded", "succeeded"]
-
-
-def test_the_reaper_leaves_young_rows_and_live_jobs_alone(app):
-    young, live = submit(app, "just committed", "still queued")
-    with app.app_context():
-        db.session.execute(sa.update(Generation).where(Generation.id == young).values(job_id="never-enqueued"))
-        db.session.commit()
-    age_rows(app, [live])
-    with app.app_context():
-        assert not sweep(app, force=True).changed
-
-
-def test_the_reaper_requeues_a_stale_running_row_as_its_next_attempt(app):
-    ids = submit(app, "worker was killed")
-    age_rows(app, ids, status=Status.RUNNING, attempts=1)
-    with app.app_context():
-        assert sweep(app, force=True).requeued_stale == 1
-    (generation,) = rows(app, ids)
-    assert (generation.status, generation.error) == ("queued", WORKER_STOPPED)
-    html = app.test_client().get(f"/generate/{generation.batch_id}").get_data(as_text=True)
-    assert "Worker stopped; retrying (2/3)" in html
-    drain(app)
-    (generation,) = rows(app, ids)
-    assert (generation.status, generation.attempts, generation.error) == ("succeeded", 2, None)
-
-
-def test_the_reaper_fails_a_stale_running_row_with_no_attempts_left(app):
-    ids = submit(app, "worker was killed thrice")
-    age_rows(app, ids, status=Status.RUNNING, attempts=3)
-    with app.app_context():
-        assert sweep(app, force=True).failed_stale == 1
-    assert (rows(app, ids)[0].status, rows(app, ids)[0].error) == ("failed", INTERRUPTED)
-
-
-def test_a_heartbeat_keeps_a_long_running_row_from_the_reaper(app):
-    ids = submit(app, "slow but alive")
-    age_rows(app, ids, status=Status.RUNNING, attempts=1)
-    with app.app_context():
-        job_id = db.session.get(Generation, ids[0]).job_id
-        assert heartbeat([job_id]) == 1
-        assert not sweep(app, force=True).changed
-    assert rows(app, ids)[0].status == "running"
-
-
 def test_no_row_is_left_unfinished_after_a_mixed_batch(api_app):
-    submit(api_app, "ok", "[moderate] x", "[garbage] y", "[filter] z", "[e503] w")
+    make_batch(api_app, "ok", "[moderate] x", "[garbage] y", "[filter] z", "[e503] w")
     drain(api_app)
     with api_app.app_context():
         statuses = db.session.scalars(sa.select(Generation.status)).all()
@@ -244,7 +181,7 @@ def test_no_row_is_left_unfinished_after_a_mixed_batch(api_app):
 
 
 def test_a_prompt_whose_first_two_attempts_get_500_ends_with_an_image(api_app, fake):
-    ids = submit(api_app, "a harbour [e500x2]")
+    _, ids = make_batch(api_app, "a harbour [e500x2]")
     drain(api_app)
     (generation,) = rows(api_app, ids)
     assert generation.status == "succeeded" and generation.attempts == 3 and generation.error is None
@@ -254,7 +191,7 @@ def test_a_prompt_whose_first_two_attempts_get_500_ends_with_an_image(api_app, f
 
 
 def test_transient_failures_stop_after_the_last_attempt(api_app, fake):
-    ids = submit(api_app, "a harbour [e503]")
+    _, ids = make_batch(api_app, "a harbour [e503]")
     drain(api_app)
     (generation,) = rows(api_app, ids)
     assert (generation.status, generation.attempts) == ("failed", 3)
@@ -264,19 +201,15 @@ def test_transient_failures_stop_after_the_last_attempt(api_app, fake):
 
 @pytest.mark.parametrize("marker", ["[moderate]", "[e422]"])
 def test_permanent_failures_are_never_retried(api_app, fake, marker):
-    ids = submit(api_app, f"a harbour {marker}")
+    _, ids = make_batch(api_app, f"a harbour {marker}")
     drain(api_app)
     assert rows(api_app, ids)[0].attempts == 1
     assert len(fake.generate_requests) == 1
 
 
 def test_a_card_says_retrying_with_the_attempt_count(api_app):
-    ids = submit(api_app, "a harbour")
-    with api_app.app_context():
-        db.session.execute(sa.update(Generation).values(status=Status.RUNNING, attempts=2))
-        db.session.commit()
-        batch_id = db.session.get(Generation, ids[0]).batch_id
-        assert db.session.get(Batch, batch_id) is not None
+    batch_id, (gid,) = make_batch(api_app, "a harbour")
+    advance(api_app, gid, Status.RUNNING, attempts=2)
     html = api_app.test_client().get(f"/generate/{batch_id}").get_data(as_text=True)
     assert "Retrying (2/3)" in html
 
@@ -284,7 +217,7 @@ def test_a_card_says_retrying_with_the_attempt_count(api_app):
 def test_a_429_pauses_every_worker_for_the_lockout(make_app, fake):
     app = make_app(STABILITY_API_KEY=KEY, STABILITY_API_BASE_URL=fake.base_url, STABILITY_LOCKOUT_SECONDS=0.6)
     fake.script(429, {"id": "rate_limit_exceeded", "name": "rate_limit_exceeded", "errors": ["slow down"]})
-    ids = submit(app, "first", "second")
+    _, ids = make_batch(app, "first", "second")
     drain(app)
     assert [g.status for g in rows(app, ids)] == ["succeeded", "succeeded"]
     statuses = [(r.status, r.arrived_at) for r in fake.generate_requests]
@@ -296,7 +229,7 @@ def test_a_429_pauses_every_worker_for_the_lockout(make_app, fake):
 
 @pytest.mark.parametrize(("marker", "reason"), [("[nocredits]", PAUSED_OUT_OF_CREDITS)])
 def test_out_of_credits_pauses_the_queue_instead_of_failing_it(api_app, fake, marker, reason):
-    ids = submit(api_app, f"first {marker}", "second", "third")
+    _, ids = make_batch(api_app, f"first {marker}", "second", "third")
     drain(api_app)
     assert len(fake.generate_requests) == 1  # nothing else was sent, so nothing burned
     assert [g.status for g in rows(api_app, ids)] == ["queued"] * 3

@@ -5,6 +5,8 @@ import json
 import logging
 
 from conftest import API_KEY, drain
+from factories import make_batch
+from tests_support import rows
 
 from app.logs import ContextFilter, JsonFormatter
 
@@ -19,12 +21,8 @@ def test_a_jobs_log_lines_carry_its_ids_as_json(make_app, fake):
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        with app.test_request_context():
-            from app.accounts.users import local_user
-            from app.generations.lifecycle import create_batch
-
-            generation = create_batch(local_user(), ["a lighthouse"]).generations[0]
-            gid, job_id = generation.id, generation.job_id
+        _, (gid,) = make_batch(app, "a lighthouse")
+        (job_id,) = [g.job_id for g in rows(app, [gid])]
         drain(app)
     finally:
         logger.removeHandler(handler)

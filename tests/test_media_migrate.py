@@ -5,23 +5,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import drain, s3_settings
+from conftest import s3_settings
+from factories import make_images
 
-from app.accounts.users import local_user
 from app.extensions import db
-from app.generations.lifecycle import create_batch
 from app.media import moving
 from app.models import Generation
 from app.services import services
 
 pytestmark = pytest.mark.s3
-
-
-def made(app, *prompts):
-    with app.test_request_context():
-        ids = [g.id for g in create_batch(local_user(), list(prompts)).generations]
-    drain(app)
-    return ids
 
 
 def storages(app):
@@ -39,7 +31,7 @@ def local_install(make_app, seaweed, tmp_path):
     """An install with three images on the local disk, configured with a bucket it has not used yet."""
     settings = s3_settings(seaweed, MEDIA_ROOT=str(tmp_path / "media"))
     before = make_app(**{**settings, "MEDIA_STORAGE": "local"})
-    made(before, "one", "two", "three")
+    make_images(before, "one", "two", "three")
     return before, settings
 
 

@@ -7,34 +7,19 @@ import zipfile
 
 import pytest
 from conftest import drain
+from factories import make_batch, make_images
 from PIL import Image
-from tests_support import csrf_for
+from tests_support import csrf_for, row
 
-from app.accounts.users import local_user
 from app.extensions import db
-from app.generations.lifecycle import create_batch
 from app.imaging.metadata import read_parameters
 from app.models import Generation
-from app.providers.options import GenerationOptions
-
-
-def made(app, *prompts, **options):
-    """Generate images for these prompts with the demo provider; return the generation ids."""
-    with app.test_request_context():
-        batch = create_batch(local_user(), list(prompts), GenerationOptions(**options))
-        ids = [g.id for g in batch.generations]
-    drain(app)
-    return ids
-
-
-def row(app, generation_id):
-    with app.app_context():
-        return db.session.get(Generation, generation_id)
 
 
 def test_detail_page_shows_the_image_and_everything_it_was_made_with(app, client):
-    (gid,) = made(app, "a lighthouse <b>at dusk</b>", model="sd3.5-medium", aspect_ratio="16:9",
-                  style_preset="cinematic", negative_prompt="fog", seed=42, cfg_scale=3.5, output_format="jpeg")
+    _, (gid,) = make_images(app, "a lighthouse <b>at dusk</b>", model="sd3.5-medium", aspect_ratio="16:9",
+                            style_preset="cinematic", negative_prompt="fog", seed=42, cfg_scale=3.5,
+                            output_format="jpeg")
     html = client.get(f"/images/{gid}").get_data(as_text=True)
     for text in ("a lighthouse &lt;b&gt;at dusk&lt;/b&gt;", "fog", "SD 3.5 Medium", "16:9 (672 × 384)", "cinematic",
                  "3.5", ">42<", "JPEG", f">Batch {row(app, gid).batch_id}<", "Offline demo"):
@@ -45,7 +30,7 @@ def test_detail_page_shows_the_image_and_everything_it_was_made_with(app, client
 
 
 def test_download_sends_the_original_as_an_attachment(app, client):
-    (gid,) = made(app, "a red fox")
+    _, (gid,) = make_images(app, "a red fox")
     with client.get(f"/images/{gid}/file?download=1") as response:
         assert response.status_code == 200
         assert response.headers["Content-Disposition"].startswith('attachment; filename=01-a-red-fox.png')
@@ -53,14 +38,14 @@ def test_download_sends_the_original_as_an_attachment(app, client):
 
 def test_the_stored_file_carries_its_prompt_and_settings(app):
     for fmt in ("png", "jpeg", "webp"):
-        (gid,) = made(app, f"a harbour in {fmt}", negative_prompt="people", seed=7, output_format=fmt)
+        _, (gid,) = make_images(app, f"a harbour in {fmt}", negative_prompt="people", seed=7, output_format=fmt)
         data = (pathlib.Path(app.config["MEDIA_ROOT"]) / row(app, gid).file_name).read_bytes()
         text = read_parameters(data)
         assert text.startswith(f"a harbour in {fmt}\nNegative prompt: people\nSeed: 7, Size: 512x512, Model: core")
 
 
 def test_a_thumbnail_of_at_most_384_pixels_is_written_as_jpeg(app, client):
-    (gid,) = made(app, "a tall tower", aspect_ratio="9:16")
+    _, (gid,) = make_images(app, "a tall tower", aspect_ratio="9:16")
     generation = row(app, gid)
     assert (generation.thumb_width, generation.thumb_height) == (219, 384)
     with client.get(f"/images/{gid}/thumb") as response:
@@ -70,7 +55,7 @@ def test_a_thumbnail_of_at_most_384_pixels_is_written_as_jpeg(app, client):
 
 
 def test_a_thumbnail_stored_as_webp_before_jpeg_thumbnails_is_still_served_as_webp(app, client):
-    (gid,) = made(app, "a tall tower")
+    _, (gid,) = make_images(app, "a tall tower")
     media = pathlib.Path(app.config["MEDIA_ROOT"])
     with app.app_context():
         generation = db.session.get(Generation, gid)
@@ -84,9 +69,8 @@ def test_a_thumbnail_stored_as_webp_before_jpeg_thumbnails_is_still_served_as_we
 
 def test_a_gallery_page_of_24_thumbnails_weighs_well_under_a_megabyte(make_app):
     app = make_app()
-    with app.test_request_context():
-        for _ in range(3):
-            create_batch(local_user(), [f"prompt {i}" for i in range(8)], GenerationOptions(output_format="png"))
+    for _ in range(3):
+        make_batch(app, *[f"prompt {i}" for i in range(8)], output_format="png")
     drain(app)
     client = app.test_client()
     html = client.get("/all/").get_data(as_text=True)
@@ -100,8 +84,8 @@ def test_a_gallery_page_of_24_thumbnails_weighs_well_under_a_megabyte(make_app):
 
 
 def test_reuse_fills_the_home_form_without_generating(app, client):
-    (gid,) = made(app, "a castle", model="ultra", aspect_ratio="3:2", style_preset="anime", negative_prompt="rain",
-                  output_format="webp")
+    _, (gid,) = make_images(app, "a castle", model="ultra", aspect_ratio="3:2", style_preset="anime",
+                            negative_prompt="rain", output_format="webp")
     html = client.get(f"/?reuse={gid}").get_data(as_text=True)
     assert re.search(r'name="prompts-0"[^>]*>\r?\na castle</textarea>', html)
     assert '<option selected value="ultra">' in html and '<option selected value="3:2">' in html
@@ -117,7 +101,7 @@ def test_reuse_of_an_unknown_image_shows_the_empty_form(client):
 
 
 def test_delete_asks_first_then_removes_the_row_and_both_files(app, client):
-    (gid,) = made(app, "a cat")
+    _, (gid,) = make_images(app, "a cat")
     generation = row(app, gid)
     media = pathlib.Path(app.config["MEDIA_ROOT"])
     assert "Delete this image?" in client.get(f"/images/{gid}/delete").get_data(as_text=True)
@@ -130,13 +114,13 @@ def test_delete_asks_first_then_removes_the_row_and_both_files(app, client):
 
 
 def test_delete_with_htmx_redirects_the_page_to_the_gallery(app, client):
-    (gid,) = made(app, "a cat")
+    _, (gid,) = make_images(app, "a cat")
     response = client.post(f"/images/{gid}/delete", headers={"HX-Request": "true", "X-CSRFToken": csrf_for(client)})
     assert response.status_code == 204 and response.headers["HX-Redirect"] == "/all/"
 
 
 def test_deleting_an_image_whose_files_are_already_gone_still_works(app, client):
-    (gid,) = made(app, "a cat")
+    _, (gid,) = make_images(app, "a cat")
     generation = row(app, gid)
     for name in (generation.file_name, generation.thumb_name):
         (pathlib.Path(app.config["MEDIA_ROOT"]) / name).unlink()
@@ -145,7 +129,7 @@ def test_deleting_an_image_whose_files_are_already_gone_still_works(app, client)
 
 
 def test_delete_needs_a_csrf_token_and_a_real_id(app, client):
-    (gid,) = made(app, "a cat")
+    _, (gid,) = make_images(app, "a cat")
     assert client.post(f"/images/{gid}/delete").status_code == 400
     assert row(app, gid) is not None
     assert client.post("/images/999/delete", data={"csrf_token": csrf_for(client)}).status_code == 404
@@ -157,7 +141,7 @@ def test_unknown_images_are_404(client, url):
 
 
 def test_a_batch_downloads_as_one_zip_of_its_images_in_prompt_order(app, client):
-    ids = made(app, "first prompt", "second prompt", output_format="webp")
+    _, ids = make_images(app, "first prompt", "second prompt", output_format="webp")
     batch_id = row(app, ids[0]).batch_id
     with client.get(f"/generate/{batch_id}/images.zip") as response:
         assert response.status_code == 200 and response.mimetype == "application/zip"
@@ -170,8 +154,7 @@ def test_a_batch_downloads_as_one_zip_of_its_images_in_prompt_order(app, client)
 
 
 def test_a_batch_without_images_has_no_zip(app, client):
-    with app.test_request_context():
-        batch_id = create_batch(local_user(), ["never made"]).id
+    batch_id, _ = make_batch(app, "never made")
     assert client.get(f"/generate/{batch_id}/images.zip").status_code == 404
     assert client.get("/generate/999/images.zip").status_code == 404
 
@@ -190,7 +173,7 @@ YEAR_LONG = "max-age=31536000"
 
 
 def test_only_urls_naming_the_current_file_are_cached_for_a_year(app, client):
-    (gid,) = made(app, "a red fox")
+    _, (gid,) = make_images(app, "a red fox")
     for url in current_urls(client, gid):
         with client.get(url) as response:
             assert response.status_code == 200
@@ -204,11 +187,8 @@ def test_only_urls_naming_the_current_file_are_cached_for_a_year(app, client):
 
 
 def test_a_retry_that_replaces_the_file_changes_both_urls(app, client):
-    (gid,) = made(app, "a red fox")
+    _, (gid,) = make_images(app, "a red fox", filtered=True)
     old_file, old_thumb = current_urls(client, gid)
-    with app.app_context():
-        db.session.get(Generation, gid).status = "filtered"
-        db.session.commit()
     assert client.post(f"/generations/{gid}/retry", data={"csrf_token": csrf_for(client)}).status_code == 303
     drain(app)
     new_file, new_thumb = current_urls(client, gid)
@@ -221,7 +201,7 @@ def test_a_retry_that_replaces_the_file_changes_both_urls(app, client):
 
 
 def test_download_links_carry_the_version_too(app, client):
-    (gid,) = made(app, "a red fox")
+    _, (gid,) = make_images(app, "a red fox")
     html = client.get(f"/images/{gid}").get_data(as_text=True)
     link = re.search(rf'href="(/images/{gid}/file\?v=[0-9a-f]{{12}}&amp;download=1)"', html).group(1)
     with client.get(link.replace("&amp;", "&")) as response:

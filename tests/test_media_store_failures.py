@@ -5,31 +5,20 @@ import time
 
 import pytest
 from conftest import drain, s3_settings
+from factories import advance, make_batch
 from seaweed import SeaweedFS
+from tests_support import rows
 
-from app.accounts.users import local_user
-from app.extensions import db
-from app.generations.lifecycle import create_batch
 from app.generations.reaper import sweep
 from app.media_store import orphans
 from app.media_store.s3 import S3Store
-from app.models import Batch, Generation
+from app.models import Status
 from app.processes.group import free_port
 from app.services import services
 from app.worker.jobs import STORE_FAILED
 
 pytestmark = pytest.mark.s3
 UNREACHABLE = "The image store is not reachable right now"
-
-
-def submit(app, *prompts):
-    with app.test_request_context():
-        return [g.id for g in create_batch(local_user(), list(prompts)).generations]
-
-
-def rows(app, ids):
-    with app.app_context():
-        return [db.session.get(Generation, i) for i in ids]
 
 
 @pytest.fixture
@@ -40,7 +29,7 @@ def dead_store_settings(seaweed):
 
 def test_a_job_whose_store_is_unreachable_retries_then_fails_with_a_reason(make_app, dead_store_settings, caplog):
     app = make_app(**dead_store_settings, MEDIA_STORE_ATTEMPTS=3)
-    ids = submit(app, "a cat")
+    _, ids = make_batch(app, "a cat")
     with caplog.at_level(logging.INFO, logger="app.worker.jobs"):
         drain(app)
     (generation,) = rows(app, ids)
@@ -55,13 +44,10 @@ def test_a_job_whose_store_is_unreachable_retries_then_fails_with_a_reason(make_
 
 def stored_image(app, storage="s3"):
     """A succeeded row that says its file is in `storage` (no bytes need to exist for these checks)."""
-    with app.app_context():
-        batch = Batch(owner_id=local_user().id, generations=[Generation(
-            position=0, prompt="a fox", provider="demo", status="succeeded", owner_id=local_user().id,
-            file_name="ab/abcdef.png", thumb_name="cd/cdef.webp", mime_type="image/png", storage=storage)])
-        db.session.add(batch)
-        db.session.commit()
-        return batch.id, batch.generations[0].id
+    batch_id, (gid,) = make_batch(app, "a fox", enqueue=False)
+    advance(app, gid, Status.SUCCEEDED, file_name="ab/abcdef.png", thumb_name="cd/cdef.webp",
+            mime_type="image/png", storage=storage)
+    return batch_id, gid
 
 
 @pytest.mark.parametrize("serve", ["proxy", "redirect"])
@@ -105,7 +91,7 @@ def test_the_store_stopped_mid_batch_fails_the_rest_and_leaves_nothing_half_writ
                 server.stop()
 
         monkeypatch.setattr(S3Store, "put", put_then_stop)
-        ids = submit(app, *(f"prompt {i}" for i in range(5)))
+        _, ids = make_batch(app, *(f"prompt {i}" for i in range(5)))
         drain(app)
         generations = rows(app, ids)
         assert [g.status for g in generations] == ["succeeded"] * 2 + ["failed"] * 3

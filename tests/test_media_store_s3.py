@@ -8,31 +8,16 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import drain, s3_settings
+from conftest import s3_settings
+from factories import make_images
 from PIL import Image
-from tests_support import csrf_for
+from tests_support import csrf_for, row
 
-from app.accounts.users import local_user
-from app.extensions import db
-from app.generations.lifecycle import create_batch
 from app.media_store.base import FileMissing
-from app.models import Generation
 from app.services import services
 
 pytestmark = pytest.mark.s3
 
-
-def made(app, *prompts):
-    """Generate images with the demo provider through a real worker; return the generation ids."""
-    with app.test_request_context():
-        ids = [g.id for g in create_batch(local_user(), list(prompts)).generations]
-    drain(app)
-    return ids
-
-
-def row(app, generation_id):
-    with app.app_context():
-        return db.session.get(Generation, generation_id)
 
 
 def store_of(app):
@@ -72,7 +57,7 @@ def test_a_presigned_url_is_fetched_by_a_plain_http_client(s3_app):
 
 
 def test_a_job_stores_the_image_and_thumbnail_in_the_bucket_only(s3_app, seaweed):
-    (gid,) = made(s3_app, "a lighthouse")
+    _, (gid,) = make_images(s3_app, "a lighthouse")
     generation = row(s3_app, gid)
     assert generation.status == "succeeded" and generation.storage == "s3"
     prefix = s3_app.config["S3_PREFIX"]
@@ -84,7 +69,7 @@ def test_a_job_stores_the_image_and_thumbnail_in_the_bucket_only(s3_app, seaweed
 
 
 def test_file_and_download_redirect_to_presigned_urls_after_the_ownership_check(s3_app, seaweed):
-    (gid,) = made(s3_app, "a red fox")
+    _, (gid,) = make_images(s3_app, "a red fox")
     client = s3_app.test_client()
     generation = row(s3_app, gid)
     with client.get(f"/images/{gid}/file") as response:
@@ -105,7 +90,7 @@ def test_the_csp_lets_images_come_from_the_store_when_redirecting(s3_app, seawee
 
 
 def test_thumbnails_are_streamed_through_the_app_and_cached_by_version(s3_app):
-    (gid,) = made(s3_app, "a tall tower")
+    _, (gid,) = make_images(s3_app, "a tall tower")
     client = s3_app.test_client()
     html = client.get("/all/").get_data(as_text=True)
     url = re.search(rf'<img src="(/images/{gid}/thumb\?v=[0-9a-f]{{12}})"', html).group(1)
@@ -121,7 +106,7 @@ def test_thumbnails_are_streamed_through_the_app_and_cached_by_version(s3_app):
 
 def test_proxy_mode_streams_the_file_through_the_app(make_app, seaweed):
     app = make_app(**s3_settings(seaweed, S3_SERVE="proxy"))
-    (gid,) = made(app, "a red fox")
+    _, (gid,) = make_images(app, "a red fox")
     client = app.test_client()
     with client.get(f"/images/{gid}/file?download=1") as response:
         assert response.status_code == 200 and response.is_streamed
@@ -132,7 +117,7 @@ def test_proxy_mode_streams_the_file_through_the_app(make_app, seaweed):
 
 
 def test_the_batch_zip_streams_from_the_bucket(s3_app):
-    ids = made(s3_app, "first prompt", "second prompt", "third prompt")
+    _, ids = make_images(s3_app, "first prompt", "second prompt", "third prompt")
     batch_id = row(s3_app, ids[0]).batch_id
     with s3_app.test_client().get(f"/generate/{batch_id}/images.zip") as response:
         assert response.status_code == 200 and response.is_streamed
@@ -147,7 +132,7 @@ def test_the_batch_zip_streams_from_the_bucket(s3_app):
 
 
 def test_delete_removes_both_objects(s3_app, seaweed):
-    (gid,) = made(s3_app, "a cat")
+    _, (gid,) = make_images(s3_app, "a cat")
     client = s3_app.test_client()
     assert client.post(f"/images/{gid}/delete", data={"csrf_token": csrf_for(client)}).status_code == 303
     assert seaweed.keys(s3_app.config["S3_PREFIX"]) == []

@@ -3,6 +3,7 @@
 import re
 
 from conftest import API_KEY, drain
+from factories import make_batch, make_user
 
 
 def value(text: str, name: str) -> float:
@@ -27,11 +28,8 @@ def test_the_counters_move_as_a_batch_runs(make_app, fake):
     client = app.test_client()
     auth = {"Authorization": "Bearer s3cret-metrics"}
     before = client.get("/metrics", headers=auth).get_data(as_text=True)
-    with app.test_request_context():
-        from app.accounts.users import create_user
-        from app.generations.lifecycle import create_batch
-
-        create_batch(create_user("m@example.com", password="long enough pw"), ["one", "two [moderate]"])
+    make_user(app, "m@example.com")
+    make_batch(app, "one", "two [moderate]", owner_email="m@example.com")
     queued = client.get("/metrics", headers=auth).get_data(as_text=True)
     assert value(queued, "imagegen_queue_depth") == 2
     drain(app)

@@ -1,4 +1,5 @@
-"""Batch options on the home form: validation, what reaches the API, the cost and the balance."""
+"""Batch options on the home form: validation, what reaches the API, images per prompt and the seed lock (and
+seeds.nth_seed), the cost and the balance."""
 
 import re
 
@@ -9,13 +10,28 @@ from conftest import drain
 from tests_support import csrf_for
 
 from app.extensions import db
+from app.generations.seeds import nth_seed, random_seed
 from app.models import Batch, Generation
+from app.providers.options import MAX_SEED
 
 
 def submit(client, prompts, **options):
+    """Post the home form as a browser would, one field per prompt row."""
     token = csrf_for(client)
     data = {"csrf_token": token, **{f"prompts-{i}": p for i, p in enumerate(prompts)}, **options}
     return client.post("/", data=data)
+
+
+def rows(app):
+    """(position, prompt, requested seed, job id) of every generation, in order."""
+    with app.app_context():
+        return db.session.execute(sa.select(Generation.position, Generation.prompt, Generation.requested_seed,
+                                            Generation.job_id).order_by(Generation.position)).all()
+
+
+def text_of(html: str) -> str:
+    """The text a person reads: tags dropped, spaces collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", "", html).split())
 
 
 def test_the_form_offers_every_documented_value(client):
@@ -94,13 +110,127 @@ def test_sd35_models_are_chosen_by_the_model_field_never_the_path(api_app, fake,
     assert sent.path == "/v2beta/stable-image/generate/sd3" and sent.form["model"] == model
     assert "cfg_scale" not in sent.form  # empty: the model's own default applies
 
+# --- images per prompt and the seed lock ------------------------------------------------------
+
+def test_each_image_of_each_prompt_is_its_own_row_with_its_own_job(app, client):
+    response = submit(client, ["a fox", "an owl"], images_per_prompt="3")
+    assert response.status_code == 303
+    made = rows(app)
+    assert [(p, text) for p, text, _, _ in made] == [
+        (0, "a fox"), (1, "a fox"), (2, "a fox"), (3, "an owl"), (4, "an owl"), (5, "an owl")]
+    assert len({job_id for *_, job_id in made}) == 6
+    assert "6 images queued." in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_every_queued_row_is_run_by_the_worker(api_app, fake):
+    client = api_app.test_client()
+    assert submit(client, ["a fox"], images_per_prompt="2").status_code == 303
+    drain(api_app)
+    assert len(fake.generate_requests) == 2
+    with api_app.app_context():
+        assert db.session.scalars(sa.select(Generation.status)).all() == ["succeeded", "succeeded"]
+
+
+@pytest.mark.parametrize("value", ["0", "5", "two", ""])
+def test_images_per_prompt_outside_one_to_four_is_refused_next_to_its_field(app, client, value):
+    response = submit(client, ["a fox"], images_per_prompt=value)
+    assert response.status_code == 422
+    assert 'id="images_per_prompt-error"' in response.get_data(as_text=True)
+    assert rows(app) == []
+
+
+def test_unlocked_every_image_gets_its_own_random_seed_whatever_the_field_says(app, client):
+    assert submit(client, ["a fox"], images_per_prompt="3", seed="1234").status_code == 303
+    assert [seed for _, _, seed, _ in rows(app)] == [None, None, None]  # None: the API draws one per image
+
+
+def test_an_unlocked_batch_really_gets_different_seeds_from_the_api(api_app, fake):
+    client = api_app.test_client()
+    submit(client, ["a fox"], images_per_prompt="3", seed="77")
+    drain(api_app)
+    assert all("seed" not in sent.form for sent in fake.generate_requests)
+    with api_app.app_context():
+        assert len(set(db.session.scalars(sa.select(Generation.seed)))) == 3
+
+
+def test_locked_the_nth_image_of_each_prompt_uses_seed_plus_n_minus_one(app, client):
+    assert submit(client, ["a fox", "an owl"], images_per_prompt="3", seed="500", seed_locked="y").status_code == 303
+    assert [seed for _, _, seed, _ in rows(app)] == [500, 501, 502, 500, 501, 502]
+
+
+def test_a_locked_seed_at_the_top_of_the_range_wraps_to_one(app, client):
+    assert submit(client, ["a fox"], images_per_prompt="3", seed=str(MAX_SEED - 1), seed_locked="y").status_code == 303
+    assert [seed for _, _, seed, _ in rows(app)] == [MAX_SEED - 1, MAX_SEED, 1]
+
+
+def test_nth_seed_keeps_random_random_and_never_yields_zero():
+    assert nth_seed(None, 2) is None and nth_seed(0, 1) is None
+    assert nth_seed(7, 0) == 7 and nth_seed(MAX_SEED, 1) == 1
+    assert all(1 <= random_seed() <= MAX_SEED for _ in range(200))
+
+
+@pytest.mark.parametrize("seed", ["", "0"])
+def test_locking_without_a_seed_says_what_to_type_and_keeps_the_text(app, client, seed):
+    response = submit(client, ["a fox"], seed=seed, seed_locked="y")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert re.search(r'id="seed-error">To lock the seed, type a whole number from 1 to 4,294,967,294', html)
+    assert "a fox" in html
+    assert re.search(r'<input[^>]*aria-describedby="seed-error"[^>]*autofocus[^>]*id="seed"', html)
+    assert rows(app) == []
+
+
+def test_the_seed_and_lock_of_the_last_batch_fill_the_next_form(client):
+    submit(client, ["a fox"], seed="4242", seed_locked="y")
+    html = client.get("/").get_data(as_text=True)
+    assert re.search(r'<input[^>]*id="seed"[^>]*value="4242"', html)
+    assert re.search(r'<input[^>]*checked[^>]*id="seed_locked"', html)
+
+
+def test_a_fresh_form_offers_a_random_seed_unlocked(client):
+    html = client.get("/").get_data(as_text=True)
+    seed = int(re.search(r'<input[^>]*id="seed"[^>]*value="(\d+)"', html).group(1))
+    assert 1 <= seed <= MAX_SEED
+    assert not re.search(r'<input[^>]*checked[^>]*id="seed_locked"', html)
+
+
+def test_random_without_javascript_rolls_a_new_seed_and_keeps_everything_else(client):
+    response = submit(client, ["a fox", "an owl"], seed="12", seed_locked="y", images_per_prompt="2", roll_seed="1")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    seed = int(re.search(r'<input[^>]*id="seed"[^>]*value="(\d+)"', html).group(1))
+    assert seed != 12 and "a fox" in html and "an owl" in html
+    assert re.search(r'<input[^>]*checked[^>]*id="seed_locked"', html)
+    assert re.search(r'<option selected value="2">', html)
+
+
+def test_reusing_an_image_locks_its_seed(api_app, fake):
+    client = api_app.test_client()
+    submit(client, ["a fox"])
+    drain(api_app)
+    with api_app.app_context():
+        generation = db.session.scalars(sa.select(Generation)).one()
+        gid, seed = generation.id, generation.seed
+    html = client.get(f"/?reuse={gid}").get_data(as_text=True)
+    assert re.search(rf'<input[^>]*id="seed"[^>]*value="{seed}"', html)
+    assert re.search(r'<input[^>]*checked[^>]*id="seed_locked"', html)
+
+
+
+# --- the cost and the balance -------------------------------------------------------------------
 
 def test_the_cost_follows_the_prompt_count_and_the_model(client):
     token = csrf_for(client)
     html = client.post("/cost", data={"csrf_token": token, "prompts-0": "a", "prompts-1": " ", "prompts-2": "c",
                                       "model": "ultra"}).get_data(as_text=True)
-    text = " ".join(re.sub(r"<[^>]+>", "", html).split())
+    text = text_of(html)
     assert "2 images × 8 credits (Stable Image Ultra) = 16 credits (about $0.16)" in text
+
+
+def test_the_cost_line_multiplies_prompts_by_images(client):
+    html = client.post("/cost", data={"csrf_token": csrf_for(client), "prompts-0": "a", "prompts-1": "b",
+                                      "prompts-2": "c", "images_per_prompt": "2"}).get_data(as_text=True)
+    assert "3 prompts × 2 images = 6 images × 3 credits (Stable Image Core) = 18 credits (about $0.18)" in text_of(html)
 
 
 def test_the_home_page_shows_the_cost_before_submitting(client):
@@ -136,6 +266,12 @@ def test_an_unreachable_balance_says_so_without_failing_the_page(make_app):
     app = make_app(STABILITY_API_KEY=KEY, STABILITY_API_BASE_URL="http://127.0.0.1:1")
     response = app.test_client().get("/balance")
     assert response.status_code == 200 and "Balance unavailable" in response.get_data(as_text=True)
+
+
+def test_the_balance_fragment_answers_without_redis_instead_of_500(make_app):
+    app = make_app(STABILITY_API_KEY="sk-some-key", REDIS_URL=None)
+    response = app.test_client().get("/balance")
+    assert response.status_code == 200
 
 
 def test_every_declared_option_has_a_column_a_form_field_api_fields_and_a_flag(app):

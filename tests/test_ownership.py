@@ -1,14 +1,14 @@
 """Who may see and act on what: every id-taking route × owner, another member, an admin and a stranger."""
 
 import pytest
+import sqlalchemy as sa
 from conftest import drain
+from factories import make_batch, make_images, make_user
 from tests_support import csrf_for, sign_in
 
-from app.accounts.users import create_user
-from app.generations.lifecycle import create_batch
-from app.models import User
-
-PASSWORD = "correct horse battery"
+from app.accounts.users import find_user
+from app.extensions import db
+from app.models import Generation
 
 # Every route that takes a batch or generation id, with what its owner (and an admin) gets.
 ROUTES = [
@@ -42,21 +42,16 @@ COVERED = {path.replace("{batch}", "<int:batch_id>").replace("{image}", "<int:ge
 def world(make_app):
     """An accounts-mode app with an admin, two members, and one finished batch of the first member's."""
     app = make_app(AUTH_MODE="accounts")
-    with app.test_request_context():
-        users = {name: create_user(f"{name}@example.com", password=PASSWORD, is_admin=name == "admin").id
-                 for name in ("admin", "owner", "other")}
-        from app.extensions import db
-
-        batch = create_batch(db.session.get(User, users["owner"]), ["the owner's lighthouse"])
-        ids = {"batch": batch.id, "image": batch.generations[0].id}
-    drain(app)
-    return app, ids
+    for name in ("admin", "owner", "other"):
+        make_user(app, f"{name}@example.com", admin=name == "admin")
+    batch_id, (image_id,) = make_images(app, "the owner's lighthouse", owner_email="owner@example.com")
+    return app, {"batch": batch_id, "image": image_id}
 
 
 def client_for(app, who):
     client = app.test_client()
     if who != "anonymous":
-        assert sign_in(client, f"{who}@example.com", PASSWORD).status_code == 303
+        sign_in(client, f"{who}@example.com")
     return client
 
 
@@ -105,8 +100,6 @@ def test_the_owner_sees_their_own_and_the_admin_sees_whose_it_is(world):
     admin_page = client_for(app, "admin").get("/all/").get_data(as_text=True)
     assert "lighthouse" in admin_page and "owner@example.com" in admin_page
     with app.app_context():
-        from app.accounts.users import find_user
-
         other_id = find_user("other@example.com").id
     narrowed = client_for(app, "admin").get(f"/all/?owner={other_id}").get_data(as_text=True)
     assert "lighthouse" not in narrowed
@@ -114,32 +107,22 @@ def test_the_owner_sees_their_own_and_the_admin_sees_whose_it_is(world):
 
 def test_a_members_queue_position_counts_only_their_own_rows(make_app):
     app = make_app(AUTH_MODE="accounts")
-    with app.test_request_context():
-        from app.extensions import db
-
-        first = create_user("first@example.com", password=PASSWORD)
-        second = create_user("second@example.com", password=PASSWORD)
-        create_batch(db.session.get(User, first.id), [f"first's prompt {i}" for i in range(5)])
-        mine = create_batch(db.session.get(User, second.id), ["second's prompt"]).id
+    make_user(app, "first@example.com")
+    make_user(app, "second@example.com")
+    make_batch(app, *[f"first's prompt {i}" for i in range(5)], owner_email="first@example.com")
+    mine, _ = make_batch(app, "second's prompt", owner_email="second@example.com")
     page = client_for(app, "second").get(f"/generate/{mine}").get_data(as_text=True)
     assert "next in line" in page and "5 ahead" not in page
 
 
 def test_workers_take_turns_between_users_so_one_prompt_is_not_stuck_behind_a_long_batch(make_app):
     app = make_app(AUTH_MODE="accounts")
-    with app.test_request_context():
-        from app.extensions import db
-
-        first = create_user("first@example.com", password=PASSWORD)
-        second = create_user("second@example.com", password=PASSWORD)
-        long_batch = create_batch(db.session.get(User, first.id), [f"first's prompt {i}" for i in range(6)]).id
-        single = create_batch(db.session.get(User, second.id), ["second's prompt"]).id
+    make_user(app, "first@example.com")
+    make_user(app, "second@example.com")
+    long_batch, _ = make_batch(app, *[f"first's prompt {i}" for i in range(6)], owner_email="first@example.com")
+    single, _ = make_batch(app, "second's prompt", owner_email="second@example.com")
     drain(app)  # one worker, so the order it took jobs in is the order they started
     with app.app_context():
-        import sqlalchemy as sa
-
-        from app.models import Generation
-
         order = list(db.session.scalars(sa.select(Generation.batch_id).order_by(Generation.started_at)))
     assert order.index(single) <= 1, order  # taken next, not after the 6 ahead of it
     assert order.count(long_batch) == 6

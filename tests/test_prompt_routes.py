@@ -1,10 +1,12 @@
-"""The prompt form: rows added and removed in place, validation, and what a submission creates."""
+"""The prompt form: rows added and removed in place, validation and where it puts the focus, what a submission
+creates, and the recent prompts it offers."""
 
 import re
 
 import pytest
 import sqlalchemy as sa
-from tests_support import csrf_for
+from factories import make_user
+from tests_support import csrf_for, sign_in
 
 from app.extensions import db
 from app.models import Batch, Generation
@@ -129,6 +131,18 @@ def test_textareas_carry_no_maxlength_that_would_silently_cut_pasted_text(client
     assert "maxlength" not in client.get("/").get_data(as_text=True)
 
 
+def test_a_refused_prompt_takes_the_focus_and_points_at_its_message(client, csrf_token):
+    html = post(client, csrf_token, ["fine", "x" * 10_001]).get_data(as_text=True)
+    assert re.search(r'<textarea[^>]*aria-describedby="prompts-1-error"[^>]*autofocus[^>]*id="prompts-1"', html)
+    assert html.count("autofocus") == 1
+
+
+def test_an_empty_form_focuses_the_first_prompt_described_by_the_message(client, csrf_token):
+    html = post(client, csrf_token, [""]).get_data(as_text=True)
+    assert re.search(r'<textarea[^>]*aria-describedby="prompts-error"[^>]*autofocus[^>]*id="prompts-0"', html)
+    assert '<p class="error" id="prompts-error" role="alert">Write at least one prompt.</p>' in html
+
+
 def test_a_prompt_of_exactly_the_limit_after_trimming_is_accepted(client, csrf_token):
     assert post(client, csrf_token, ["  " + "y" * 10_000 + "  "]).status_code == 303
 
@@ -186,3 +200,28 @@ def test_a_row_named_with_a_non_ascii_digit_is_ignored_rather_than_a_server_erro
     assert response.status_code == 303
     with app.app_context():
         assert db.session.scalars(sa.select(Generation.prompt)).all() == ["a cat"]
+
+
+def test_recent_prompts_are_your_own_last_distinct_ones_newest_first_even_for_an_admin(make_app):
+    app = make_app(AUTH_MODE="accounts")
+    make_user(app, "admin@example.com", admin=True)
+    make_user(app, "ann@example.com")
+    ann, admin = app.test_client(), app.test_client()
+    sign_in(ann, "ann@example.com")
+    sign_in(admin, "admin@example.com")
+    post(ann, csrf_for(ann), ["ann's secret fox"])
+    token = csrf_for(admin)
+    for index in range(17):
+        post(admin, token, [f"admin prompt {index}", "admin repeated"])
+    html = admin.get("/").get_data(as_text=True)
+    picked = re.findall(r'class="recent-prompt" href="/\?reuse=(\d+)"\s+data-prompt="([^"]*)"', html)
+    assert len(picked) == 15
+    assert [text for _, text in picked[:3]] == ["admin repeated", "admin prompt 16", "admin prompt 15"]
+    assert "ann's secret fox" not in html.replace("&#39;", "'")
+    with app.app_context():
+        newest = db.session.scalar(sa.select(sa.func.max(Generation.id)).where(Generation.prompt == "admin repeated"))
+    assert int(picked[0][0]) == newest  # the link reuses the newest image of that prompt
+    make_user(app, "bob@example.com")  # a member with no history yet
+    bob = app.test_client()
+    sign_in(bob, "bob@example.com")
+    assert "Recent prompts" not in bob.get("/").get_data(as_text=True)

@@ -276,6 +276,7 @@ def busiest_window(grants: list[float], limit: RateLimit) -> tuple[int, float]:
     return index, span
 
 
+@pytest.mark.processes
 def test_threads_and_processes_together_stay_under_the_limit_and_near_it(redis_url: str, connection: Redis) -> None:
     limit, duration = RateLimit(20, 1.0), 2.5
     key = f"test:ratelimit:{uuid.uuid4().hex[:8]}"

@@ -3,18 +3,19 @@ that enforces the documented limit (150 requests per 10 s, then a 60 s lockout).
 
 import time
 
+import pytest
 import sqlalchemy as sa
 from conftest import private_redis, throwaway_database
+from factories import make_batch
 from fake_stability import FakeStability
 from live_stack import migrate, worker_pool
 
 from app import create_app
-from app.accounts.users import local_user
 from app.config import TestConfig
 from app.extensions import db
-from app.generations.lifecycle import create_batch
 from app.models import FINAL_STATUSES, Generation
 
+pytestmark = pytest.mark.processes
 KEY = "pool-key"
 PROMPTS = 500
 CONCURRENCY = 16
@@ -29,8 +30,7 @@ def test_500_prompts_through_a_worker_pool_never_get_a_429(tmp_path_factory):
         migrate(env)
         app = create_app(TestConfig(str(tmp), SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=redis_url,
                                     STABILITY_API_KEY=KEY, STABILITY_API_BASE_URL=fake.base_url))
-        with app.test_request_context():
-            create_batch(local_user(), [f"prompt number {i}" for i in range(PROMPTS)])
+        make_batch(app, *[f"prompt number {i}" for i in range(PROMPTS)])
         with worker_pool(env, tmp, CONCURRENCY), app.app_context():
             deadline = time.monotonic() + 180
             while db.session.scalar(sa.select(sa.func.count()).where(Generation.status.not_in(FINAL_STATUSES))):

@@ -7,16 +7,16 @@ import pytest
 import requests
 import sqlalchemy as sa
 from conftest import drain
+from factories import advance, make_batch, make_user
 from flask_migrate import upgrade
 from tests_support import csrf_for, sign_in
 from werkzeug.serving import make_server
 
-from app.accounts.users import create_user, find_user
+from app.accounts.users import find_user
 from app.extensions import db
 from app.generations import lifecycle, spending
 from app.models import Batch, Generation, Status
 
-PASSWORD = "correct horse battery"
 CORE = 3  # credits per Stable Image Core image
 
 
@@ -24,8 +24,7 @@ CORE = 3  # credits per Stable Image Core image
 def member_app(make_app):
     """Accounts mode with a member allowed 20 credits a month."""
     app = make_app(AUTH_MODE="accounts")
-    with app.app_context():
-        create_user("ann@example.com", password=PASSWORD, monthly_credits=20)
+    make_user(app, "ann@example.com", monthly_credits=20)
     return app
 
 
@@ -34,15 +33,15 @@ def used(app, email="ann@example.com"):
         return spending.allowance(find_user(email)).used
 
 
-def submit(client, *prompts, model="core"):
-    data = {"csrf_token": csrf_for(client), "model": model, "aspect_ratio": "1:1", "output_format": "png"}
+def submit(client, *prompts, model="core", **fields):
+    data = {"csrf_token": csrf_for(client), "model": model, "aspect_ratio": "1:1", "output_format": "png", **fields}
     data.update({f"prompts-{i}": text for i, text in enumerate(prompts)})
     return client.post("/", data=data)
 
 
 def test_a_batch_reserves_its_cost_and_the_home_page_says_what_is_left(member_app):
     client = member_app.test_client()
-    sign_in(client, "ann@example.com", PASSWORD)
+    sign_in(client, "ann@example.com")
     assert submit(client, "one", "two").status_code == 303
     assert used(member_app) == 2 * CORE
     assert "You have 14 of 20 credits left this month." in client.get("/").get_data(as_text=True)
@@ -50,7 +49,7 @@ def test_a_batch_reserves_its_cost_and_the_home_page_says_what_is_left(member_ap
 
 def test_a_batch_over_the_allowance_is_refused_next_to_generate_and_keeps_everything(member_app):
     client = member_app.test_client()
-    sign_in(client, "ann@example.com", PASSWORD)
+    sign_in(client, "ann@example.com")
     prompts = [f"prompt number {i}" for i in range(7)]  # 7 x 3 = 21 > 20
     response = submit(client, *prompts)
     html = response.get_data(as_text=True)
@@ -62,12 +61,25 @@ def test_a_batch_over_the_allowance_is_refused_next_to_generate_and_keeps_everyt
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Batch)) == 0
 
 
+def test_the_allowance_covers_every_image_and_refuses_the_batch_when_short(member_app):
+    client = member_app.test_client()
+    sign_in(client, "ann@example.com")
+    response = submit(client, "a fox", "an owl", images_per_prompt="4")  # 8 × 3 = 24 > 20
+    assert response.status_code == 402
+    assert re.search(r'id="spending-error"[^>]*>This batch costs 24 credits; you have 20 left this month\.',
+                     response.get_data(as_text=True))
+    assert count_batches(member_app) == 0
+    assert submit(client, "a fox", "an owl", images_per_prompt="3").status_code == 303  # 6 × 3 = 18
+    assert used(member_app) == 18
+    with member_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Generation.id))) == 6
+
+
 def test_the_installation_wide_limit_applies_to_everyone(make_app):
     app = make_app(AUTH_MODE="accounts", MONTHLY_CREDIT_LIMIT=5)
-    with app.app_context():
-        create_user("ann@example.com", password=PASSWORD)
+    make_user(app, "ann@example.com")
     client = app.test_client()
-    sign_in(client, "ann@example.com", PASSWORD)
+    sign_in(client, "ann@example.com")
     assert submit(client, "one").status_code == 303
     response = submit(client, "two")
     assert response.status_code == 402
@@ -85,18 +97,16 @@ def test_what_the_api_does_not_charge_is_given_back(make_app, fake, marker, refu
     from conftest import API_KEY
 
     app = make_app(AUTH_MODE="accounts", STABILITY_API_KEY=API_KEY, STABILITY_API_BASE_URL=fake.base_url)
-    with app.test_request_context():
-        user = create_user("ann@example.com", password=PASSWORD, monthly_credits=20)
-        lifecycle.create_batch(user, [f"a harbour {marker}"])
+    make_user(app, "ann@example.com", monthly_credits=20)
+    make_batch(app, f"a harbour {marker}", owner_email="ann@example.com")
     assert used(app) == CORE
     drain(app)
     assert used(app) == (0 if refunded else CORE)
 
 
 def test_canceling_a_queued_image_gives_its_credits_back_and_retrying_reserves_again(member_app):
-    with member_app.test_request_context():
-        batch = lifecycle.create_batch(find_user("ann@example.com"), ["one", "two"])
-        first = batch.generations[0].id
+    _, (first, _) = make_batch(member_app, "one", "two", owner_email="ann@example.com")
+    with member_app.app_context():
         lifecycle.cancel_generation(first)
         assert spending.allowance(find_user("ann@example.com")).used == CORE
         lifecycle.cancel_generation(first)  # a second cancel changes nothing, and refunds nothing
@@ -106,22 +116,20 @@ def test_canceling_a_queued_image_gives_its_credits_back_and_retrying_reserves_a
 
 
 def test_a_running_image_that_is_canceled_keeps_its_charge(member_app):
-    with member_app.test_request_context():
-        batch = lifecycle.create_batch(find_user("ann@example.com"), ["one"])
-        gid = batch.generations[0].id
-        db.session.execute(sa.update(Generation).values(status=Status.RUNNING))
-        db.session.commit()
+    _, (gid,) = make_batch(member_app, "one", owner_email="ann@example.com")
+    advance(member_app, gid, Status.RUNNING)
+    with member_app.app_context():
         lifecycle.cancel_generation(gid)
         assert spending.allowance(find_user("ann@example.com")).used == CORE
 
 
 def test_a_retry_over_the_allowance_is_refused_and_changes_nothing(member_app):
-    with member_app.test_request_context():
-        user = find_user("ann@example.com")
-        batch = lifecycle.create_batch(user, [f"p{i}" for i in range(6)])  # 18 of 20
-        gid = batch.generations[0].id
+    _, (gid, *_) = make_batch(member_app, *[f"p{i}" for i in range(6)], owner_email="ann@example.com")  # 18 of 20
+    with member_app.app_context():
         lifecycle.cancel_generation(gid)  # 15 used
-        lifecycle.create_batch(user, ["one more"])  # 18
+    make_batch(member_app, "one more", owner_email="ann@example.com")  # 18
+    with member_app.app_context():
+        user = find_user("ann@example.com")
         user.monthly_credits = 18
         db.session.commit()
         with pytest.raises(spending.OverAllowance):
@@ -142,17 +150,18 @@ def serve(app):
 
 def concurrent_submissions(app, count=20):
     """Sign in once, then send `count` one-prompt batches at the same moment; return their statuses."""
+    browser = app.test_client()  # the same app, so its session cookie opens the server's pages too
+    sign_in(browser, "ann@example.com")
+    token = csrf_for(browser)
+    cookie_name = app.config["SESSION_COOKIE_NAME"]
+    cookie = browser.get_cookie(cookie_name).value
     server, base = serve(app)
     try:
-        session = requests.Session()
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', session.get(base + "/login").text)[1]
-        session.post(base + "/login", data={"csrf_token": token, "email": "ann@example.com", "password": PASSWORD})
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', session.get(base + "/").text)[1]
         barrier, statuses = threading.Barrier(count), []
 
         def post() -> None:
             worker = requests.Session()
-            worker.cookies.update(session.cookies)
+            worker.cookies.set(cookie_name, cookie)
             barrier.wait()
             response = worker.post(base + "/", data={"csrf_token": token, "prompts-0": "a cat", "model": "core",
                                                      "aspect_ratio": "1:1", "output_format": "png"},
@@ -171,8 +180,7 @@ def concurrent_submissions(app, count=20):
 
 
 def allowance_for_three(app):
-    with app.app_context():
-        create_user("ann@example.com", password=PASSWORD, monthly_credits=3 * CORE + 1)
+    make_user(app, "ann@example.com", monthly_credits=3 * CORE + 1)
 
 
 def count_batches(app):

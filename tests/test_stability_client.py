@@ -1,17 +1,22 @@
-"""The Stability client against the documented contract, with requests-mock."""
+"""The Stability client against the documented contract, with requests-mock; and how it reads an answer's body
+off its socket, against the fake server."""
 
 import base64
 import io
+import socket
+import threading
 
 import pytest
 import requests
+from conftest import API_KEY
 from PIL import Image
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from app.imaging.decoding import decode_image
 from app.providers.base import GenerationError, GenerationRequest
 from app.providers.options import GenerationOptions
 from app.providers.rate_limit import RateLimitTimeout
-from app.providers.stability import StabilityClient, endpoint_for
+from app.providers.stability import BROKE_OFF, StabilityClient, endpoint_for
 
 BASE = "https://api.example.test"
 CORE = BASE + "/v2beta/stable-image/generate/core"
@@ -188,8 +193,8 @@ def test_log_lines_carry_the_request_id_and_never_the_key(client, requests_mock,
 class FakeLimiter:
     """Records how the client uses its limiter; can refuse like a real one."""
 
-    def __init__(self, error=None):
-        self.acquired, self.lockouts, self.error = [], [], error
+    def __init__(self, error=None, lockout_error=None):
+        self.acquired, self.lockouts, self.error, self.lockout_error = [], [], error, lockout_error
 
     def acquire(self, timeout=None):
         if self.error:
@@ -198,6 +203,8 @@ class FakeLimiter:
         return 0.0
 
     def lock_out(self, seconds=None):
+        if self.lockout_error:
+            raise self.lockout_error
         self.lockouts.append(seconds)
 
 
@@ -210,6 +217,14 @@ def test_every_call_takes_a_rate_limit_slot_and_a_429_locks_everyone_out(request
         client.generate(GenerationRequest(prompt="p"))
     client.generate(GenerationRequest(prompt="p"))
     assert len(limiter.acquired) == 2 and limiter.lockouts == [None]
+
+
+def test_a_redis_error_while_recording_a_429_lockout_is_still_a_retryable_429(requests_mock):
+    requests_mock.post(CORE, status_code=429, json={"id": "x", "name": "rate_limit_exceeded", "errors": ["slow down"]})
+    limiter = FakeLimiter(lockout_error=RedisConnectionError("Redis went away"))
+    with pytest.raises(GenerationError) as caught:
+        StabilityClient(KEY, BASE, limiter=limiter).generate(GenerationRequest(prompt="p"))
+    assert caught.value.transient and caught.value.status_code == 429
 
 
 @pytest.mark.parametrize(("error", "reason"), [
@@ -234,3 +249,45 @@ def test_a_v1_balance_error_becomes_a_reason(requests_mock):
                       json={"id": "c" * 32, "name": "unauthorized", "message": "bad key"})
     with pytest.raises(GenerationError, match="Invalid API key"):
         StabilityClient(KEY, BASE).balance()
+
+
+# --- the answer's body, read off its socket (the fake server) ----------------------------------
+
+def test_the_body_stays_in_its_socket_until_read_and_the_connection_is_used_again(fake):
+    client = StabilityClient(API_KEY, fake.base_url, pool_size=2)
+    first = client.generate(GenerationRequest(prompt="a lighthouse"))
+    assert first.content is None and first.body is not None  # headers only, so far
+    assert decode_image(first.read()).info.mime_type == "image/png"
+    second = client.generate(GenerationRequest(prompt="a harbour"))
+    assert second.read() != first.data
+    pools = client.session.get_adapter(fake.base_url).poolmanager.pools
+    assert [pools[key].num_connections for key in pools.keys()] == [1]  # the read body gave its connection back
+
+
+@pytest.fixture
+def cut_short_server():
+    """A server that promises a 1,000-byte PNG and closes after ten bytes of it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 1000\r\n"
+                                   b"x-request-id: cut-1\r\n\r\n" + b"\x89PNG\r\n\x1a\n..")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+
+
+def test_an_answer_that_breaks_off_is_a_transient_failure_with_its_request_id(cut_short_server):
+    image = StabilityClient(API_KEY, cut_short_server).generate(GenerationRequest(prompt="p"))
+    with pytest.raises(GenerationError) as caught:
+        image.read()
+    assert (caught.value.reason, caught.value.transient, caught.value.request_id) == (BROKE_OFF, True, "cut-1")

@@ -12,6 +12,7 @@ from redis import Redis
 from app.generations.queue import live_worker_count
 from app.processes.group import ProcessGroup
 
+pytestmark = pytest.mark.processes
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 BAD_SETTINGS = [

@@ -3,7 +3,8 @@
 import psycopg
 import pytest
 import sqlalchemy as sa
-from test_jobs import submit
+from factories import advance, make_batch
+from tests_support import rows
 
 from app.extensions import db
 from app.generations import lifecycle, statements
@@ -12,11 +13,8 @@ from app.models import Generation, Status
 
 def running(app, generation_id):
     """Claim a row as its job would; return its job id."""
-    with app.app_context():
-        job_id = db.session.get(Generation, generation_id).job_id
-        assert lifecycle.claim(generation_id, job_id) is not None
-        statements.release()
-        return job_id
+    advance(app, generation_id, Status.RUNNING)
+    return rows(app, [generation_id])[0].job_id
 
 
 def lost_connection() -> sa.exc.OperationalError:
@@ -35,7 +33,7 @@ def terminate_session_connection(app) -> None:
 def test_a_write_on_a_connection_the_server_dropped_runs_on_a_new_one(app):
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         pytest.skip("needs PostgreSQL to terminate a connection")
-    (generation_id,) = submit(app, "a cat")
+    _, (generation_id,) = make_batch(app, "a cat")
     job_id = running(app, generation_id)
     with app.app_context():
         terminate_session_connection(app)  # the session holds a connection the server has closed
@@ -45,7 +43,7 @@ def test_a_write_on_a_connection_the_server_dropped_runs_on_a_new_one(app):
 
 
 def test_a_commit_whose_answer_was_lost_is_found_and_not_applied_twice(app, monkeypatch):
-    (generation_id,) = submit(app, "a cat")
+    _, (generation_id,) = make_batch(app, "a cat")
     job_id = running(app, generation_id)
     real_commit = db.session.commit
 
@@ -64,7 +62,7 @@ def test_a_commit_whose_answer_was_lost_is_found_and_not_applied_twice(app, monk
 
 
 def test_a_commit_that_never_landed_is_run_again(app, monkeypatch):
-    (generation_id,) = submit(app, "a cat")
+    _, (generation_id,) = make_batch(app, "a cat")
     job_id = running(app, generation_id)
     real_commit = db.session.commit
     calls = []
@@ -86,7 +84,7 @@ def test_a_commit_that_never_landed_is_run_again(app, monkeypatch):
 
 
 def test_other_database_errors_are_not_retried(app, monkeypatch):
-    (generation_id,) = submit(app, "a cat")
+    _, (generation_id,) = make_batch(app, "a cat")
     with app.app_context():
         monkeypatch.setattr(db.session, "commit", lambda: (_ for _ in ()).throw(
             sa.exc.IntegrityError("UPDATE", {}, Exception("constraint"))))

@@ -4,10 +4,11 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from factories import advance, make_batch
 from tests_support import csrf_for
 
 from app.extensions import db
-from app.models import Batch, Generation
+from app.models import Batch, Status
 from app.text.storable import first_unsafe_character, unsafe_character_message, without_unsafe_characters
 
 
@@ -77,9 +78,6 @@ def test_a_gallery_search_with_unsafe_characters_answers_normally(client, query)
 
 
 def test_a_gallery_search_ignores_the_unsafe_characters_it_drops(app, client):
-    with app.app_context():
-        db.session.add(Batch(generations=[Generation(position=0, prompt="a red fox", provider="demo",
-                                                     status="succeeded", file_name="aa/fox.png",
-                                                     mime_type="image/png", width=1, height=1)]))
-        db.session.commit()
+    _, (gid,) = make_batch(app, "a red fox", enqueue=False)
+    advance(app, gid, Status.SUCCEEDED, file_name="aa/fox.png", mime_type="image/png", width=1, height=1)
     assert "a red fox" in client.get("/all/?q=red%00+fox").get_data(as_text=True)

@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import s3_settings
+from factories import make_batch
 from live_stack import BIN, ROOT, _environment, spawn
 from redis import Redis
 from rq import Worker
 from seaweed import CREDENTIALS
 
-from app.accounts.users import local_user
-from app.generations.lifecycle import create_batch
 from app.processes.group import free_port, http_ok, wait_until
 
 pytestmark = pytest.mark.s3
@@ -70,9 +69,7 @@ def test_a_batch_made_by_two_workers_is_fully_visible_from_either_web_process(ma
         (url_a, folder_a), (url_b, folder_b) = (stack.enter_context(host(name, tmp_path, env)) for name in "ab")
         redis = Redis.from_url(redis_url)
         wait_until(lambda: len(Worker.all(connection=redis)) >= 2 * CONCURRENCY, "both hosts' workers")
-        with app.test_request_context():
-            batch = create_batch(local_user(), PROMPTS)
-            batch_id, ids = batch.id, [g.id for g in batch.generations]
+        batch_id, ids = make_batch(app, *PROMPTS)
         status = wait_for_batch(url_a, batch_id)
         assert [g["status"] for g in status["generations"]] == ["succeeded"] * len(PROMPTS)
         by_a, by_b = made_by(tmp_path, "a", ids), made_by(tmp_path, "b", ids)

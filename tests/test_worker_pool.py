@@ -1,12 +1,13 @@
 """The worker through a Redis outage: it lives on, puts an unstarted row back in line, and registers again."""
 
+from factories import make_batch
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 from rq import Worker
 from rq.job import Job
-from test_jobs import rows, submit
+from tests_support import rows
 
 from app.processes.group import free_port
 from app.services import services
@@ -27,7 +28,7 @@ def unreachable_redis() -> Redis:
 
 
 def test_a_job_whose_redis_vanished_puts_its_row_back_in_line_and_the_worker_lives_on(app, monkeypatch):
-    (generation_id,) = submit(app, "a cat")
+    _, (generation_id,) = make_batch(app, "a cat")
     (before,) = rows(app, [generation_id])
     job = Job.fetch(before.job_id, connection=services(app).redis)
 

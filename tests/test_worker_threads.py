@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import API_KEY, drain
+from factories import make_batch
 from fake_stability import FakeStability
 
-from app.accounts.users import local_user
 from app.extensions import db
-from app.generations.lifecycle import WORKER_STOPPED, create_batch
+from app.generations.lifecycle import WORKER_STOPPED
 from app.models import Generation
 from app.processes.group import ProcessGroup
 
@@ -31,8 +31,7 @@ def test_a_hundred_jobs_in_flight_in_one_process_each_finish_exactly_once(make_a
         app = make_app(STABILITY_API_KEY=API_KEY, STABILITY_API_BASE_URL=fake.base_url,
                        STABILITY_RATE_LIMIT="1000/1", WORKER_CONCURRENCY=100, WORKER_PROCESSES=1)
         prompts = [f"image number {i}" for i in range(100)]
-        with app.test_request_context():
-            create_batch(local_user(), prompts)
+        make_batch(app, *prompts)
         drain(app, slots=100)
         assert statuses(app) == {"succeeded": 100}
         deadline = time.monotonic() + 10
@@ -50,8 +49,7 @@ def test_sigterm_lets_jobs_finish_within_the_grace_period_and_requeues_the_rest(
                                                                                    tmp_path):
     with FakeStability(api_key=API_KEY, latency=4.0, rate_limit=None) as fake:
         app = make_app(STABILITY_API_KEY=API_KEY, STABILITY_API_BASE_URL=fake.base_url)
-        with app.test_request_context():
-            ids = [g.id for g in create_batch(local_user(), ["slow one", "slow two", "slow three"]).generations]
+        _, ids = make_batch(app, "slow one", "slow two", "slow three")
         env = {**os.environ, "DATABASE_URL": migrated, "REDIS_URL": redis_url, "SECRET_KEY": "x",
                "STABILITY_API_KEY": API_KEY, "STABILITY_API_BASE_URL": fake.base_url, "WORKER_CONCURRENCY": "3",
                "WORKER_PROCESSES": "1", "WORKER_SHUTDOWN_GRACE": "1", "MEDIA_ROOT": app.config["MEDIA_ROOT"]}

@@ -1,4 +1,5 @@
-"""The live generate page: the one-query poll, its pace, the progress line, Retry all failed, titles, time left."""
+"""The generate page (app/batches) and its poll: the cards in order, what a poll swaps, the one-query poll and its
+pace, the progress line, Retry all failed, titles, time left (the JSON API: tests/test_api_*.py)."""
 
 import re
 import threading
@@ -6,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from tests_support import csrf_for, make_batch, make_user, set_status, signed_in
+from factories import advance, make_batch, make_images, make_user
+from tests_support import csrf_for, sign_in
 
 from app.accounts.users import require_user
 from app.batches import eta
@@ -37,10 +39,6 @@ class StatementLog:
             self.statements.append(statement)
 
 
-
-
-
-
 def seen_of(html):
     match = re.search(r'hx-get="[^"]*/status\?seen=([^"&]*)"', html)
     return match.group(1) if match else None
@@ -57,6 +55,92 @@ def poll(client, batch_id, seen, **headers):
                       headers={"HX-Request": "true", **headers})
 
 
+def poll_url(html):
+    match = re.search(r'hx-get="([^"]*/status\?seen=[^"]*)"', html)
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+# --- the page and its cards ---------------------------------------------------------------------
+
+def test_generate_page_shows_one_card_per_prompt_in_order_and_polls(app, client):
+    batch_id, ids = make_batch(app, "first prompt", "second prompt")
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert html.index("first prompt") < html.index("second prompt")
+    assert html.count('data-status="queued"') == 2
+    assert poll_url(html) == f"/generate/{batch_id}/status?seen=q0.q1"  # status and place in the queue
+    assert 'hx-trigger="every 2s"' in html  # everything still queued: a slower poll
+    assert '<meta http-equiv="refresh"' in html  # inside <noscript>: pages without JS reload themselves
+
+
+def test_unknown_batch_is_a_404_page_everywhere(client):
+    for url in ("/generate/999", "/generate/999/status", "/api/batches/999"):
+        response = client.get(url)
+        assert response.status_code == 404
+        assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_a_poll_with_nothing_new_answers_204_without_a_body(app, client):
+    batch_id, _ = make_batch(app, "a", "b")
+    response = client.get(f"/generate/{batch_id}/status?seen=q0.q1", headers={"HX-Request": "true"})
+    assert response.status_code == 204 and response.data == b""
+
+
+def test_a_poll_swaps_only_the_cards_that_changed(app, client):
+    batch_id, ids = make_batch(app, "a", "b", "c")
+    advance(app, ids[1], Status.RUNNING)
+    html = client.get(f"/generate/{batch_id}/status?seen=q0.q1.q2").get_data(as_text=True)
+    # The second card started; the third moved up the queue; the first is unchanged.
+    assert f'id="generation-{ids[1]}" hx-swap-oob="true"' in html
+    assert f'id="generation-{ids[2]}" hx-swap-oob="true"' in html
+    assert f'id="generation-{ids[0]}"' not in html
+    assert poll_url(html) == f"/generate/{batch_id}/status?seen=q0.r.q1"
+    assert "Generating" in html and "1 ahead" in html
+
+
+def test_polling_stops_once_every_generation_is_final(app, client, run_worker):
+    batch_id, ids = make_batch(app, "a", "[anything]")
+    run_worker()
+    html = client.get(f"/generate/{batch_id}/status?seen=q0.q1").get_data(as_text=True)
+    assert poll_url(html) is None and "hx-trigger" not in html
+    assert html.count('hx-swap-oob="true"') == 2
+    assert re.search(rf'src="/images/{ids[0]}/file\?v=[0-9a-f]{{12}}"', html)
+    assert "All done." in html
+    page = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert poll_url(page) is None and 'http-equiv="refresh"' not in page
+
+
+def test_a_failed_card_shows_its_reason_and_support_id(app, client):
+    batch_id, ids = make_batch(app, "a")
+    advance(app, ids[0], Status.FAILED, error="Blocked by content moderation (not charged)",
+            api_error_id="f" * 32)
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert "Blocked by content moderation (not charged)" in html
+    assert "support id " + "f" * 32 in html
+    assert progress_text(html) == "1 of 1 finished · 0 made, 1 failed."
+
+
+def test_a_filtered_card_shows_the_blurred_image_marked_as_such(app, client):
+    batch_id, _ = make_images(app, "a", filtered=True)
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert "Blurred by content filter" in html and "Filtered" in html
+
+
+def test_demo_images_are_labelled_on_their_cards(app, client, run_worker):
+    batch_id, _ = make_batch(app, "a")
+    run_worker()
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert "Offline demo" in html
+
+
+def test_reloading_the_page_shows_the_same_truth_as_the_api(app, client):
+    batch_id, ids = make_batch(app, "a", "b")
+    advance(app, ids[0], Status.FAILED, error="Could not reach the Stability API")
+    html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    api = client.get(f"/api/batches/{batch_id}").get_json()
+    assert [g["status"] for g in api["generations"]] == ["failed", "queued"]
+    assert 'data-status="failed"' in html and 'data-status="queued"' in html
+
+
 # --- the poll: one query --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("who", ["owner", "admin"])
@@ -65,9 +149,9 @@ def test_an_unchanged_poll_is_one_sql_statement_with_the_session_checked_in_it(a
     make_user(app, "owner@example.com")
     make_user(app, "admin@example.com", admin=True)
     batch_id, ids = make_batch(app, *[f"prompt {i}" for i in range(30)], owner_email="owner@example.com")
-    set_status(app, ids[0], Status.RUNNING, started_at=utcnow())
+    advance(app, ids[0], Status.RUNNING)
     client = app.test_client()
-    signed_in(client, f"{who}@example.com")
+    sign_in(client, f"{who}@example.com")
     seen = seen_of(client.get(f"/generate/{batch_id}").get_data(as_text=True))
     poll(client, batch_id, seen)  # warm: compiled statements, the pool
     with StatementLog(app) as log:
@@ -89,7 +173,7 @@ def test_an_unchanged_poll_without_accounts_is_one_sql_statement(app, client):
 def test_a_changed_poll_reads_only_the_changed_rows_whole(app, client):
     batch_id, ids = make_batch(app, *[f"prompt {i}" for i in range(20)])
     seen = seen_of(client.get(f"/generate/{batch_id}").get_data(as_text=True))
-    set_status(app, ids[19], Status.CANCELED)
+    advance(app, ids[19], Status.CANCELED)
     with StatementLog(app) as log:
         html = poll(client, batch_id, seen).get_data(as_text=True)
     assert html.count('hx-swap-oob="true"') == 1 and f'id="generation-{ids[19]}"' in html
@@ -106,13 +190,13 @@ def test_the_fast_poll_still_refuses_whoever_the_ordinary_checks_refuse(accounts
     batch_id, _ = make_batch(app, "the owner's lighthouse", owner_email="owner@example.com")
     url = f"/generate/{batch_id}/status?seen=x"
     other = app.test_client()
-    signed_in(other, "other@example.com")
+    sign_in(other, "other@example.com")
     assert other.get(url).status_code == 404
     assert app.test_client().get(url).status_code == 302  # signed out: to the sign-in page
     anonymous = app.test_client().get(url, headers={"HX-Request": "true"})
     assert anonymous.status_code == 401 and anonymous.headers["HX-Redirect"].startswith("/login")
     owner = app.test_client()
-    signed_in(owner, "owner@example.com")
+    sign_in(owner, "owner@example.com")
     assert owner.get(url).status_code == 200
     with app.app_context():
         user = require_user("owner@example.com")
@@ -120,7 +204,7 @@ def test_the_fast_poll_still_refuses_whoever_the_ordinary_checks_refuse(accounts
         db.session.commit()
     assert owner.get(url).status_code == 302
     owner = app.test_client()
-    signed_in(owner, "owner@example.com")
+    sign_in(owner, "owner@example.com")
     with app.app_context():
         db.session.execute(sa.update(User).where(User.email == "owner@example.com").values(disabled=True))
         db.session.commit()
@@ -133,11 +217,11 @@ def test_the_page_polls_slowly_while_all_wait_every_second_while_one_runs_and_st
     batch_id, (first, second) = make_batch(app, "a", "b")
     page = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert 'hx-trigger="every 2s"' in page
-    set_status(app, first, Status.RUNNING, started_at=utcnow())
+    advance(app, first, Status.RUNNING)
     html = poll(client, batch_id, seen_of(page)).get_data(as_text=True)
     assert 'hx-trigger="every 1s"' in html
-    set_status(app, first, Status.CANCELED)
-    set_status(app, second, Status.CANCELED)
+    advance(app, first, Status.CANCELED)
+    advance(app, second, Status.CANCELED)
     html = poll(client, batch_id, seen_of(html)).get_data(as_text=True)
     assert "hx-trigger" not in html and seen_of(html) is None
 
@@ -156,11 +240,11 @@ def test_a_batch_canceled_whole_says_so_and_never_all_done(app, client):
 
 def test_a_mixed_batch_names_each_outcome_and_what_is_left(app, client):
     batch_id, ids = make_batch(app, "a", "b", "c", "d", "e", "f")
-    set_status(app, ids[0], Status.SUCCEEDED)
-    set_status(app, ids[1], Status.FAILED, error="server error")
-    set_status(app, ids[2], Status.FILTERED)
-    set_status(app, ids[3], Status.CANCELED)
-    set_status(app, ids[4], Status.RUNNING, started_at=utcnow())
+    advance(app, ids[0], Status.SUCCEEDED)
+    advance(app, ids[1], Status.FAILED, error="server error")
+    advance(app, ids[2], Status.FILTERED)
+    advance(app, ids[3], Status.CANCELED)
+    advance(app, ids[4], Status.RUNNING)
     html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert progress_text(html).startswith(
         "4 of 6 finished · 1 made, 1 filtered, 1 failed, 1 canceled · 1 generating, 1 queued…")
@@ -168,10 +252,10 @@ def test_a_mixed_batch_names_each_outcome_and_what_is_left(app, client):
     assert kinds == ["succeeded", "filtered", "failed", "canceled", "running", "queued"]
 
 
-def test_all_done_only_once_something_was_made(app, client, run_worker):
+def test_all_done_only_once_something_was_made(app, client):
     batch_id, ids = make_batch(app, "a", "b")
-    run_worker()
-    set_status(app, ids[1], Status.FAILED, error="x")
+    advance(app, ids[0], Status.SUCCEEDED)
+    advance(app, ids[1], Status.FAILED, error="x")
     assert progress_text(client.get(f"/generate/{batch_id}").get_data(as_text=True)) == (
         "2 of 2 finished · 1 made, 1 failed. All done.")
 
@@ -188,7 +272,7 @@ def test_the_queued_message_lives_in_the_progress_line_not_in_a_sticky_flash(app
     batch_id = int(response.headers["Location"].rsplit("/", 1)[1])
     with app.app_context():
         ids = list(db.session.scalars(sa.select(Generation.id).where(Generation.batch_id == batch_id)))
-    set_status(app, ids[0], Status.CANCELED)
+    advance(app, ids[0], Status.CANCELED)
     assert "queued." not in progress_text(poll(client, batch_id, seen_of(html)).get_data(as_text=True))
 
 
@@ -199,9 +283,9 @@ def test_retry_all_failed_queues_each_failed_card_again_and_reserves_its_cost(ac
     make_user(app, "owner@example.com", monthly_credits=100)
     batch_id, ids = make_batch(app, "a", "b", "c", owner_email="owner@example.com")
     client = app.test_client()
-    signed_in(client, "owner@example.com")
+    sign_in(client, "owner@example.com")
     for generation_id in ids[:2]:
-        set_status(app, generation_id, Status.FAILED, error="server error")
+        advance(app, generation_id, Status.FAILED, error="server error")
     page = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert "Retry all failed (2)" in page
     with app.app_context():
@@ -224,12 +308,12 @@ def test_retry_all_failed_is_refused_whole_when_the_allowance_is_short(accounts_
     make_user(app, "owner@example.com", monthly_credits=3 * price)
     batch_id, ids = make_batch(app, "a", "b", "c", owner_email="owner@example.com")
     client = app.test_client()
-    signed_in(client, "owner@example.com")
-    for generation_id in ids:  # failed without a refund: the three reservations stay spent
-        set_status(app, generation_id, Status.FAILED, error="server error")
+    sign_in(client, "owner@example.com")
+    for generation_id in ids:  # each failure gives its reservation back
+        advance(app, generation_id, Status.FAILED, error="server error")
     with app.app_context():
         user = require_user("owner@example.com")
-        user.monthly_credits = 4 * price  # room for one retry, not three
+        user.monthly_credits = price  # room for one retry, not three
         db.session.commit()
     html = client.post(f"/generate/{batch_id}/retry-failed", headers={"HX-Request": "true",
                        "X-CSRFToken": csrf_for(client)}).get_data(as_text=True)
@@ -237,7 +321,7 @@ def test_retry_all_failed_is_refused_whole_when_the_allowance_is_short(accounts_
            "Nothing was retried." in html
     with app.app_context():
         assert set(db.session.scalars(sa.select(Generation.status).where(Generation.id.in_(ids)))) == {"failed"}
-        assert _used(app, "owner@example.com") == 3 * price
+        assert _used(app, "owner@example.com") == 0
 
 
 def test_retry_all_failed_needs_a_csrf_token_and_is_a_404_for_someone_else(accounts_app):
@@ -245,12 +329,12 @@ def test_retry_all_failed_needs_a_csrf_token_and_is_a_404_for_someone_else(accou
     make_user(app, "owner@example.com")
     make_user(app, "other@example.com")
     batch_id, ids = make_batch(app, "a", owner_email="owner@example.com")
-    set_status(app, ids[0], Status.FAILED, error="x")
+    advance(app, ids[0], Status.FAILED, error="x")
     other = app.test_client()
-    signed_in(other, "other@example.com")
+    sign_in(other, "other@example.com")
     assert other.post(f"/generate/{batch_id}/retry-failed", data={"csrf_token": csrf_for(other)}).status_code == 404
     owner = app.test_client()
-    signed_in(owner, "owner@example.com")
+    sign_in(owner, "owner@example.com")
     assert owner.post(f"/generate/{batch_id}/retry-failed").status_code == 400
     with app.app_context():
         assert db.session.get(Generation, ids[0]).status == "failed"
@@ -292,9 +376,9 @@ def test_a_running_card_says_how_long_is_left_from_the_models_recent_running_tim
     batch_id, ids = make_batch(app, *[f"p{i}" for i in range(5)])
     now = utcnow()
     for generation_id, seconds in zip(ids[:3], (4, 10, 30), strict=True):  # median: 10 s
-        set_status(app, generation_id, Status.SUCCEEDED, started_at=now - timedelta(seconds=seconds + 60),
-                   finished_at=now - timedelta(seconds=60))
-    set_status(app, ids[3], Status.RUNNING, started_at=now - timedelta(seconds=3))
+        advance(app, generation_id, Status.SUCCEEDED, started_at=now - timedelta(seconds=seconds + 60),
+                finished_at=now - timedelta(seconds=60))
+    advance(app, ids[3], Status.RUNNING, started_at=now - timedelta(seconds=3))
     html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert re.search(rf'id="generation-{ids[3]}".*?<span class="eta" data-eta="7">~7 s left</span>', html, re.S)
     assert html.count('class="eta"') == 1  # queued and finished cards have none
@@ -305,7 +389,7 @@ def test_a_running_card_says_how_long_is_left_from_the_models_recent_running_tim
 
 def test_no_time_left_is_guessed_without_a_finished_image_of_that_model(app, client):
     batch_id, ids = make_batch(app, "a")
-    set_status(app, ids[0], Status.RUNNING, started_at=utcnow())
+    advance(app, ids[0], Status.RUNNING)
     html = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert 'class="eta"' not in html and "Generating" in html
 
@@ -313,7 +397,7 @@ def test_no_time_left_is_guessed_without_a_finished_image_of_that_model(app, cli
 def test_without_a_finished_image_a_page_of_running_cards_asks_once_not_once_per_card(app, client):
     batch_id, ids = make_batch(app, *[f"p{i}" for i in range(8)])
     for generation_id in ids:
-        set_status(app, generation_id, Status.RUNNING, started_at=utcnow())
+        advance(app, generation_id, Status.RUNNING)
     with StatementLog(app) as log:
         client.get(f"/generate/{batch_id}")
     assert sum("ORDER BY generations.finished_at DESC" in s for s in log.statements) == 1
@@ -322,8 +406,8 @@ def test_without_a_finished_image_a_page_of_running_cards_asks_once_not_once_per
 def test_an_overdue_image_is_almost_done_not_negative(app):
     batch_id, ids = make_batch(app, "a", "b")
     now = utcnow()
-    set_status(app, ids[0], Status.SUCCEEDED, started_at=now - timedelta(seconds=5), finished_at=now)
-    set_status(app, ids[1], Status.RUNNING, started_at=now - timedelta(seconds=50))
+    advance(app, ids[0], Status.SUCCEEDED, started_at=now - timedelta(seconds=5), finished_at=now)
+    advance(app, ids[1], Status.RUNNING, started_at=now - timedelta(seconds=50))
     with app.app_context():
         assert eta.seconds_left(db.session.get(Generation, ids[1])) == 0
 

@@ -1,16 +1,27 @@
-"""A worker process reads only a few answers at a time; the rest wait unread in their sockets, then arrive whole."""
+"""How much of a burst of answers one worker process holds and works on at once (app/worker/slots.py): decoding
+and thumbnailing one image per core, two answers in hand per core, the rest waiting unread in their sockets,
+and every place given back."""
 
-import socket
+import io
 import threading
+import time
 
 import pytest
 from conftest import API_KEY, drain
-from test_jobs import rows, submit
+from factories import make_batch
+from PIL import Image
+from tests_support import rows
 
-from app.imaging.decoding import decode_image
-from app.providers.base import GenerationError, GenerationRequest
-from app.providers.stability import BROKE_OFF, StabilityClient
+from app.imaging.errors import NOT_AN_IMAGE, ImageError
+from app.providers.base import GenerationError
+from app.providers.stability import BROKE_OFF
 from app.worker import jobs, slots
+
+
+def png(size=(512, 512)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (20, 120, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 class CountingSlot(slots.AnswerSlot):
@@ -37,44 +48,41 @@ class CountingSlot(slots.AnswerSlot):
         super().give_back()
 
 
-def test_the_body_stays_in_its_socket_until_read_and_the_connection_is_used_again(fake):
-    client = StabilityClient(API_KEY, fake.base_url, pool_size=2)
-    first = client.generate(GenerationRequest(prompt="a lighthouse"))
-    assert first.content is None and first.body is not None  # headers only, so far
-    assert decode_image(first.read()).info.mime_type == "image/png"
-    second = client.generate(GenerationRequest(prompt="a harbour"))
-    assert second.read() != first.read()
-    pools = client.session.get_adapter(fake.base_url).poolmanager.pools
-    assert [pools[key].num_connections for key in pools.keys()] == [1]  # the read body gave its connection back
+def test_a_burst_of_answers_is_decoded_no_more_than_one_per_core_at_a_time(monkeypatch):
+    limit = 2
+    monkeypatch.setattr(jobs, "PIXEL_WORK", threading.BoundedSemaphore(limit))
+    real_decode, busy, most, lock = jobs.decode_image, [0], [0], threading.Lock()
+
+    def counting_decode(data, **kwargs):
+        with lock:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        time.sleep(0.02)  # long enough for every thread to be waiting at once
+        try:
+            return real_decode(data, **kwargs)
+        finally:
+            with lock:
+                busy[0] -= 1
+
+    monkeypatch.setattr(jobs, "decode_image", counting_decode)
+    data, results = png(), []
+    threads = [threading.Thread(target=lambda: results.append(jobs._checked_thumbnail(data))) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == limit
+    assert len(results) == 12
+    assert all((info.width, thumbnail.width) == (512, 384) for info, thumbnail in results)
 
 
-@pytest.fixture
-def cut_short_server():
-    """A server that promises a 1,000-byte PNG and closes after ten bytes of it."""
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            with connection:
-                connection.recv(65536)
-                connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 1000\r\n"
-                                   b"x-request-id: cut-1\r\n\r\n" + b"\x89PNG\r\n\x1a\n..")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    listener.close()
-
-
-def test_an_answer_that_breaks_off_is_a_transient_failure_with_its_request_id(cut_short_server):
-    image = StabilityClient(API_KEY, cut_short_server).generate(GenerationRequest(prompt="p"))
-    with pytest.raises(GenerationError) as caught:
-        image.read()
-    assert (caught.value.reason, caught.value.transient, caught.value.request_id) == (BROKE_OFF, True, "cut-1")
+def test_a_bad_answer_gives_its_turn_back(monkeypatch):
+    monkeypatch.setattr(jobs, "PIXEL_WORK", threading.BoundedSemaphore(1))
+    with pytest.raises(ImageError) as caught:
+        jobs._checked_thumbnail(b"not an image")
+    assert caught.value.reason == NOT_AN_IMAGE
+    info, _thumbnail = jobs._checked_thumbnail(png((64, 64)))  # would block forever had the turn been kept
+    assert info.width == 64
 
 
 def test_a_burst_of_answers_is_read_a_few_at_a_time_and_every_image_is_stored(make_app, fake, monkeypatch):
@@ -90,7 +98,7 @@ def test_a_burst_of_answers_is_read_a_few_at_a_time_and_every_image_is_stored(ma
 
     monkeypatch.setattr(jobs, "decode_image", slow_decode)
     CountingSlot.most = CountingSlot.held_now = 0
-    ids = submit(app, *[f"a lighthouse, take {n}" for n in range(8)])
+    _, ids = make_batch(app, *[f"a lighthouse, take {n}" for n in range(8)])
     drain(app, slots=8)
     assert [g.status for g in rows(app, ids)] == ["succeeded"] * 8
     assert CountingSlot.most == 2 and CountingSlot.held_now == 0
@@ -108,7 +116,7 @@ def test_a_broken_off_answer_is_retried_and_gives_its_place_back(api_app, monkey
 
     monkeypatch.setattr(jobs.GeneratedImage, "read", breaks_once)
     monkeypatch.setitem(api_app.config, "STABILITY_RETRY_BASE_DELAY", 0.01)
-    ids = submit(api_app, "a harbour")
+    _, ids = make_batch(api_app, "a harbour")
     drain(api_app)
     (generation,) = rows(api_app, ids)
     assert (generation.status, generation.attempts) == ("succeeded", 2)
