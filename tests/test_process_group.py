@@ -10,6 +10,8 @@ from redis import Redis
 from app.processes.group import NotReady, ProcessGroup, free_port
 from app.processes.redis_server import EmbeddedRedis
 
+pytestmark = pytest.mark.processes
+
 
 def python(code: str) -> list[str]:
     return [sys.executable, "-c", code]
