@@ -109,7 +109,7 @@ def account() -> Response | tuple[str, int]:
         form.current.errors = ["That is not your current password."]
     status = 422 if request.method == "POST" else 200
     return render_template("accounts/account.html", form=form, allowance=spending.allowance(current_user),
-                           sessions=sessions.of_user(current_user), this_session=sessions.current()), status
+                           sessions=sessions.of_user(current_user), this_session_id=sessions.current_id()), status
 
 
 def _change_password(form: ChangePasswordForm) -> Response:
@@ -127,7 +127,7 @@ def _change_password(form: ChangePasswordForm) -> Response:
 @login_required
 def end_session(session_id: int) -> Response:
     """Sign out one of your sessions (this one included); another person's session is a 404."""
-    ending_this = (this := sessions.current()) is not None and this.id == session_id
+    ending_this = sessions.current_id() == session_id
     if not sessions.end(current_user, session_id):
         abort(404)
     if ending_this:
@@ -141,9 +141,9 @@ def end_session(session_id: int) -> Response:
 @login_required
 def end_other_sessions() -> Response:
     """Sign out everywhere else: every session of yours but this one ends now."""
-    this = sessions.current()
-    if this is None:
+    this_id = sessions.current_id()
+    if this_id is None:
         abort(404)  # AUTH_MODE=none: there are no sessions
-    ended = sessions.end_others(current_user, this)
+    ended = sessions.end_others(current_user, this_id)
     flash(f"Signed out {count_of(ended, 'other session')}." if ended else "You had no other sessions.")
     return redirect(url_for("accounts.account", _anchor="sessions"), code=303)

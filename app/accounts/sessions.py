@@ -57,19 +57,19 @@ def _address() -> str:
     return (request.remote_addr or "unknown")[:45]
 
 
-def begin(user: User) -> UserSession:
+def begin(user: User) -> None:
     """Sign this browser in as the user, in a session of its own that nothing else can end or reuse."""
     secret = secrets.token_urlsafe(SECRET_BYTES)
     now = utcnow()
     row = UserSession(user_id=user.id, secret_hash=hash_secret(secret), created_at=now, last_seen_at=now,
                       device=device_of(request.user_agent.string), address=_address())
     db.session.add(row)
+    db.session.flush()
+    g.user_session_id = row.id
     _sweep(now)
     db.session.commit()
     login_user(user)
     session[COOKIE_KEY] = secret
-    g.user_session = row
-    return row
 
 
 def _sweep(now: datetime) -> None:
@@ -93,16 +93,17 @@ def resolve(secret: object) -> User | None:
     if row.user.disabled or now - row.last_seen_at >= idle_timeout() or now - row.created_at >= lifetime():
         _delete(sa.delete(UserSession).where(UserSession.id == row.id))
         return None
-    g.user_session = row
+    # The id, not the row: after the commit below the row would be read again, and it may be gone by then.
+    user, g.user_session_id = row.user, row.id
     if now - row.last_seen_at >= seen_resolution():
-        _note_use(row, now)
-    return row.user
+        _note_use(row.id, now)
+    return user
 
 
-def _note_use(row: UserSession, now: datetime) -> None:
+def _note_use(session_id: int, now: datetime) -> None:
     """Record this request's time and address, unless another request of the session just did."""
     db.session.execute(sa.update(UserSession).where(
-        UserSession.id == row.id, UserSession.last_seen_at < now - seen_resolution(),
+        UserSession.id == session_id, UserSession.last_seen_at < now - seen_resolution(),
     ).values(last_seen_at=now, address=_address()).execution_options(synchronize_session=False))
     db.session.commit()
 
@@ -120,9 +121,9 @@ def recently_seen(secret: object) -> sa.ColumnElement[bool] | None:
                    UserSession.last_seen_at > now - seen_resolution())
 
 
-def current() -> UserSession | None:
-    """The session this request was signed in with, if any (not an API token's request)."""
-    return g.get("user_session")
+def current_id() -> int | None:
+    """The id of the session this request was signed in with, if any (not an API token's request)."""
+    return g.get("user_session_id")
 
 
 def of_user(user: User) -> list[UserSession]:
@@ -133,10 +134,9 @@ def of_user(user: User) -> list[UserSession]:
 
 def end_current() -> None:
     """Delete this request's session: its cookie, and every copy of it, stops working now."""
-    row = current()
-    if row is not None:
-        _delete(sa.delete(UserSession).where(UserSession.id == row.id))
-        g.pop("user_session")
+    session_id = g.pop("user_session_id", None)
+    if session_id is not None:
+        _delete(sa.delete(UserSession).where(UserSession.id == session_id))
 
 
 def end(user: User, session_id: int) -> bool:
@@ -144,9 +144,9 @@ def end(user: User, session_id: int) -> bool:
     return _delete(sa.delete(UserSession).where(UserSession.id == session_id, UserSession.user_id == user.id)) > 0
 
 
-def end_others(user: User, keep: UserSession) -> int:
-    """End every session of the user but `keep`; how many ended."""
-    return _delete(sa.delete(UserSession).where(UserSession.user_id == user.id, UserSession.id != keep.id))
+def end_others(user: User, keep_id: int) -> int:
+    """End every session of the user but the one with this id; how many ended."""
+    return _delete(sa.delete(UserSession).where(UserSession.user_id == user.id, UserSession.id != keep_id))
 
 
 def end_all(user: User) -> int:
