@@ -13,6 +13,7 @@ from app.accounts import sessions
 from app.accounts.auth import OPEN_ENDPOINTS
 from app.accounts.sessions import device_of
 from app.accounts.users import require_user
+from app.config import Config, ConfigError
 from app.extensions import db
 from app.models import ApiToken, User, UserSession, utcnow
 
@@ -345,3 +346,21 @@ def test_without_accounts_there_are_no_sessions_to_list_or_end(make_app):
 ])
 def test_devices_are_named_from_the_user_agent(user_agent, device):
     assert device_of(user_agent) == device
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("SESSION_IDLE_MINUTES", "0", "SESSION_IDLE_MINUTES must be an integer of at least 1"),
+    ("SESSION_IDLE_MINUTES", "half an hour", "SESSION_IDLE_MINUTES must be an integer"),
+    ("SESSION_LIFETIME_HOURS", "0", "SESSION_LIFETIME_HOURS must be a number above 0"),
+])
+def test_the_timeouts_are_settings_checked_at_start_up(monkeypatch, tmp_path, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        Config(str(tmp_path))
+
+
+def test_the_timeouts_default_to_two_idle_hours_within_a_day(monkeypatch, tmp_path):
+    monkeypatch.delenv("SESSION_IDLE_MINUTES", raising=False)
+    monkeypatch.delenv("SESSION_LIFETIME_HOURS", raising=False)
+    config = Config(str(tmp_path))
+    assert (config.SESSION_IDLE_MINUTES, config.SESSION_LIFETIME_HOURS) == (120, 24.0)
