@@ -255,6 +255,9 @@ class Config:
         self.RQ_DASHBOARD_USERNAME = env.get("RQ_DASHBOARD_USERNAME") or None
         self.RQ_DASHBOARD_PASSWORD = env.get("RQ_DASHBOARD_PASSWORD") or None
         self.SESSION_COOKIE_SECURE = _flag_env("SESSION_COOKIE_SECURE")
+        # A browser's session ends this long after its last request, and this long after signing in at the latest.
+        self.SESSION_IDLE_MINUTES = _int_env("SESSION_IDLE_MINUTES", 120)
+        self.SESSION_LIFETIME_HOURS = _float_env("SESSION_LIFETIME_HOURS", 24.0, positive=True)
         # Sign-in is off only for the operator's own machine (scripts/run.py on loopback).
         self.AUTH_MODE = _choice_env("AUTH_MODE", "none" if self.LOCAL_RUN else "accounts", ("accounts", "none"))
         self.DEFAULT_MONTHLY_CREDITS = _optional_float_env("DEFAULT_MONTHLY_CREDITS")

@@ -80,7 +80,7 @@ class User(db.Model):
     disabled: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
     # Credits per calendar month (UTC); None means no per-user cap.
     monthly_credits: so.Mapped[float | None]
-    # Part of every session's id: bumping it (password change, disable) ends all other sessions.
+    # Part of every password link: bumping it (a password set, a disable) makes the links made before unusable.
     session_version: so.Mapped[int] = so.mapped_column(default=1, server_default="1")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     last_login_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
@@ -102,8 +102,8 @@ class User(db.Model):
         return False
 
     def get_id(self) -> str:
-        """The session's user id, bound to the session version so a password change ends old sessions."""
-        return f"{self.id}:{self.session_version}"
+        """Flask-Login's id of the account; the cookie carries its session's secret instead (accounts/sessions.py)."""
+        return str(self.id)
 
 
 class MonthlySpend(db.Model):
@@ -275,6 +275,25 @@ class ApiToken(db.Model):
     def is_live(self, now: datetime) -> bool:
         """Neither revoked nor expired at `now`."""
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class UserSession(db.Model):
+    """One sign-in of one browser: its cookie holds a random secret, this row the SHA-256; signing out deletes it."""
+
+    __tablename__ = "user_sessions"
+    # Ids name a session in the account page's "Sign out" forms: SQLite must not hand an ended one's to a new one.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)  # hex SHA-256 of the secret
+    # Indexed for the sweep that deletes sessions past their lifetime or idle timeout.
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
+    last_seen_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
+    device: so.Mapped[str] = so.mapped_column(sa.String(120))  # "Firefox 128 on Ubuntu", read at sign-in
+    address: so.Mapped[str] = so.mapped_column(sa.String(45))  # the client's address when last seen
+
+    user: so.Mapped[User] = so.relationship()
 
 
 class IdempotentRequest(db.Model):

@@ -92,14 +92,13 @@ def credits(user_id: int) -> Response | tuple[str, int]:
 @bp.post("/users/<int:user_id>/disable")
 @admin_required
 def disable(user_id: int) -> Response:
-    """Disable or re-enable an account; disabling signs it out everywhere."""
+    """Disable an account (signing it out everywhere) or enable it again (revoking the API tokens it had)."""
     user = _user_or_404(user_id)
     if user.id == current_user.id:
         flash("You cannot disable your own account.")
         return redirect(url_for("admin.users"), code=303)
     enable = request.form.get("enable") == "1"
-    set_disabled(user, not enable)
-    flash(f"{user.email} is {'enabled' if enable else 'disabled'}.")
+    flash(set_disabled(user, not enable))
     return redirect(url_for("admin.users"), code=303)
 
 

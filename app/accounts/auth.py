@@ -1,4 +1,4 @@
-"""Who is asking: Flask-Login sessions, the implicit local user of AUTH_MODE=none, and the sign-in wall."""
+"""Who is asking: server-side sessions through Flask-Login, the local user of AUTH_MODE=none, the sign-in wall."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from flask import Flask, Request, current_app, g, jsonify, redirect, request, ur
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from app.accounts import sessions
 from app.accounts.tokens import resolve
 from app.accounts.users import local_user
-from app.extensions import db, login_manager
-from app.models import MAX_ID, ApiToken, User
+from app.extensions import login_manager
+from app.models import ApiToken, User
 
 log = logging.getLogger(__name__)
 # Reachable without signing in: the sign-in pages themselves, health checks and static files.
@@ -49,17 +50,11 @@ def request_token() -> ApiToken | None:
     return g.get("api_token")
 
 
-def load_user(session_id: str) -> User | None:
-    """Flask-Login's loader: the id and session version must both match, and the account must be enabled."""
+def load_user(secret: str) -> User | None:
+    """Flask-Login's loader: the cookie's secret must name a live session (sessions.py) of an enabled account."""
     if takes_tokens() and bearer_secret() is not None:
         return None  # a request that carries a token is the token's, whatever cookie comes along
-    user_id, _, version = session_id.partition(":")
-    if not user_id.isdecimal() or not version.isdecimal() or int(user_id) > MAX_ID:
-        return None
-    user = db.session.get(User, int(user_id))
-    if user is None or user.disabled or str(user.session_version) != version:
-        return None
-    return user
+    return sessions.resolve(secret)
 
 
 def load_request_user(_request: Request) -> User | None:

@@ -97,10 +97,8 @@ def set_credits_command(email: str, credits: str) -> None:
 
 
 def _set_disabled(email: str, disabled: bool) -> None:
-    """Disable (ending all sessions) or enable an account, and say so."""
-    user = _account(email)
-    set_disabled(user, disabled)
-    click.echo(f"{user.email} is {'disabled' if disabled else 'enabled'}.")
+    """Disable (ending all sessions) or enable an account (revoking its API tokens), and say so."""
+    click.echo(set_disabled(_account(email), disabled))
 
 
 @users_cli.command("disable")
@@ -113,7 +111,7 @@ def disable_command(email: str) -> None:
 @users_cli.command("enable")
 @click.argument("email")
 def enable_command(email: str) -> None:
-    """Enable a disabled account again."""
+    """Enable a disabled account again; the API tokens it had are revoked."""
     _set_disabled(email, False)
 
 

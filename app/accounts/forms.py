@@ -38,9 +38,10 @@ class SetPasswordForm(FlaskForm):
 
 
 class ChangePasswordForm(SetPasswordForm):
-    """The current password, then a new one twice."""
+    """The current password, a new one twice, and whether the API tokens go too (ticked unless unticked)."""
 
     current = PasswordField("Current password", validators=[DataRequired("Enter your current password.")])
+    revoke_tokens = BooleanField("Also revoke my API tokens", default=True)
 
 
 CREDITS_MESSAGE = "Use a number of credits of at least 0, or leave it empty for no cap."

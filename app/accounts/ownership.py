@@ -6,8 +6,9 @@ import sqlalchemy as sa
 from flask import abort, current_app, session
 from flask_login import current_user
 
+from app.accounts import sessions
 from app.extensions import db, login_manager
-from app.models import MAX_ID, Generation, User
+from app.models import Generation, User, UserSession
 
 
 def visible(owner_column: sa.ColumnElement[int | None]) -> sa.ColumnElement[bool]:
@@ -28,27 +29,17 @@ def generation_or_404(generation_id: int) -> Generation:
     return generation
 
 
-def _session_user() -> tuple[int, int] | None:
-    """The (user id, session version) Flask-Login keeps in the session cookie, if well formed."""
-    raw = session.get("_user_id")
-    user_id, _, version = raw.partition(":") if isinstance(raw, str) else ("", "", "")
-    if not (user_id.isdecimal() and version.isdecimal() and len(version) < 10 and int(user_id) <= MAX_ID):
-        return None
-    return int(user_id), int(version)
-
-
 def session_visible(owner_column: sa.ColumnElement[int | None]) -> sa.ColumnElement[bool] | None:
-    """visible() with the session's account checked inside the same query, so a poll loads no User row.
+    """visible() with the session checked inside the same query, so a poll loads no session or User row.
 
-    The condition holds only for a live session (id and version match, account enabled) of the owner or an
-    admin, as Flask-Login's loader would decide. None when only loading the user can tell (no account in the
-    cookie, strong session protection): the caller then takes the ordinary path.
+    The condition holds only for a live session seen within the last minute (sessions.recently_seen) of an
+    enabled owner or admin, which Flask-Login's loader would accept without writing anything. None when only
+    the loader can tell (no session in the cookie, strong session protection): the caller takes that path.
     """
     if current_app.config["AUTH_MODE"] != "accounts":
-        return sa.true() if "_user_id" not in session else None  # the one local user is an admin
-    signed_in = _session_user()
-    if signed_in is None or login_manager.session_protection == "strong":
+        return sa.true() if sessions.COOKIE_KEY not in session else None  # the one local user is an admin
+    live = sessions.recently_seen(session.get(sessions.COOKIE_KEY))
+    if live is None or login_manager.session_protection == "strong":
         return None
-    user_id, version = signed_in
-    return sa.exists().where(User.id == user_id, User.session_version == version, User.disabled.is_(False),
+    return sa.exists().where(live, User.id == UserSession.user_id, User.disabled.is_(False),
                              User.is_admin | (owner_column == User.id))

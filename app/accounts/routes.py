@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_limiter import RateLimitExceeded
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 from werkzeug.wrappers import Response
 
+from app.accounts import sessions
 from app.accounts.auth import accounts_mode, safe_next
 from app.accounts.forms import ChangePasswordForm, LoginForm, SetPasswordForm
 from app.accounts.passwords import verify_password
+from app.accounts.tokens import revoke_all
 from app.accounts.users import find_user, has_admin, normalise_email, set_password, user_for_link
-from app.extensions import db, limiter
+from app.extensions import limiter
 from app.generations import spending
 from app.models import utcnow
 from app.text.wording import count_of
@@ -50,8 +52,7 @@ def login() -> Response | tuple[str, int] | str:
         form.password.errors = [WRONG_CREDENTIALS]
         return _login_page(form, 401)
     user.last_login_at = utcnow()
-    db.session.commit()
-    login_user(user)
+    sessions.begin(user)
     return redirect(safe_next(request.args.get("next")), code=303)
 
 
@@ -74,7 +75,8 @@ def too_many_attempts(_error: RateLimitExceeded) -> tuple[str, int]:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """End this session."""
+    """End this session on the server: the cookie, and any copy of it, is refused from now on."""
+    sessions.end_current()
     logout_user()
     return redirect(url_for("accounts.login") if accounts_mode() else url_for("prompts.index"), code=303)
 
@@ -89,9 +91,9 @@ def set_password_page(token: str) -> Response | tuple[str, int]:
     if not form.validate_on_submit():
         return render_template("accounts/set_password.html", form=form, email=user.email), (
             422 if request.method == "POST" else 200)
+    sessions.end_current()  # whoever was signed in on this browser before the link was opened
     set_password(user, form.password.data or "")
-    logout_user()
-    login_user(user)
+    sessions.begin(user)
     flash("Your password is set; you are signed in.")
     return redirect(url_for("prompts.index"), code=303)
 
@@ -99,15 +101,49 @@ def set_password_page(token: str) -> Response | tuple[str, int]:
 @bp.route("/account", methods=["GET", "POST"])
 @login_required
 def account() -> Response | tuple[str, int]:
-    """Who you are, what you have spent this month, and changing your password (which ends your other sessions)."""
+    """Who you are, what you have spent this month, your sessions, and changing your password."""
     form = ChangePasswordForm()
     if form.validate_on_submit():
-        if not verify_password(current_user.password_hash, form.current.data or ""):
-            form.current.errors = ["That is not your current password."]
-        else:
-            set_password(current_user, form.password.data or "")
-            login_user(current_user)  # this session carries on under the new session version
-            flash("Password changed; your other sessions are signed out.")
-            return redirect(url_for("accounts.account"), code=303)
+        if verify_password(current_user.password_hash, form.current.data or ""):
+            return _change_password(form)
+        form.current.errors = ["That is not your current password."]
     status = 422 if request.method == "POST" else 200
-    return render_template("accounts/account.html", form=form, allowance=spending.allowance(current_user)), status
+    return render_template("accounts/account.html", form=form, allowance=spending.allowance(current_user),
+                           sessions=sessions.of_user(current_user), this_session_id=sessions.current_id()), status
+
+
+def _change_password(form: ChangePasswordForm) -> Response:
+    """Set the new password, which ends every session; this browser carries on in a new one."""
+    user = current_user._get_current_object()  # type: ignore[attr-defined]
+    set_password(user, form.password.data or "")
+    sessions.begin(user)
+    revoked = revoke_all(user) if form.revoke_tokens.data else 0
+    tokens = f" and {count_of(revoked, 'API token')} revoked" if revoked else ""
+    flash(f"Password changed; your other sessions are signed out{tokens}.")
+    return redirect(url_for("accounts.account"), code=303)
+
+
+@bp.post("/account/sessions/<int:session_id>/end")
+@login_required
+def end_session(session_id: int) -> Response:
+    """Sign out one of your sessions (this one included); another person's session is a 404."""
+    ending_this = sessions.current_id() == session_id
+    if not sessions.end(current_user, session_id):
+        abort(404)
+    if ending_this:
+        logout_user()
+        return redirect(url_for("accounts.login"), code=303)
+    flash("That session is signed out.")
+    return redirect(url_for("accounts.account", _anchor="sessions"), code=303)
+
+
+@bp.post("/account/sessions/end-others")
+@login_required
+def end_other_sessions() -> Response:
+    """Sign out everywhere else: every session of yours but this one ends now."""
+    this_id = sessions.current_id()
+    if this_id is None:
+        abort(404)  # AUTH_MODE=none: there are no sessions
+    ended = sessions.end_others(current_user, this_id)
+    flash(f"Signed out {count_of(ended, 'other session')}." if ended else "You had no other sessions.")
+    return redirect(url_for("accounts.account", _anchor="sessions"), code=303)

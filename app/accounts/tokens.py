@@ -97,6 +97,14 @@ def revoke(token: ApiToken) -> bool:
     return bool(changed)
 
 
+def revoke_all(user: User) -> int:
+    """Revoke every live token of the user now (a password change may ask for it); how many were."""
+    changed = db.session.execute(sa.update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                                 .values(revoked_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    return changed
+
+
 def resolve(secret: str) -> ApiToken | None:
     """The live token this secret belongs to, its user enabled; its last use noted (at most once a minute)."""
     if not secret.startswith(SECRET_PREFIX) or len(secret) > 200:

@@ -8,9 +8,12 @@ import sqlalchemy as sa
 from flask import current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from app.accounts import sessions
 from app.accounts.passwords import hash_password
+from app.accounts.tokens import revoke_all
 from app.extensions import db
 from app.models import Batch, Generation, User
+from app.text.wording import count_of
 
 LINK_SALT = "imagegen-password-link"
 LOCAL_EMAIL = "local@localhost"
@@ -78,17 +81,30 @@ def has_admin() -> bool:
 
 
 def set_password(user: User, password: str) -> None:
-    """Store a new password and end every session the user had."""
+    """Store a new password, end every session the user had, and make earlier password links unusable."""
     user.password_hash = hash_password(password)
     user.session_version += 1
-    db.session.commit()
+    sessions.end_all(user)
 
 
-def set_disabled(user: User, disabled: bool) -> None:
-    """Disable (ending every session) or enable an account."""
+def set_disabled(user: User, disabled: bool) -> str:
+    """Disable an account (ending every session) or enable it again; says what happened, for the page and the CLI.
+
+    Enabling revokes the tokens the account had. They are dead while it is disabled and stay dead: a disable is
+    how someone loses access, and tokens kept on machines nobody has checked since must not come back with it.
+    """
+    if user.disabled == disabled:
+        return f"{user.email} is {'disabled' if disabled else 'enabled'} already."
     user.disabled = disabled
     user.session_version += 1
-    db.session.commit()
+    if disabled:
+        sessions.end_all(user)
+        return f"{user.email} is disabled: signed out everywhere, and its API tokens refused."
+    revoked = revoke_all(user)
+    if not revoked:
+        return f"{user.email} is enabled; it had no API tokens to revoke."
+    return (f"{user.email} is enabled; its {count_of(revoked, 'API token')} from before it was disabled "
+            f"{'was' if revoked == 1 else 'were'} revoked (new ones can be made on its API tokens page).")
 
 
 def set_monthly_credits(user: User, credits: float | None) -> None:
