@@ -209,6 +209,8 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     RQ_QUEUE_NAME = "generations"
+    # JSON bodies nest at most this deep (the API's are 2 deep); the parser recurses once per level.
+    JSON_MAX_DEPTH = 32
     # flask-smorest: the document is served by app/api/docs.py, so smorest registers no pages of its own.
     API_TITLE = "Image Generator API"
     API_VERSION = "1"

@@ -1,0 +1,60 @@
+"""JSON request bodies: only the API takes them, nested at most JSON_MAX_DEPTH deep, and never a RecursionError."""
+
+from __future__ import annotations
+
+import json
+import re
+from itertools import accumulate, repeat
+from operator import sub
+from typing import Any
+
+from flask import Flask, current_app, request
+from flask.json.provider import DefaultJSONProvider
+
+from app.api.errors import ApiProblem
+
+# A JSON string (escapes included), whose brackets are text, not nesting.
+STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+# Openers become 2 and closers 0, so that "minus 1" is each bracket's step in depth.
+STEPS = str.maketrans("[{]}", "\x02\x02\x00\x00")
+
+
+def nested_deeper_than(body: bytes, limit: int) -> bool:
+    """Whether a JSON text opens more than `limit` arrays or objects inside each other (checked without recursing)."""
+    text = body.decode(json.detect_encoding(body), "replace")
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    steps = NOT_BRACKET.sub("", STRING.sub("", text)).translate(STEPS).encode("latin-1")
+    # Every step is taken in C (map, accumulate, max): a 1 MiB body of brackets is read in a tenth of a second.
+    return max(accumulate(map(sub, steps, repeat(1))), default=0) > limit
+
+
+def refuse_unusable_json() -> None:
+    """Before every request: a JSON body to a page (pages take forms) is a 415, one nested too deep a 400."""
+    body = request.get_data(cache=True) if request.is_json else b""
+    if not body:
+        return
+    if not request.path.startswith("/api/"):
+        raise ApiProblem(415, "unsupported_media_type", "Pages take form data; only the API under /api/ takes JSON.")
+    limit = current_app.config["JSON_MAX_DEPTH"]
+    if nested_deeper_than(body, limit):
+        raise ApiProblem(400, "bad_request", f"The JSON body nests arrays or objects more than {limit} deep.",
+                         {"body": f"Nest arrays and objects at most {limit} deep."})
+
+
+class GuardedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, where input too deep for the parser is invalid JSON (a 400) rather than a RecursionError."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:  # noqa: ANN401
+        """Parse as Flask does; a RecursionError becomes the ValueError Flask answers 400 for."""
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deep to parse") from None
+
+
+def register(app: Flask) -> None:
+    """Install the provider and the check."""
+    app.json = GuardedJSONProvider(app)
+    app.before_request(refuse_unusable_json)
