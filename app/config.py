@@ -257,6 +257,8 @@ class Config:
         self.RQ_DASHBOARD_USERNAME = env.get("RQ_DASHBOARD_USERNAME") or None
         self.RQ_DASHBOARD_PASSWORD = env.get("RQ_DASHBOARD_PASSWORD") or None
         self.SESSION_COOKIE_SECURE = _flag_env("SESSION_COOKIE_SECURE")
+        # Proxies in front of the app (load balancer, nginx) whose X-Forwarded-For and -Proto are believed.
+        self.TRUSTED_PROXIES = _int_env("TRUSTED_PROXIES", 0, minimum=0)
         # Sign-in is off only for the operator's own machine (scripts/run.py on loopback).
         self.AUTH_MODE = _choice_env("AUTH_MODE", "none" if self.LOCAL_RUN else "accounts", ("accounts", "none"))
         self.DEFAULT_MONTHLY_CREDITS = _optional_float_env("DEFAULT_MONTHLY_CREDITS")
@@ -297,6 +299,7 @@ class TestConfig(Config):
         self.STABILITY_API_KEY = None
         self.RQ_DASHBOARD_USERNAME = None
         self.RQ_DASHBOARD_PASSWORD = None
+        self.TRUSTED_PROXIES = 0
         self.MEDIA_STORAGE, self.S3_BUCKET, self.S3_ENDPOINT_URL, self.S3_PREFIX = "local", None, None, ""
         for key, value in overrides.items():
             setattr(self, key, value)
