@@ -126,3 +126,9 @@ def test_pages_take_forms_not_json(client, caplog):
 ])
 def test_the_depth_is_counted_outside_strings(text, limit, deeper):
     assert nested_deeper_than(text.encode(), limit) is deeper
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32-le"])
+def test_the_depth_is_counted_in_every_encoding_json_reads(encoding):
+    assert nested_deeper_than(arrays(33).encode(encoding), 32)
+    assert not nested_deeper_than(json.dumps({"prompts": ["[" * 40 + "é"]}, ensure_ascii=False).encode(encoding), 32)

@@ -4,30 +4,37 @@ from __future__ import annotations
 
 import json
 import re
-from itertools import accumulate, repeat
-from operator import sub
 from typing import Any
 
+import numpy as np
 from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
 
 from app.api.errors import ApiProblem
 
-# A JSON string (escapes included), whose brackets are text, not nesting.
-STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-# Openers become 2 and closers 0, so that "minus 1" is each bracket's step in depth.
-STEPS = str.maketrans("[{]}", "\x02\x02\x00\x00")
+# A JSON string (escapes included), whose brackets are text, not nesting. Read as UTF-8 bytes: no byte of a
+# multi-byte character is ASCII, so a quote, a backslash or a bracket byte is always that character.
+STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# Openers become 2 and closers 0 (so that "minus 1" is each bracket's step in depth); every other byte goes.
+STEPS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+
+
+def _utf8(body: bytes) -> bytes:
+    """The body as UTF-8, whichever of the encodings json.loads accepts it came in."""
+    encoding = json.detect_encoding(body)
+    return body if encoding == "utf-8" else body.decode(encoding, "replace").encode("utf-8")
 
 
 def nested_deeper_than(body: bytes, limit: int) -> bool:
     """Whether a JSON text opens more than `limit` arrays or objects inside each other (checked without recursing)."""
-    text = body.decode(json.detect_encoding(body), "replace")
-    if text.count("[") + text.count("{") <= limit:
+    data = _utf8(body)
+    if data.count(b"[") + data.count(b"{") <= limit:
         return False
-    steps = NOT_BRACKET.sub("", STRING.sub("", text)).translate(STEPS).encode("latin-1")
-    # Every step is taken in C (map, accumulate, max): a 1 MiB body of brackets is read in a tenth of a second.
-    return max(accumulate(map(sub, steps, repeat(1))), default=0) > limit
+    steps = STRING.sub(b"", data).translate(STEPS, NOT_BRACKETS)
+    # Every byte is handled in C (the regex, translate, numpy's running sum): a 1 MiB body is never read in Python.
+    depths = np.cumsum(np.frombuffer(steps, dtype=np.int8) - 1, dtype=np.int32)
+    return bool(depths.size) and int(depths.max()) > limit
 
 
 def refuse_unusable_json() -> None:
