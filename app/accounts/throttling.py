@@ -39,9 +39,10 @@ def known_device() -> str | None:
 
 def _device_of_entered_account() -> str | None:
     device = devices.this_device()
-    if device is None:
-        return None  # no cookie, or a forged one: no lookup, so it takes no longer than before
-    user = find_user(_entered_email())
+    email = _entered_email()
+    if device is None or not email:
+        return None  # no cookie, a forged one, or no form (a GET): no lookup, so it takes no longer than before
+    user = find_user(email)
     return device.id if user is not None and user.id in device.accounts else None
 
 
