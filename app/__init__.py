@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
 from app.config import Config, ConfigError, local_secret_key
@@ -30,12 +31,14 @@ def create_app(config: Config | None = None) -> Flask:
     # Every <int:…> in a URL is a database id: bounded, so a huge number is a 404, not an overflow.
     app.url_map.converters["int"] = IdConverter
     _resolve_secret_key(app)
+    _trust_proxies(app)
     register_extensions(app)
     register_blueprints(app)
     from app import cli
-    from app.web import errors, security, templating
+    from app.web import errors, json_bodies, security, templating
 
     errors.register(app)
+    json_bodies.register(app)
     security.register(app)
     templating.register(app)
     cli.register(app)
@@ -50,6 +53,15 @@ def _resolve_secret_key(app: Flask) -> None:
         app.config["SECRET_KEY"] = local_secret_key(app.instance_path)
         return
     raise ConfigError("SECRET_KEY must be set (see .env.example); only local runs may omit it")
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES proxies, take the client's address and scheme from the headers they add."""
+    hops = app.config["TRUSTED_PROXIES"]
+    # ProxyFix reads only the values the trusted hops appended (counted from the right): what a client wrote into
+    # X-Forwarded-For itself stays to their left, unread. Host is left alone: proxies pass it through as it came.
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def register_extensions(app: Flask) -> None:

@@ -209,6 +209,8 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     RQ_QUEUE_NAME = "generations"
+    # JSON bodies nest at most this deep (the API's are 2 deep); the parser recurses once per level.
+    JSON_MAX_DEPTH = 32
     # flask-smorest: the document is served by app/api/docs.py, so smorest registers no pages of its own.
     API_TITLE = "Image Generator API"
     API_VERSION = "1"
@@ -258,6 +260,8 @@ class Config:
         # A browser's session ends this long after its last request, and this long after signing in at the latest.
         self.SESSION_IDLE_MINUTES = _int_env("SESSION_IDLE_MINUTES", 120)
         self.SESSION_LIFETIME_HOURS = _float_env("SESSION_LIFETIME_HOURS", 24.0, positive=True)
+        # Proxies in front of the app (load balancer, nginx) whose X-Forwarded-For and -Proto are believed.
+        self.TRUSTED_PROXIES = _int_env("TRUSTED_PROXIES", 0, minimum=0)
         # Sign-in is off only for the operator's own machine (scripts/run.py on loopback).
         self.AUTH_MODE = _choice_env("AUTH_MODE", "none" if self.LOCAL_RUN else "accounts", ("accounts", "none"))
         self.DEFAULT_MONTHLY_CREDITS = _optional_float_env("DEFAULT_MONTHLY_CREDITS")
@@ -298,6 +302,7 @@ class TestConfig(Config):
         self.STABILITY_API_KEY = None
         self.RQ_DASHBOARD_USERNAME = None
         self.RQ_DASHBOARD_PASSWORD = None
+        self.TRUSTED_PROXIES = 0
         self.MEDIA_STORAGE, self.S3_BUCKET, self.S3_ENDPOINT_URL, self.S3_PREFIX = "local", None, None, ""
         for key, value in overrides.items():
             setattr(self, key, value)

@@ -115,3 +115,31 @@ def test_processes_starting_together_all_read_the_same_whole_secret_key(tmp_path
     for process in processes:
         process.join(30)
     assert len(set(keys)) == 1 and len(keys[0]) == 64
+
+
+class ReadSettings(dict):
+    """An environment that notes every name looked up in it."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def get(self, name, default=None):
+        self.read.add(name)
+        return super().get(name, default)
+
+
+def test_every_setting_the_code_reads_is_in_the_readmes_table(monkeypatch, tmp_path):
+    import os
+    import pathlib
+    import re
+
+    environment = ReadSettings({})
+    monkeypatch.setattr(os, "environ", environment)
+    Config(str(tmp_path))
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("## Configuration"):readme.index("\n## ", readme.index("## Configuration") + 1)]
+    documented = set(re.findall(r"^\| (.+?) \|", table, re.MULTILINE))
+    names = {name for row in documented for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row)}
+    assert "TRUSTED_PROXIES" in environment.read
+    assert environment.read - names == set()

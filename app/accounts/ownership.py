@@ -20,6 +20,11 @@ def visible(owner_column: sa.ColumnElement[int | None]) -> sa.ColumnElement[bool
     return owner_column == current_user.id
 
 
+def sees_install_account() -> bool:
+    """Whether the signed-in user may see what belongs to the install (the Stability balance): admins only."""
+    return bool(current_user.is_authenticated and current_user.is_admin)
+
+
 def generation_or_404(generation_id: int) -> Generation:
     """A generation the signed-in user may see; someone else's answers exactly as a missing one does."""
     generation = db.session.scalar(sa.select(Generation).where(Generation.id == generation_id,

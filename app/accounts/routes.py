@@ -10,12 +10,12 @@ from flask_limiter import RateLimitExceeded
 from flask_login import current_user, login_required, logout_user
 from werkzeug.wrappers import Response
 
-from app.accounts import sessions
+from app.accounts import devices, sessions, throttling
 from app.accounts.auth import accounts_mode, safe_next
 from app.accounts.forms import ChangePasswordForm, LoginForm, SetPasswordForm
 from app.accounts.passwords import verify_password
 from app.accounts.tokens import revoke_all
-from app.accounts.users import find_user, has_admin, normalise_email, set_password, user_for_link
+from app.accounts.users import find_user, has_admin, set_password, user_for_link
 from app.extensions import limiter
 from app.generations import spending
 from app.models import utcnow
@@ -23,23 +23,10 @@ from app.text.wording import count_of
 
 bp = Blueprint("accounts", __name__)
 WRONG_CREDENTIALS = "Wrong email or password."
-# Brute force: failed sign-ins counted per account and per address (Flask-Limiter, kept in Redis).
-ACCOUNT_LIMIT = "5 per 15 minutes"
-ADDRESS_LIMIT = "20 per 15 minutes"
-
-
-def _failed_sign_in(response: Response) -> bool:
-    """Only failures count against the limits."""
-    return response.status_code == 401
-
-
-def _account_key() -> str:
-    return "sign-in:" + normalise_email(request.form.get("email", ""))[:254]
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(ACCOUNT_LIMIT, key_func=_account_key, methods=["POST"], deduct_when=_failed_sign_in)
-@limiter.limit(ADDRESS_LIMIT, methods=["POST"], deduct_when=_failed_sign_in)
+@throttling.throttled
 def login() -> Response | tuple[str, int] | str:
     """The sign-in form; the same message, after the same work, for an unknown email and a wrong password."""
     if not accounts_mode() or current_user.is_authenticated:
@@ -53,7 +40,9 @@ def login() -> Response | tuple[str, int] | str:
         return _login_page(form, 401)
     user.last_login_at = utcnow()
     sessions.begin(user)
-    return redirect(safe_next(request.args.get("next")), code=303)
+    response = redirect(safe_next(request.args.get("next")), code=303)
+    devices.remember(response, user.id)
+    return response
 
 
 def _login_page(form: LoginForm, status: int, message: str | None = None) -> tuple[str, int]:
@@ -70,6 +59,8 @@ def too_many_attempts(_error: RateLimitExceeded) -> tuple[str, int]:
     minutes = math.ceil(seconds / 60)
     form = LoginForm()
     message = f"Too many attempts; try again in {count_of(minutes, 'minute')}."
+    if not throttling.known_device():  # said to anyone: it only tells a guesser that the owner is not shut out
+        message += " A browser you have signed in with before can still sign in now."
     return _login_page(form, 429, message)
 
 
@@ -95,7 +86,9 @@ def set_password_page(token: str) -> Response | tuple[str, int]:
     set_password(user, form.password.data or "")
     sessions.begin(user)
     flash("Your password is set; you are signed in.")
-    return redirect(url_for("prompts.index"), code=303)
+    response = redirect(url_for("prompts.index"), code=303)
+    devices.remember(response, user.id)
+    return response
 
 
 @bp.route("/account", methods=["GET", "POST"])

@@ -7,7 +7,6 @@ from typing import Any
 from flask import abort, current_app, request, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
-from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
@@ -15,6 +14,7 @@ from app.accounts import ownership
 from app.accounts.auth import accounts_mode, request_token
 from app.api import bodies, idempotency
 from app.api.errors import ApiProblem
+from app.api.openapi import ApiBlueprint
 from app.api.queries import batch_page
 from app.api.schemas import (
     BatchPageSchema,
@@ -38,7 +38,7 @@ from app.media.deletion import delete_image
 from app.models import MAX_ID, Batch, Generation
 from app.prompts.submission import Submission
 
-bp = Blueprint("api", __name__, url_prefix="/api", description="Batches, images, and who you are.")
+bp = ApiBlueprint("api", __name__, url_prefix="/api", description="Batches, images, and who you are.")
 csrf.exempt(bp)  # checked in check_csrf below: token requests need no CSRF token, cookie sessions do
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 

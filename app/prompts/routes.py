@@ -70,7 +70,8 @@ def _page(form: PromptForm, status: int = 200) -> tuple[str, int]:
     """The full home page for this form, with what the user has left this month and their recent prompts."""
     recent = recent_prompts(current_user.id) if current_user.is_authenticated else []
     return render_template("prompts/index.html", form=form, cost=batch_cost(form), recent=recent,
-                           allowance=spending.allowance(current_user)), status
+                           allowance=spending.allowance(current_user),
+                           shows_balance=ownership.sees_install_account()), status
 
 
 def _row_edit(change: str, form: PromptForm) -> tuple[str, int]:
@@ -113,5 +114,8 @@ def cost() -> str:
 
 @bp.get("/balance")
 def balance() -> str:
-    """The account's balance in credits, loaded after the page so a slow API never delays it."""
+    """The Stability account's credits, for admins only (it is the install's); a member gets their own allowance."""
+    if not ownership.sees_install_account():
+        return render_template("accounts/_allowance.html", allowance=spending.allowance(current_user))
+    # Loaded after the page, so a slow API never delays it.
     return render_template("prompts/_balance.html", balance=current_balance())
