@@ -17,6 +17,7 @@ from app.api import bodies, idempotency
 from app.api.errors import ApiProblem
 from app.api.queries import batch_page
 from app.api.schemas import (
+    EXPORT_ZIP,
     BatchPageSchema,
     BatchRequestSchema,
     BatchSchema,
@@ -35,8 +36,10 @@ from app.extensions import csrf, db, limiter
 from app.gallery.pages import MAX_CURSOR_MICROS, Cursor, GalleryFilter, gallery_page
 from app.generations import lifecycle, spending
 from app.media.deletion import delete_image
+from app.media.export import export_response
 from app.models import MAX_ID, Batch, Generation
 from app.prompts.submission import Submission
+from app.services import services
 
 bp = Blueprint("api", __name__, url_prefix="/api", description="Batches, images, and who you are.")
 csrf.exempt(bp)  # checked in check_csrf below: token requests need no CSRF token, cookie sessions do
@@ -115,6 +118,19 @@ def me() -> dict[str, Any]:
             "role": "admin" if current_user.is_admin else "member", "auth_mode": current_app.config["AUTH_MODE"],
             "credits": {"month": spending.this_month(), "used": allowance.used, "limit": allowance.limit,
                         "left": allowance.left}}
+
+
+@bp.get("/export")
+@bp.response(200, EXPORT_ZIP, content_type="application/zip",
+             description="Streamed while it is built: read it to the end (a store failing midway cuts it short)")
+def export() -> Response:
+    """Everything you made as one ZIP: every image file, then manifest.json describing each generation.
+
+    The manifest gives each generation's prompt, options (negative prompt, model, …), seeds requested and used,
+    batch, status, attempts and times, and its file's name in the ZIP (null without one). Only your own images,
+    admins included.
+    """
+    return export_response(current_user, services().stores)
 
 
 @bp.post("/batches")

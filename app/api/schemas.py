@@ -312,3 +312,8 @@ class MeSchema(ma.Schema):
     role = fields.String(required=True, validate=validate.OneOf(["admin", "member"]))
     auth_mode = fields.String(required=True, validate=validate.OneOf(["accounts", "none"]))
     credits = fields.Nested(CreditsSchema, required=True)
+
+
+# GET /api/export answers a ZIP, not JSON: the document says so in its own terms.
+EXPORT_ZIP = {"type": "string", "format": "binary",
+              "description": "A ZIP: images/<id>-<words of the prompt>.<ext> for every image, then manifest.json"}
