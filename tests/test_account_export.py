@@ -168,9 +168,9 @@ def test_every_column_is_exported_or_named_internal():
     assert {"prompt", "status", "seed", "history", "attempts", "created_at", "finished_at"} <= set(exported_columns())
 
 
-def test_the_account_page_links_the_export(app):
+def test_the_account_page_links_the_export_and_the_deletion(app):
     client = app.test_client()
     signed_in(client, ANN)
     page = client.get("/account").get_data(as_text=True)
-    assert 'href="/account/export.zip"' in page
+    assert 'href="/account/export.zip"' in page and 'href="/account/delete"' in page
     assert PASSWORD not in page

@@ -43,6 +43,12 @@ class ChangePasswordForm(SetPasswordForm):
     current = PasswordField("Current password", validators=[DataRequired("Enter your current password.")])
 
 
+class DeleteAccountForm(FlaskForm):
+    """Your password, to delete your account."""
+
+    password = PasswordField("Your password", validators=[DataRequired("Enter your password to delete your account.")])
+
+
 CREDITS_MESSAGE = "Use a number of credits of at least 0, or leave it empty for no cap."
 
 

@@ -85,7 +85,9 @@ def set_password(user: User, password: str) -> None:
 
 
 def set_disabled(user: User, disabled: bool) -> None:
-    """Disable (ending every session) or enable an account."""
+    """Disable (ending every session) or enable an account; one being deleted stays disabled (AccountError)."""
+    if user.being_deleted and not disabled:
+        raise AccountError(f"{user.email} is being deleted; it cannot be enabled again.")
     user.disabled = disabled
     user.session_version += 1
     db.session.commit()

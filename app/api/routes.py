@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from app.accounts import ownership
+from app.accounts import deletion, ownership
 from app.accounts.auth import accounts_mode, request_token
 from app.api import bodies, idempotency
 from app.api.errors import ApiProblem
@@ -22,6 +22,8 @@ from app.api.schemas import (
     BatchRequestSchema,
     BatchSchema,
     CanceledSchema,
+    DeleteAccountSchema,
+    DeletionSchema,
     ErrorSchema,
     GenerationSchema,
     IdempotencyHeaderSchema,
@@ -118,6 +120,25 @@ def me() -> dict[str, Any]:
             "role": "admin" if current_user.is_admin else "member", "auth_mode": current_app.config["AUTH_MODE"],
             "credits": {"month": spending.this_month(), "used": allowance.used, "limit": allowance.limit,
                         "left": allowance.left}}
+
+
+@bp.delete("/me")
+@bp.arguments(DeleteAccountSchema)
+@bp.response(202, DeletionSchema)
+@bp.alt_response(403, schema=ErrorSchema, description="Wrong password: nothing was removed")
+@bp.alt_response(409, schema=ErrorSchema, description="The only admin, or AUTH_MODE=none: nothing was removed")
+@bp.alt_response(429, schema=ErrorSchema, description="Five wrong passwords within 15 minutes")
+def delete_me(body: dict[str, str]) -> dict[str, str]:
+    """Delete your account and everything it made (images, files, batches, tokens, spend), given your password.
+
+    You are signed out and every token refused at once; the files and rows go in the background, within minutes.
+    """
+    try:
+        deletion.delete_own_account(current_user, body["password"])
+    except deletion.DeletionRefused as exc:
+        raise ApiProblem(exc.status, exc.code, str(exc)) from None
+    return {"status": "deleting", "message": "Your account is being deleted; its images, files and every other row "
+                                             "of it are removed within minutes."}
 
 
 @bp.get("/export")
