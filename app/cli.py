@@ -44,10 +44,11 @@ def register(app: Flask) -> None:
     """Add the commands to `flask`."""
     from app.accounts.cli import users_cli
     from app.api.cli import generate_command, tokens_cli
-    from app.media.cli import media_cli
+    from app.media.cli import export_command, media_cli
 
     app.cli.add_command(worker_command)
     app.cli.add_command(queue_cli)
+    users_cli.add_command(export_command)  # `flask users export`: made in media/, which owns the ZIPs
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(generate_command)

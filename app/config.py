@@ -254,6 +254,8 @@ class Config:
         self.STABILITY_TIMEOUT = _timeout_env("STABILITY_TIMEOUT", (5.0, 120.0))
         self.REAPER_STALE_SECONDS = _float_env("REAPER_STALE_SECONDS", 60.0, positive=True)
         self.REAPER_INTERVAL_SECONDS = _float_env("REAPER_INTERVAL_SECONDS", 15.0, positive=True)
+        # Images an account's deletion removes per step (their files first, then their rows in one commit).
+        self.ACCOUNT_DELETION_CHUNK = _int_env("ACCOUNT_DELETION_CHUNK", 100)
         self.RQ_DASHBOARD_USERNAME = env.get("RQ_DASHBOARD_USERNAME") or None
         self.RQ_DASHBOARD_PASSWORD = env.get("RQ_DASHBOARD_PASSWORD") or None
         self.SESSION_COOKIE_SECURE = _flag_env("SESSION_COOKIE_SECURE")

@@ -72,6 +72,8 @@ class User(db.Model):
     """Someone who may sign in: a member, or an admin who sees everything and manages accounts."""
 
     __tablename__ = "users"
+    # SQLite must never hand a deleted account's id to a new one: old password links and copied cookies name it.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     email: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)  # stored lower-cased
@@ -84,12 +86,20 @@ class User(db.Model):
     session_version: so.Mapped[int] = so.mapped_column(default=1, server_default="1")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     last_login_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # Set while the account is being deleted (it is disabled too), and again after each chunk the deletion removes:
+    # the reaper resumes a deletion silent for REAPER_STALE_SECONDS (app/generations/erasure.py).
+    deletion_heartbeat_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    @property
+    def being_deleted(self) -> bool:
+        """True from the moment the account's deletion is asked for until its row is gone."""
+        return self.deletion_heartbeat_at is not None
 
     # Flask-Login's user protocol.
     @property
     def is_active(self) -> bool:
-        """Disabled accounts cannot sign in, and their sessions end."""
-        return not self.disabled
+        """Disabled accounts (and those being deleted) cannot sign in, and their sessions end."""
+        return not self.disabled and not self.being_deleted
 
     @property
     def is_authenticated(self) -> bool:

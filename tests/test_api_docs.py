@@ -8,7 +8,8 @@ from app.text.storable import UNSAFE
 
 ROOT = Path(__file__).resolve().parents[1]
 OPERATIONS = {
-    ("get", "/api/me"), ("get", "/api/batches"), ("post", "/api/batches"), ("get", "/api/batches/{batch_id}"),
+    ("get", "/api/me"), ("delete", "/api/me"), ("get", "/api/export"),
+    ("get", "/api/batches"), ("post", "/api/batches"), ("get", "/api/batches/{batch_id}"),
     ("post", "/api/batches/{batch_id}/cancel"), ("get", "/api/images"), ("get", "/api/images/{generation_id}"),
     ("delete", "/api/images/{generation_id}"), ("post", "/api/generations/{generation_id}/cancel"),
     ("post", "/api/generations/{generation_id}/retry"),

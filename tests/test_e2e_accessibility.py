@@ -29,7 +29,7 @@ def member_pages(made: dict[str, int]) -> list[str]:
     image = made["image"]
     return ["/", f"/generate/{made['batch']}", "/all/", "/all/?q=nothing-matches-this", f"/images/{image}",
             f"/images/{image}?size=actual", f"/images/{image}/delete", f"/all/delete?ids={image}", "/account",
-            "/account/tokens", "/images/2147483000"]
+            "/account/tokens", "/account/delete", "/images/2147483000"]
 
 
 def check(page, url: str, problems: list[str]) -> None:  # noqa: ANN001
@@ -70,5 +70,9 @@ def test_every_page_has_no_serious_accessibility_violations(browser, base_url, m
     sign_in(admin, base_url, ADMIN)
     for path in ("/admin/users", "/all/", "/api/docs"):
         check(admin.page, base_url + path, problems)
+    # The confirmation before deleting someone's account.
+    admin.page.goto(base_url + "/admin/users")
+    delete_member = admin.page.locator(f"a[href$='/delete']:has-text('{MEMBER.email}')").get_attribute("href")
+    check(admin.page, base_url + delete_member, problems)
     admin.close()
     assert not problems, "\n".join(problems)

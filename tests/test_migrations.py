@@ -111,3 +111,40 @@ def test_the_migrations_build_exactly_the_schema_the_models_declare(app):
             differences = [d for d in differences if not (isinstance(d, list) and d[0][0] == "modify_type")]
     # The search's trigram index exists only on PostgreSQL, made by its migration alone (see Generation).
     assert [d for d in differences if d[0] != "remove_index" or d[1].name != "ix_generations_prompt_trgm"] == []
+
+
+BEFORE_DELETION = "b3d5f7a9c1e2"
+
+
+def users_sql():
+    return db.session.scalar(sa.text("SELECT sql FROM sqlite_master WHERE name = 'users'"))
+
+
+def test_accounts_keep_their_rows_through_the_deletion_migration_and_a_deleted_id_is_never_reused(sqlite_app):
+    from app.accounts.users import create_user
+    from app.models import User
+
+    with sqlite_app.app_context():
+        upgrade(revision=BEFORE_DELETION)
+        db.session.execute(sa.text("INSERT INTO users (id, email, is_admin, disabled, session_version, created_at) "
+                                   "VALUES (1, 'ann@example.com', 0, 0, 3, '2026-11-01 00:00:00')"))
+        db.session.execute(sa.text("INSERT INTO api_tokens (user_id, name, prefix, secret_hash, created_at) "
+                                   "VALUES (1, 'script', 'igk_abc', 'hash', '2026-11-01 00:00:00')"))
+        db.session.commit()
+        db.session.remove()
+        upgrade()
+        assert "AUTOINCREMENT" in users_sql()
+        assert db.session.execute(sa.text("SELECT id, email, session_version, deletion_heartbeat_at FROM users")
+                                  ).all() == [(1, "ann@example.com", 3, None)]
+        assert db.session.scalar(sa.text("SELECT user_id FROM api_tokens")) == 1
+        newest = create_user("bob@example.com", password="a long password")
+        bob_id = newest.id
+        db.session.execute(sa.delete(User).where(User.id == bob_id))
+        db.session.commit()
+        assert create_user("carol@example.com", password="a long password").id > bob_id
+        db.session.remove()
+        downgrade(revision=BEFORE_DELETION)
+        assert "AUTOINCREMENT" not in users_sql()
+        assert db.session.scalar(sa.text("SELECT count(*) FROM users")) == 2
+        db.session.remove()
+        upgrade()

@@ -1,4 +1,5 @@
-"""The admin page /admin/users: invite people, set allowances, disable accounts, reset passwords, see spend."""
+"""The admin page /admin/users: invite people, set allowances, disable or delete accounts, reset passwords, see
+spend."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from app.accounts import deletion
 from app.accounts.forms import CreateUserForm, CreditsForm
 from app.accounts.users import (
     DEFAULT_CREDITS,
@@ -20,7 +22,7 @@ from app.accounts.users import (
     set_monthly_credits,
 )
 from app.extensions import db
-from app.generations import spending
+from app.generations import erasure, spending
 from app.models import User
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -98,7 +100,33 @@ def disable(user_id: int) -> Response:
         flash("You cannot disable your own account.")
         return redirect(url_for("admin.users"), code=303)
     enable = request.form.get("enable") == "1"
-    flash(set_disabled(user, not enable))
+    try:
+        flash(set_disabled(user, not enable))
+    except AccountError as exc:
+        flash(str(exc))
+    return redirect(url_for("admin.users"), code=303)
+
+
+@bp.get("/users/<int:user_id>/delete")
+@admin_required
+def confirm_delete(user_id: int) -> str:
+    """Ask before deleting an account, saying what goes with it."""
+    user = _user_or_404(user_id)
+    return render_template("accounts/confirm_delete.html", form=None, user=user,
+                           problem=deletion.admin_refusal(current_user, user), images=erasure.image_count(user.id))
+
+
+@bp.post("/users/<int:user_id>/delete")
+@admin_required
+def delete(user_id: int) -> Response:
+    """Delete an account: signed out at once, its images, files and rows removed in the background."""
+    user = _user_or_404(user_id)
+    try:
+        deletion.delete_for_admin(current_user, user)
+    except deletion.DeletionRefused as exc:
+        flash(f"{user.email}: {exc}")
+        return redirect(url_for("admin.users"), code=303)
+    flash(f"{user.email} is being deleted: signed out everywhere, their images and files removed within minutes.")
     return redirect(url_for("admin.users"), code=303)
 
 

@@ -6,6 +6,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.accounts import deletion
 from app.accounts.passwords import password_problem
 from app.accounts.users import (
     DEFAULT_CREDITS,
@@ -17,7 +18,8 @@ from app.accounts.users import (
     set_disabled,
     set_monthly_credits,
 )
-from app.generations import spending
+from app.generations import erasure, spending
+from app.text.wording import count_of
 
 users_cli = AppGroup("users", help="Create and manage accounts.")
 
@@ -82,7 +84,8 @@ def list_command() -> None:
     for user in list_users():
         used = spending.used(spending.user_scope(user.id), month)
         cap = "no cap" if user.monthly_credits is None else f"{user.monthly_credits:g}"
-        state = "disabled" if user.disabled else ("invited" if not user.password_hash else "active")
+        state = "deleting" if user.being_deleted else "disabled" if user.disabled else (
+            "invited" if not user.password_hash else "active")
         click.echo(f"{user.email}\t{'admin' if user.is_admin else 'member'}\t{state}\t{used:g} of {cap} credits")
 
 
@@ -98,7 +101,10 @@ def set_credits_command(email: str, credits: str) -> None:
 
 def _set_disabled(email: str, disabled: bool) -> None:
     """Disable (ending all sessions) or enable an account (revoking its API tokens), and say so."""
-    click.echo(set_disabled(_account(email), disabled))
+    try:
+        click.echo(set_disabled(_account(email), disabled))
+    except AccountError as exc:
+        _fail(exc)
 
 
 @users_cli.command("disable")
@@ -121,3 +127,29 @@ def reset_command(email: str) -> None:
     """Print a one-time link to set a new password."""
     user = _account(email)
     click.echo(_link(user))
+
+
+@users_cli.command("delete")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--background", is_flag=True, help="Leave the removal to the workers instead of doing it now.")
+def delete_command(email: str, yes: bool, background: bool) -> None:
+    """Delete an account and everything it made: files and thumbnails (disk or S3), rows, tokens, spend.
+
+    Run it again to finish a deletion that was interrupted (the workers also resume it by themselves).
+    """
+    user = _account(email)
+    problem = deletion.refusal(user)
+    if problem is not None:
+        _fail(problem)
+    images = erasure.image_count(user.id)
+    if not yes:
+        click.confirm(f"Delete {user.email} and {count_of(images, 'image')}? This cannot be undone.", abort=True)
+    user_id, email = user.id, user.email
+    erasure.request(user, queue_job=background)
+    if background:
+        click.echo(f"{email} is signed out everywhere; the workers remove {count_of(images, 'image')} and the rest.")
+        return
+    erased = erasure.run(user_id)
+    waiting = f"; {count_of(erased.waiting, 'file')} wait for their store to answer" if erased.waiting else ""
+    click.echo(f"Deleted {email}: {count_of(erased.images, 'image')} and {count_of(erased.files, 'file')}{waiting}.")

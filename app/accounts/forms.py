@@ -44,6 +44,12 @@ class ChangePasswordForm(SetPasswordForm):
     revoke_tokens = BooleanField("Also revoke my API tokens", default=True)
 
 
+class DeleteAccountForm(FlaskForm):
+    """Your password, to delete your account."""
+
+    password = PasswordField("Your password", validators=[DataRequired("Enter your password to delete your account.")])
+
+
 CREDITS_MESSAGE = "Use a number of credits of at least 0, or leave it empty for no cap."
 
 

@@ -1,4 +1,4 @@
-"""Signing in and out, setting a password from a one-time link, and the account page."""
+"""Signing in and out, setting a password from a one-time link, the account page, and deleting your account."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from flask_limiter import RateLimitExceeded
 from flask_login import current_user, login_required, logout_user
 from werkzeug.wrappers import Response
 
-from app.accounts import devices, sessions, throttling
+from app.accounts import deletion, devices, sessions, throttling
 from app.accounts.auth import accounts_mode, safe_next
-from app.accounts.forms import ChangePasswordForm, LoginForm, SetPasswordForm
+from app.accounts.forms import ChangePasswordForm, DeleteAccountForm, LoginForm, SetPasswordForm
 from app.accounts.passwords import verify_password
 from app.accounts.tokens import revoke_all
 from app.accounts.users import find_user, has_admin, set_password, user_for_link
 from app.extensions import limiter
-from app.generations import spending
+from app.generations import erasure, spending
 from app.models import utcnow
 from app.text.wording import count_of
 
@@ -140,3 +140,31 @@ def end_other_sessions() -> Response:
     ended = sessions.end_others(current_user, this_id)
     flash(f"Signed out {count_of(ended, 'other session')}." if ended else "You had no other sessions.")
     return redirect(url_for("accounts.account", _anchor="sessions"), code=303)
+
+
+@bp.route("/account/delete", methods=["GET", "POST"])
+@login_required
+def delete_account() -> Response | tuple[str, int]:
+    """Ask for the password, then delete the account in the background and sign out; its data goes within minutes."""
+    form, posted = DeleteAccountForm(), request.method == "POST"
+    problem = deletion.refusal(current_user)
+    if problem is not None:
+        return _delete_page(form, problem.status if posted else 200, problem)
+    if not form.validate_on_submit():
+        return _delete_page(form, 422 if posted else 200)
+    try:
+        deletion.delete_own_account(current_user, form.password.data or "")
+    except deletion.DeletionRefused as exc:
+        form.password.errors = [str(exc)]
+        return _delete_page(form, 429 if exc.status == 429 else 422)
+    logout_user()
+    flash("Your account is being deleted: your images, their files and everything else of yours are removed within "
+          "minutes. You have been signed out.")
+    return redirect(url_for("accounts.login"), code=303)
+
+
+def _delete_page(form: DeleteAccountForm, status: int,
+                 problem: deletion.DeletionRefused | None = None) -> tuple[str, int]:
+    """The confirmation: what goes, the password field, or why this account cannot be deleted."""
+    return render_template("accounts/confirm_delete.html", form=form, user=current_user, problem=problem,
+                           images=erasure.image_count(current_user.id)), status

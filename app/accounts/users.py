@@ -92,7 +92,10 @@ def set_disabled(user: User, disabled: bool) -> str:
 
     Enabling revokes the tokens the account had. They are dead while it is disabled and stay dead: a disable is
     how someone loses access, and tokens kept on machines nobody has checked since must not come back with it.
+    An account being deleted stays disabled (AccountError).
     """
+    if user.being_deleted and not disabled:
+        raise AccountError(f"{user.email} is being deleted; it cannot be enabled again.")
     if user.disabled == disabled:
         return f"{user.email} is {'disabled' if disabled else 'enabled'} already."
     user.disabled = disabled

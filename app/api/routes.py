@@ -10,17 +10,20 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from app.accounts import ownership
+from app.accounts import deletion, ownership
 from app.accounts.auth import accounts_mode, request_token
 from app.api import bodies, idempotency
 from app.api.errors import ApiProblem
 from app.api.openapi import ApiBlueprint
 from app.api.queries import batch_page
 from app.api.schemas import (
+    EXPORT_ZIP,
     BatchPageSchema,
     BatchRequestSchema,
     BatchSchema,
     CanceledSchema,
+    DeleteAccountSchema,
+    DeletionSchema,
     ErrorSchema,
     GenerationSchema,
     IdempotencyHeaderSchema,
@@ -35,8 +38,10 @@ from app.extensions import csrf, db, limiter
 from app.gallery.pages import MAX_CURSOR_MICROS, Cursor, GalleryFilter, gallery_page
 from app.generations import lifecycle, spending
 from app.media.deletion import delete_image
+from app.media.export import export_response
 from app.models import MAX_ID, Batch, Generation
 from app.prompts.submission import Submission
+from app.services import services
 
 bp = ApiBlueprint("api", __name__, url_prefix="/api", description="Batches, images, and who you are.")
 csrf.exempt(bp)  # checked in check_csrf below: token requests need no CSRF token, cookie sessions do
@@ -115,6 +120,38 @@ def me() -> dict[str, Any]:
             "role": "admin" if current_user.is_admin else "member", "auth_mode": current_app.config["AUTH_MODE"],
             "credits": {"month": spending.this_month(), "used": allowance.used, "limit": allowance.limit,
                         "left": allowance.left}}
+
+
+@bp.delete("/me")
+@bp.arguments(DeleteAccountSchema)
+@bp.response(202, DeletionSchema)
+@bp.alt_response(403, schema=ErrorSchema, description="Wrong password: nothing was removed")
+@bp.alt_response(409, schema=ErrorSchema, description="The only admin, or AUTH_MODE=none: nothing was removed")
+@bp.alt_response(429, schema=ErrorSchema, description="Five wrong passwords within 15 minutes")
+def delete_me(body: dict[str, str]) -> dict[str, str]:
+    """Delete your account and everything it made (images, files, batches, tokens, spend), given your password.
+
+    You are signed out and every token refused at once; the files and rows go in the background, within minutes.
+    """
+    try:
+        deletion.delete_own_account(current_user, body["password"])
+    except deletion.DeletionRefused as exc:
+        raise ApiProblem(exc.status, exc.code, str(exc)) from None
+    return {"status": "deleting", "message": "Your account is being deleted; its images, files and every other row "
+                                             "of it are removed within minutes."}
+
+
+@bp.get("/export")
+@bp.response(200, EXPORT_ZIP, content_type="application/zip",
+             description="Streamed while it is built: read it to the end (a store failing midway cuts it short)")
+def export() -> Response:
+    """Everything you made as one ZIP: every image file, then manifest.json describing each generation.
+
+    The manifest gives each generation's prompt, options (negative prompt, model, …), seeds requested and used,
+    batch, status, attempts and times, and its file's name in the ZIP (null without one). Only your own images,
+    admins included.
+    """
+    return export_response(current_user, services().stores)
 
 
 @bp.post("/batches")

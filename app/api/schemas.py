@@ -312,3 +312,22 @@ class MeSchema(ma.Schema):
     role = fields.String(required=True, validate=validate.OneOf(["admin", "member"]))
     auth_mode = fields.String(required=True, validate=validate.OneOf(["accounts", "none"]))
     credits = fields.Nested(CreditsSchema, required=True)
+
+
+class DeleteAccountSchema(ma.Schema):
+    """DELETE /api/me: your password, as a token alone must not be enough to delete an account."""
+
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024),
+                             metadata={"description": "The password you sign in with"})
+
+
+class DeletionSchema(ma.Schema):
+    """The deletion has begun: you are signed out and your tokens refused; the rest goes in the background."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["deleting"]))
+    message = fields.String(required=True)
+
+
+# GET /api/export answers a ZIP, not JSON: the document says so in its own terms.
+EXPORT_ZIP = {"type": "string", "format": "binary",
+              "description": "A ZIP: images/<id>-<words of the prompt>.<ext> for every image, then manifest.json"}

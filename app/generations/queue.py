@@ -1,4 +1,5 @@
-"""The RQ side of a generation: its job (which carries only the row's id), cancelling jobs, and the queue's pause."""
+"""The RQ side of a generation: its job (which carries only the row's id), cancelling jobs, and the queue's pause;
+and the job that deletes an account (which carries only the user's id)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from app.services import LIMITER_OUTAGE_WAIT
 
 JOB_FUNCTION = "app.worker.jobs.run_generation"
 FAILURE_CALLBACK = "app.worker.jobs.on_job_failure"
+ACCOUNT_DELETION_FUNCTION = "app.worker.jobs.run_account_deletion"
+# The deletion job's bookkeeping limit in RQ: the job keeps no deadline of its own, and a big account takes a while.
+ACCOUNT_DELETION_TIMEOUT = 24 * 3600
 PAUSE_KEY = "imagegen:queue-paused"
 # Every queue jobs were put in: one per user, so workers can take turns between users (RQ's round robin).
 QUEUES_KEY = "imagegen:queues"
@@ -71,6 +75,28 @@ def enqueue_job(connection: Redis, name: str, generation_id: int, job_id: str, t
         description=f"generation {generation_id}",
         on_failure=Callback(FAILURE_CALLBACK),
     )
+
+
+def enqueue_account_deletion(connection: Redis, base: str, user_id: int) -> str:
+    """Queue the job that deletes what is left of an account (in the base queue); return its job id."""
+    job = Queue(base, connection=connection).enqueue_call(
+        ACCOUNT_DELETION_FUNCTION,
+        args=(user_id,),
+        # A new id each time: a resumed deletion never shares its id with the job of a worker that died.
+        job_id=f"account-deletion-{user_id}-{uuid.uuid4().hex[:12]}",
+        timeout=ACCOUNT_DELETION_TIMEOUT,
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+        description=f"delete account {user_id}",
+    )
+    return job.id
+
+
+def forget_queue(connection: Redis, base: str, owner_id: int) -> None:
+    """A deleted user's queue: no longer listened to, and gone from Redis."""
+    name = queue_name(base, owner_id)
+    connection.srem(QUEUES_KEY, name)
+    Queue(name, connection=connection).delete(delete_jobs=True)
 
 
 def cancel_jobs(connection: Redis | None, job_ids: Iterable[str]) -> None:

@@ -1,4 +1,5 @@
-"""The reaper: finds generations a crash left unfinished and moves them on; run by every worker process.
+"""The reaper: finds generations (and account deletions) a crash left unfinished and moves them on; run by every
+worker process.
 
 Evidence of life is a timestamp on the row (``heartbeat_at``), not a key in Redis: the row survives an
 emptied Redis, the sweep is one indexed query, and the heartbeat of all of a process's jobs is one UPDATE.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from flask import Flask
 from redis.exceptions import RedisError
 
-from app.generations import lifecycle, queue, statements
+from app.generations import erasure, lifecycle, queue, statements
 from app.media_store import orphans
 from app.providers.base import GenerationError
 from app.services import services
@@ -35,12 +36,13 @@ class Sweep:
     requeued_lost: int = 0
     resumed: bool = False
     orphans_deleted: int = 0
+    deletions_resumed: int = 0
 
     @property
     def changed(self) -> bool:
         """True if the sweep moved anything."""
         return bool(self.requeued_stale or self.failed_stale or self.requeued_lost or self.resumed
-                    or self.orphans_deleted)
+                    or self.orphans_deleted or self.deletions_resumed)
 
 
 def _take_turn(app: Flask) -> bool:
@@ -56,11 +58,14 @@ def _take_turn(app: Flask) -> bool:
 
 
 def sweep(app: Flask, force: bool = False) -> Sweep:
-    """Requeue or fail stale running rows; requeue queued rows whose job Redis lost; resume a paused queue if it may."""
+    """Requeue or fail stale running rows; resume stalled account deletions; requeue queued rows whose job Redis
+    lost; resume a paused queue if it may."""
     if not force and not _take_turn(app):
         return Sweep()
-    requeued_stale, failed_stale = lifecycle.reap_stale_running(
-        lifecycle.seconds_ago(app.config["REAPER_STALE_SECONDS"]))
+    stale_before = lifecycle.seconds_ago(app.config["REAPER_STALE_SECONDS"])
+    requeued_stale, failed_stale = lifecycle.reap_stale_running(stale_before)
+    # Account deletions whose job died (a killed worker) or never got to Redis start again.
+    deletions_resumed = erasure.resume_stalled(stale_before)
     requeued_lost, resumed, orphans_deleted = 0, False, 0
     try:
         requeued_lost = _requeue_lost(app)
@@ -69,7 +74,7 @@ def sweep(app: Flask, force: bool = False) -> Sweep:
         orphans_deleted = orphans.collect(services(app).stores, services(app).require_redis())
     except RedisError as exc:
         log.warning("reaper: Redis unavailable (%s); lost jobs are looked for next sweep", exc)
-    result = Sweep(requeued_stale, failed_stale, requeued_lost, resumed, orphans_deleted)
+    result = Sweep(requeued_stale, failed_stale, requeued_lost, resumed, orphans_deleted, deletions_resumed)
     if result.changed:
         log.warning("reaper: %s", result)
     return result

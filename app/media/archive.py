@@ -1,4 +1,5 @@
-"""Images as a ZIP (a batch's, or a gallery selection), streamed while it is built, never held whole in memory."""
+"""Images as a ZIP (a batch's, a gallery selection, an account's export), streamed while it is built, never held
+whole in memory."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import itertools
 import logging
 import zipfile
 from collections.abc import Iterable, Iterator
+from typing import Protocol
 
 from flask import Response, abort
 
@@ -41,6 +43,13 @@ class _Pipe:
         yield from chunks
 
 
+class Chunked(Protocol):
+    """What a ZIP entry is read from: a stored file, or bytes made on the way (a manifest)."""
+
+    def chunks(self) -> Iterator[bytes]:
+        """The entry's bytes in pieces."""
+
+
 def prompt_slug(prompt: str) -> str:
     """'a-red-fox': a few safe words of the prompt, for file names ('image' when none are left)."""
     words = "".join(c if c.isalnum() else "-" for c in prompt.lower()[:40]).strip("-")
@@ -57,7 +66,7 @@ def archive_name(generation: Generation) -> str:
     return f"{generation.position + 1:02d}-{prompt_slug(generation.prompt)}{file_extension(generation)}"
 
 
-def stream_zip(entries: Iterable[tuple[str, StoredFile]]) -> Iterator[bytes]:
+def stream_zip(entries: Iterable[tuple[str, Chunked]]) -> Iterator[bytes]:
     """Yield a ZIP of (name in archive, open stored file) pairs chunk by chunk, one file open at a time."""
     pipe = _Pipe()
     with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_STORED) as archive:  # type: ignore[arg-type]
@@ -70,7 +79,7 @@ def stream_zip(entries: Iterable[tuple[str, StoredFile]]) -> Iterator[bytes]:
     yield from pipe.drain()
 
 
-def _opened(files: list[tuple[str, MediaStore, str]]) -> Iterator[tuple[str, StoredFile]]:
+def opened(files: Iterable[tuple[str, MediaStore, str]]) -> Iterator[tuple[str, StoredFile]]:
     """Open each file as its turn comes; one whose file is gone is left out."""
     for name, store, key in files:
         try:
@@ -89,12 +98,17 @@ def _guarded(chunks: Iterator[bytes], download_name: str) -> Iterator[bytes]:
 
 def zip_response(named: list[tuple[str, Generation]], download_name: str, stores: Stores) -> Response:
     """The streaming download of (name in archive, image) pairs, read from whichever store holds each one."""
-    files = _opened([(name, stores.get(g.storage), g.file_name) for name, g in named if g.file_name])
+    return streamed_zip(opened([(name, stores.get(g.storage), g.file_name) for name, g in named if g.file_name]),
+                        download_name)
+
+
+def streamed_zip(entries: Iterator[tuple[str, Chunked]], download_name: str) -> Response:
+    """The streaming download of these entries; 404 when there are none."""
     # The first file is opened now, so a store that is down answers an error page instead of a broken download.
-    first = next(files, None)
+    first = next(entries, None)
     if first is None:
         abort(404)
-    return Response(_guarded(stream_zip(itertools.chain([first], files)), download_name), mimetype="application/zip",
+    return Response(_guarded(stream_zip(itertools.chain([first], entries)), download_name), mimetype="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{download_name}"'})
 
 

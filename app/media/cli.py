@@ -1,14 +1,19 @@
-"""`flask media`: move an install's files between the local disk and S3, and create the bucket."""
+"""`flask media`: move an install's files between the local disk and S3, and create the bucket; and `flask users
+export`, which writes an account's export."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
+from app.accounts.users import AccountError, require_user
 from app.media import moving
+from app.media.export import MANIFEST, AccountExport
 from app.media_store.base import StoreError
 from app.services import services
 from app.text.wording import count_of
@@ -81,3 +86,27 @@ def create_bucket_command() -> None:
 def _location(region: str) -> dict[str, object]:
     """AWS wants a location constraint outside us-east-1."""
     return {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+
+
+@click.command("export")
+@with_appcontext
+@click.argument("email")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="The ZIP to write (default: export-<email>-<date>.zip here)")
+def export_command(email: str, out: Path | None) -> None:
+    """Write everything an account made to a ZIP: every image file, and manifest.json describing each one."""
+    try:
+        export = AccountExport(require_user(email), services().stores)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    out = out or Path(export.download_name.replace("image-generator-export", f"export-{email.strip().lower()}"))
+    partial = out.with_name(out.name + ".part")  # only a whole export ever carries the name asked for
+    try:
+        with partial.open("wb") as target:
+            for chunk in export.chunks():
+                target.write(chunk)
+    except StoreError as exc:
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(f"the image store failed ({exc}); nothing was written. Try again.") from None
+    os.replace(partial, out)
+    click.echo(f"Wrote {out}: {count_of(len(export.written), 'image file')} and {MANIFEST}.")

@@ -1,13 +1,16 @@
-"""Each image: its detail page, its file and thumbnail (found by generation id only), download and delete."""
+"""Each image: its detail page, its file and thumbnail (found by generation id only), download and delete; and the
+export of all of them."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from app.accounts import ownership
 from app.media.archive import archive_name
 from app.media.deletion import delete_image
+from app.media.export import export_response
 from app.media.neighbours import gallery_neighbours
 from app.media.urls import file_version, thumb_source
 from app.media_store.content_types import content_type_of
@@ -109,3 +112,10 @@ def delete(generation_id: int) -> Response:
     if request.headers.get("HX-Request"):
         return Response(status=204, headers={"HX-Redirect": target})
     return redirect(target, code=303)
+
+
+@bp.get("/account/export.zip")
+@login_required
+def export() -> Response:
+    """Export everything: every image you made, then manifest.json of their prompts, options, seeds and times."""
+    return export_response(current_user, services().stores)

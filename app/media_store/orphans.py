@@ -29,6 +29,29 @@ def discard(stores: Stores, redis: Redis | None, storage: str | None, names: Ite
     return len(waiting)
 
 
+def discard_many(stores: Stores, redis: Redis | None, files: Iterable[tuple[str | None, str]]) -> int:
+    """Delete many (storage, name) files; once a store refuses one, the rest of its names wait without being tried.
+
+    Return how many wait. Unlike discard, raise RedisError when they cannot be remembered: the caller then keeps
+    the rows that name them, and tries again later.
+    """
+    waiting, down = [], set()
+    for storage, name in files:
+        if storage not in down:
+            try:
+                stores.get(storage).delete(name)
+                continue
+            except StoreError as exc:
+                log.warning("could not delete %s from %s (%s); its files are deleted later", name, storage, exc)
+                down.add(storage)
+        waiting.append(f"{storage or 'local'}:{name}")
+    if waiting:
+        if redis is None:
+            raise RedisError("no Redis to remember files to delete")
+        redis.sadd(ORPHANS_KEY, *waiting)
+    return len(waiting)
+
+
 def remember(redis: Redis | None, entries: list[str]) -> None:
     """Note 'storage:name' entries to delete later (names are random and never reused, so later is safe)."""
     if redis is None:

@@ -59,12 +59,15 @@ def handle_unexpected(error: Exception) -> tuple[str, int] | Response:
     return _render(500, "Something went wrong", "The error has been logged. Please try again.")
 
 
-def handle_store_error(error: StoreError) -> tuple[str, int]:
+def handle_store_error(error: StoreError) -> tuple[str, int] | Response:
     """A file the store cannot give now: a 503 saying so (a missing file is a 404), never a trace."""
     if isinstance(error, FileMissing):
         log.warning("stored file missing on %s: %s", request.path, error)
         return _render(404, "Image file missing", "This image's file is no longer stored.")
     log.warning("media store failed on %s %s: %s", request.method, request.path, error)
+    if is_api_request():
+        return api_errors.error_response(503, "store_unavailable", "The image store is not reachable right now; "
+                                         "try again in a moment.")
     return _render(503, "Image store unavailable", "The image store is not reachable right now. "
                    "Please try again in a moment.")
 

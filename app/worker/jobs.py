@@ -1,4 +1,5 @@
-"""Work done by RQ workers: make one generation's image; every state change goes through the lifecycle."""
+"""Work done by RQ workers: make one generation's image (every state change goes through the lifecycle), and delete
+an account."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from app import telemetry
-from app.generations import lifecycle, queue, statements
+from app.generations import erasure, lifecycle, queue, statements
 from app.generations.lifecycle import Claimed
 from app.imaging.decoding import ImageInfo, decode_image
 from app.imaging.errors import ImageError
@@ -40,6 +41,14 @@ def run_generation(generation_id: int) -> str:
     job_id = job.id if job else None
     with job_context(generation_id, job_id):
         return generate(current_app._get_current_object(), generation_id, job_id)  # type: ignore[attr-defined]
+
+
+def run_account_deletion(user_id: int) -> str:
+    """RQ entry point: delete what is left of an account marked for deletion (a job that died is queued again)."""
+    erased = erasure.run(user_id)
+    log.info("account %s: %d images and %d files deleted (%d files wait for their store)%s", user_id,
+             erased.images, erased.files, erased.waiting, "; the account is gone" if erased.done else "")
+    return "deleted" if erased.done else "not being deleted"
 
 
 def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:

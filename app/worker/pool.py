@@ -317,9 +317,12 @@ class GenerationWorker(Worker):
             time.sleep(0.1)
 
     def _requeue_running(self) -> int:
-        """Give every unfinished job's row a new job id and queue it again; its thread's late result is discarded."""
+        """Give every unfinished generation a new job id and queue it again (its thread's late result is discarded);
+        return how many jobs were still running."""
         with self._lock:
-            running = [(job.id, job.args[0]) for job, _ in self._running.values() if job.args]
+            jobs = [job for job, _ in self._running.values()]
+        # A generation's row is queued again here; an account's deletion is resumed by the reaper.
+        running = [(job.id, job.args[0]) for job in jobs if job.args and job.func_name == queue.JOB_FUNCTION]
         with self.app.app_context():
             for job_id, generation_id in running:
                 try:
@@ -329,7 +332,7 @@ class GenerationWorker(Worker):
                     log.exception("could not requeue generation %s; the reaper will", generation_id)
         if running:
             log.warning("worker %s: %d unfinished jobs queued again", self.name, len(running))
-        return len(running)
+        return len(jobs)
 
 
 class PoolWorker(GenerationWorker):
