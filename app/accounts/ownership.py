@@ -11,8 +11,8 @@ from app.models import MAX_ID, Generation, User
 
 
 def visible(owner_column: sa.ColumnElement[int | None]) -> sa.ColumnElement[bool]:
-    """The condition a query of rows with this owner column needs for the signed-in user."""
-    if current_user.is_authenticated and current_user.is_admin:
+    """The condition a query of rows with this owner column needs for the signed-in user (AUTH_MODE=none: all)."""
+    if current_app.config["AUTH_MODE"] != "accounts" or (current_user.is_authenticated and current_user.is_admin):
         return sa.true()
     if not current_user.is_authenticated:
         return sa.false()
@@ -45,7 +45,7 @@ def session_visible(owner_column: sa.ColumnElement[int | None]) -> sa.ColumnElem
     cookie, strong session protection): the caller then takes the ordinary path.
     """
     if current_app.config["AUTH_MODE"] != "accounts":
-        return sa.true() if "_user_id" not in session else None  # the one local user is an admin
+        return sa.true() if "_user_id" not in session else None  # the one local user sees everything
     signed_in = _session_user()
     if signed_in is None or login_manager.session_protection == "strong":
         return None
