@@ -54,6 +54,9 @@ DEQUEUE_SECONDS = 2
 # A signal repeated within this time is the same Ctrl-C (the terminal's and the pool's), not a second press.
 REPEAT_SIGNAL_SECONDS = 0.5
 JOB_HEARTBEAT_SECONDS = 30
+# RQ's own INFO lines are its bookkeeping, several per job ("Job OK", "result is kept for …"); app.worker.jobs
+# writes one line per finished image instead.
+RQ_LOG_LEVEL = "WARNING"
 
 
 @contextmanager
@@ -352,7 +355,9 @@ def main(app: Flask) -> None:
     tune_for_workers(MALLOC_ARENAS)
     with app.app_context():
         try:
-            log.info("start-up sweep: %s", reaper.sweep(app, force=True))
+            swept = reaper.sweep(app, force=True)
+            if swept.changed:
+                log.info("start-up sweep: %s", swept)
         except Exception:
             # The housekeeping threads sweep again every interval; starting is what matters now.
             db.session.rollback()
@@ -368,4 +373,4 @@ def main(app: Flask) -> None:
         num_workers=app.config["WORKER_PROCESSES"],
         worker_class=bound_worker_class(app),
     )
-    pool.start()
+    pool.start(logging_level=RQ_LOG_LEVEL)
