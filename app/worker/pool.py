@@ -367,6 +367,9 @@ def main(app: Flask) -> None:
         db.engine.dispose()
     app_services = services(app)
     log.info("%d worker processes × %d slots", app.config["WORKER_PROCESSES"], slots_per_process(app.config))
+    # The pool's children log once before RQ applies the level; rq.worker starts at INFO of its own.
+    for name in ("rq", "rq.worker"):
+        logging.getLogger(name).setLevel(RQ_LOG_LEVEL)
     pool = WorkerPool(
         [app_services.require_queue()],
         connection=app_services.require_redis(),
