@@ -18,6 +18,7 @@ STATE_CHANGING = ("delete_job_view", "requeue_job_view", "requeue_all", "empty_q
 # What a browser says about where a request comes from: "none" is the address bar or a bookmark.
 OWN_SITE = {"same-origin", "none"}
 OTHER_SITE = "The dashboard answers only its own pages: open it from this site's address."
+JOB_GONE = "That job no longer exists."
 
 
 def _credentials_ok() -> bool:
@@ -79,13 +80,15 @@ def message(text: str, status: int = 200) -> tuple[Response, int]:
 
 
 def answering_rq_errors(view: Callable[..., object]) -> Callable[..., object]:
-    """What RQ raises on a job or queue that is gone becomes a message, not a 500."""
+    """What RQ raises on a job or queue that is gone becomes a message (a page, for a page), not a 500."""
     @functools.wraps(view)
     def wrapped(*args: object, **kwargs: object) -> object:
         try:
             return view(*args, **kwargs)
         except NoSuchJobError:
-            return message("That job no longer exists.", 404)
+            if request.method == "GET":
+                abort(404, description=JOB_GONE)
+            return message(JOB_GONE, 404)
         except (ResponseError, InvalidJobOperation) as exc:
             return message(f"Redis refused this action: {exc}.", 409)
     return wrapped
