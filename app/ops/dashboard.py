@@ -66,12 +66,18 @@ def guard_dashboard() -> Response | None:
         abort(403, description=OTHER_SITE)
     if (request.view_args or {}).get("instance_number", 0) >= len(current_app.config["RQ_DASHBOARD_REDIS_URL"]):
         abort(404)  # rq-dashboard itself raises LookupError: a 500
-    changes_state = (request.endpoint or "").removeprefix("rq_dashboard.") in STATE_CHANGING
-    if changes_state and request.method != "POST":
-        abort(405)
-    if changes_state and not proven_same_origin():
-        abort(403, description=OTHER_SITE)
+    _state_changes_by_post_from_here()
     return None
+
+
+def _state_changes_by_post_from_here() -> None:
+    """The dashboard's actions take POST only, and only from a page the browser says is this site's."""
+    if (request.endpoint or "").removeprefix("rq_dashboard.") not in STATE_CHANGING:
+        return
+    if request.method != "POST":
+        abort(405)
+    if not proven_same_origin():
+        abort(403, description=OTHER_SITE)
 
 
 def message(text: str, status: int = 200) -> tuple[Response, int]:
