@@ -8,7 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
-from app.config import Config, ConfigError, local_secret_key
+from app.config import LOCAL_SECRET_FILE, Config, ConfigError, local_secret_key
 from app.models import MAX_ID
 
 DEFAULT_INSTANCE_PATH = str(Path(__file__).resolve().parent.parent / "instance")
@@ -52,7 +52,11 @@ def _resolve_secret_key(app: Flask) -> None:
     if app.config.get("LOCAL_RUN") or app.debug:
         app.config["SECRET_KEY"] = local_secret_key(app.instance_path)
         return
-    raise ConfigError("SECRET_KEY must be set (see .env.example); only local runs may omit it")
+    message = "SECRET_KEY must be set (see .env.example); only local runs may omit it"
+    if (Path(app.instance_path) / LOCAL_SECRET_FILE).exists():  # scripts/run.py has run in this folder
+        message += (". For the install scripts/run.py runs here: start it and run this beside it, or set "
+                    "IMAGE_GENERATOR_LOCAL=1 to use its key (instance/secret_key)")
+    raise ConfigError(message)
 
 
 def _trust_proxies(app: Flask) -> None:

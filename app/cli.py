@@ -4,26 +4,37 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
+from redis import Redis
 
 from app.generations import queue
-from app.services import services
+from app.services import QueueUnavailable, services
 
 queue_cli = AppGroup("queue", help="Inspect or resume the generation queue.")
 
 
+def _redis() -> Redis:
+    """The queue's Redis, answering; else a one-line error naming what to set, and exit 1."""
+    try:
+        return services().require_answering_redis()
+    except QueueUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.command("worker")
+@with_appcontext
 def worker_command() -> None:
     """Run the generation workers (WORKER_CONCURRENCY of them) until stopped, as `python worker.py` does."""
     from app.worker.pool import main
 
+    _redis()
     main(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 @queue_cli.command("resume")
 def resume_command() -> None:
     """Let workers take jobs again after the queue paused (API key refused, or out of credits)."""
-    if queue.resume(services().require_redis()):
+    if queue.resume(_redis()):
         click.echo("The queue was paused; workers take jobs again.")
     else:
         click.echo("The queue was not paused.")
@@ -34,7 +45,7 @@ def status_command() -> None:
     """Say whether the queue is paused, and how many jobs wait in it."""
     from rq import Queue
 
-    redis = services().require_redis()
+    redis = _redis()
     click.echo(queue.paused_reason(redis) or "Running.")
     names = queue.queue_names(redis, current_app.config["RQ_QUEUE_NAME"])
     click.echo(f"{sum(len(Queue(name, connection=redis)) for name in names)} jobs waiting in {len(names)} queues.")

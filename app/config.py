@@ -18,6 +18,7 @@ DEFAULT_STABILITY_BASE_URL = "https://api.stability.ai"
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 REGION_NAME = re.compile(r"^[a-z0-9-]{1,32}$")
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's longest validity
+LOCAL_SECRET_FILE = "secret_key"  # in the instance folder: the secret key of local runs
 
 
 def normalise_database_url(url: str) -> str:
@@ -183,7 +184,7 @@ def _region_env(name: str, default: str) -> str:
 
 def local_secret_key(instance_path: str) -> str:
     """Return the per-install random secret kept in the instance folder, creating it once."""
-    path = Path(instance_path) / "secret_key"
+    path = Path(instance_path) / LOCAL_SECRET_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written whole to a private temp file, then linked into place: link() fails if the key exists, so

@@ -26,8 +26,12 @@ LIMITER_OUTAGE_WAIT = 30.0
 LIMITER_RETRY_SECONDS = 1.0
 
 
+NO_REDIS = ("REDIS_URL is not set, and no scripts/run.py is running in this folder: run this beside "
+            "`python3 scripts/run.py` (it starts its own Redis), or set REDIS_URL")
+
+
 class QueueUnavailable(RuntimeError):
-    """Redis is not configured, so nothing can be queued."""
+    """Redis is not configured (or does not answer), so nothing can be queued; the message says what to do."""
 
 
 class InFlight:
@@ -91,8 +95,18 @@ class Services:
     def require_redis(self) -> Redis:
         """The Redis connection, or QueueUnavailable when REDIS_URL is not set."""
         if self.redis is None:
-            raise QueueUnavailable("REDIS_URL is not set: run `python3 scripts/run.py`, which starts a local Redis")
+            raise QueueUnavailable(NO_REDIS)
         return self.redis
+
+    def require_answering_redis(self) -> Redis:
+        """require_redis, and a PING: QueueUnavailable, naming REDIS_URL, when Redis does not answer."""
+        redis = self.require_redis()
+        try:
+            redis.ping()
+        except RedisError as exc:
+            raise QueueUnavailable(f"Redis does not answer at REDIS_URL ({exc}): start it (python3 "
+                                   "scripts/run.py starts its own) or correct REDIS_URL") from exc
+        return redis
 
     def require_queue(self) -> Queue:
         """The generation queue, or QueueUnavailable when REDIS_URL is not set."""

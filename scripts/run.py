@@ -23,6 +23,8 @@ STOP_TIMEOUT_SECONDS = 10.0
 COLD_STOP_SECONDS = 3.0
 POLL_SECONDS = 0.2
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# gunicorn's atoms: method, path, status, milliseconds.
+ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(M)s ms"
 
 
 def say(message: str) -> None:
@@ -104,7 +106,7 @@ class Children:
 
 
 def print_summary(url: str, redis_description: str) -> None:
-    """Say where the app is and what it runs on, without printing secrets."""
+    """Say where the app is, who may use it and where its data lives, without printing secrets."""
     if os.environ.get("STABILITY_API_KEY"):
         provider = "Stability AI (STABILITY_API_KEY is set)"
     else:
@@ -112,16 +114,44 @@ def print_summary(url: str, redis_description: str) -> None:
             "demo - offline placeholder images. "
             "Put STABILITY_API_KEY=... in .env and restart to generate real images."
         )
-    database = os.environ.get("DATABASE_URL")
-    database = redact_url(database) if database else "SQLite in instance/ (DATABASE_URL is unset)"
     print(
         f"\n  Image Generator is running at {url}\n"
+        f"  Sign-in:  {sign_in_description()}\n"
         f"  Provider: {provider}\n"
-        f"  Database: {database}\n"
+        f"  Database: {database_description()}\n"
+        f"  Images:   {images_description()}\n"
         f"  Redis:    {redis_description}\n"
+        "  `flask ...` in another terminal here uses this run (see instance/local-run.json).\n"
         "  Press Ctrl-C to stop.\n",
         flush=True,
     )
+
+
+def auth_mode() -> str:
+    """The sign-in mode the app runs with: AUTH_MODE, else none on one's own machine."""
+    return (os.environ.get("AUTH_MODE") or "none").strip().lower()
+
+
+def sign_in_description() -> str:
+    """The sign-in mode, and what it means for whoever opens the URL."""
+    if auth_mode() == "accounts":
+        return ("accounts - everyone signs in (AUTH_MODE=accounts); make the first admin with "
+                "`flask users create you@example.com --admin` in another terminal here")
+    return "none - one local user, no password, this machine only (AUTH_MODE=none)"
+
+
+def database_description() -> str:
+    """The database, its password hidden."""
+    database = os.environ.get("DATABASE_URL")
+    return redact_url(database) if database else f"SQLite, {REPO_ROOT / 'instance' / 'app.db'}"
+
+
+def images_description() -> str:
+    """Where new images are stored: a folder on this machine, or a bucket."""
+    if (os.environ.get("MEDIA_STORAGE") or "local").strip().lower() == "s3":
+        endpoint = os.environ.get("S3_ENDPOINT_URL") or "AWS"
+        return f"S3 bucket {os.environ.get('S3_BUCKET')} ({endpoint})"
+    return os.environ.get("MEDIA_ROOT") or str(REPO_ROOT / "instance" / "media")
 
 
 def migrate(children: Children) -> bool:
@@ -166,8 +196,12 @@ def web_server_args(port: int, debug: bool) -> list[str]:
     if debug:
         # The reloader and the in-browser debugger, for working on the code; never for sharing.
         return ["-m", "flask", "--app", "wsgi", "run", "--host", "127.0.0.1", "--port", str(port), "--debug"]
-    # The same settings file as production (threads, metrics clean-up), bound to loopback only.
-    return ["-m", "gunicorn", "-c", "python:app.gunicorn_config", "--bind", f"127.0.0.1:{port}", "wsgi:app"]
+    # The same settings file as production (threads, metrics clean-up), bound to loopback only; for this
+    # terminal one line per request (the path without its query) and only gunicorn's warnings, and no control
+    # socket, which gunicorn would otherwise keep in ~/.gunicorn/ for every run on the machine to share.
+    return ["-m", "gunicorn", "-c", "python:app.gunicorn_config", "--bind", f"127.0.0.1:{port}",
+            "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "--log-level", "warning",
+            "--no-control-socket", "wsgi:app"]
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -216,10 +250,23 @@ def use_redis(cleanup: contextlib.ExitStack) -> Redis:
     return Redis(f"embedded redis-server, data in {server.data_dir}", server)
 
 
+def record_local_run(cleanup: contextlib.ExitStack, port: int, secret_from_shell: bool) -> None:
+    """Write instance/local-run.json, so `flask ...` in another terminal uses this run; removed when it stops."""
+    from app.processes import local_run
+
+    settings = {"AUTH_MODE": auth_mode(), "PUBLIC_URL": f"http://127.0.0.1:{port}",
+                **local_run.shared_settings(os.environ)}
+    instance = REPO_ROOT / "instance"
+    local_run.write_record(instance, local_run.LocalRun(os.getpid(), settings, secret_from_shell))
+    cleanup.callback(local_run.remove_record, instance, os.getpid())
+
+
 def main() -> int:
     """Start everything, wait, and stop everything that was started."""
     arguments = parse_arguments()
     bootstrap()
+    # Before .env is read: a key from this shell is one the record cannot pass on (it holds no secret).
+    secret_from_shell = bool(os.environ.get("SECRET_KEY"))
     port = prepare_environment()
     children = Children()
     for signum in STOP_SIGNALS:
@@ -230,6 +277,7 @@ def main() -> int:
         try:
             # Redis comes first so that the migrations see the same settings as the app.
             redis = use_redis(cleanup)
+            record_local_run(cleanup, port, secret_from_shell)
             cleanup.callback(children.stop_all)
             if not migrate(children):
                 return 0 if children.stop_signal is not None else 1

@@ -20,7 +20,9 @@ BIN = Path(sys.executable).parent
 
 
 def _environment(env: dict[str, str], concurrency: int) -> dict[str, str]:
-    return {**os.environ, **env, "PYTHONUNBUFFERED": "1", "WORKER_CONCURRENCY": str(concurrency)}
+    # IMAGE_GENERATOR_LOCAL=0 unless env says otherwise: a scripts/run.py running in this checkout is not joined.
+    return {**os.environ, "IMAGE_GENERATOR_LOCAL": "0", **env, "PYTHONUNBUFFERED": "1",
+            "WORKER_CONCURRENCY": str(concurrency)}
 
 
 def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path, append: bool = False,

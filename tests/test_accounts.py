@@ -264,6 +264,6 @@ def test_admins_open_the_dashboard_without_basic_auth_and_its_posts_need_same_or
 def test_the_local_user_has_no_allowance_and_sees_everything(app):
     with app.app_context():
         user = local_user()
-        assert user.is_admin and user.monthly_credits is None
+        assert not user.is_admin and user.monthly_credits is None
     make_images(app, "a cat")
     assert "a cat" in app.test_client().get("/all/").get_data(as_text=True)

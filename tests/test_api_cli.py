@@ -83,7 +83,8 @@ def test_options_reach_every_batch_and_without_wait_it_returns_at_once(app):
     result = app.test_cli_runner().invoke(args=["generate", "a fox", "--model", "sd3.5-flash", "--aspect-ratio",
                                                 "9:16", "--cfg-scale", "2.5", "--seed", "11"])
     assert result.exit_code == 0, result.output
-    assert re.search(r"Batch \d+: 1 queued, http://127\.0\.0\.1:5000/generate/\d+", result.output)
+    assert re.search(r"Batch \d+: 1 image queued for local@localhost, http://127\.0\.0\.1:5000/generate/\d+",
+                     result.output)
     assert "done" not in result.output
     with app.app_context():
         generation = db.session.scalars(sa.select(Generation)).one()
@@ -130,3 +131,41 @@ def test_waiting_polls_until_nothing_is_pending(app, monkeypatch):
     with app.app_context():
         final = downloads.wait_for([batch_id], lambda tally, elapsed: looks.append(tally))
     assert looks == [Tally(0, 0, 2), Tally(2, 0, 2)] and final.pending == 0
+
+
+def test_without_redis_nothing_is_made_and_the_message_says_what_to_run(make_app):
+    app = make_app(REDIS_URL=None)
+    result = app.test_cli_runner().invoke(args=["generate", "a red fox"])
+    assert result.exit_code == 1 and "queued" not in result.output
+    assert "REDIS_URL is not set" in result.output and "python3 scripts/run.py" in result.output
+    assert batches(app) == []
+
+
+def test_a_redis_that_does_not_answer_makes_nothing(make_app, tmp_path):
+    app = make_app(REDIS_URL=f"unix://{tmp_path / 'gone.sock'}")
+    result = app.test_cli_runner().invoke(args=["generate", "a red fox", "a blue heron"])
+    assert result.exit_code == 1 and "queued" not in result.output
+    assert "Redis does not answer at REDIS_URL" in result.output
+    assert batches(app) == []
+
+
+def test_a_batch_redis_refuses_after_the_check_never_says_queued(app, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    def refused(*args, **kwargs):
+        raise RedisConnectionError("Redis went away")
+
+    monkeypatch.setattr("app.generations.queue.enqueue_job", refused)
+    result = app.test_cli_runner().invoke(args=["generate", "a red fox", "a blue heron", "a grey owl"])
+    assert result.exit_code == 1 and "queued" not in result.output
+    assert "Redis took 0 of its 3 images; the others failed, their credits given back" in result.output
+    with app.app_context():
+        assert set(db.session.scalars(sa.select(Generation.status))) == {"failed"}
+        assert set(db.session.scalars(sa.select(Generation.refunded))) == {True}
+
+
+@pytest.mark.parametrize("command", [["queue", "status"], ["queue", "resume"], ["worker"]])
+def test_queue_commands_without_redis_say_what_to_set(make_app, command):
+    result = make_app(REDIS_URL=None).test_cli_runner().invoke(args=command)
+    assert result.exit_code == 1 and "REDIS_URL is not set" in result.output
+    assert "Traceback" not in result.output

@@ -270,7 +270,7 @@ def test_redis_restarted_empty_mid_batch_loses_no_card_and_makes_each_image_once
         stack.wait_until(lambda: len(Worker.all(connection=redis)) == WORKER_PROCESSES, 10, "workers registered again")
         assert stack.worker is not None and stack.worker.running
         assert " is dead" not in stack.worker_log()
-        assert re.search(r"requeued_lost=[1-9]", stack.worker_log())  # the jobs Redis lost were queued again
+        assert re.search(r"requeued [1-9]\d* images? whose job Redis had lost", stack.worker_log())  # queued again
     assert_each_prompt_made_once(stack, rows)
 
 

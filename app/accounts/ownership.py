@@ -12,8 +12,8 @@ from app.models import Generation, User, UserSession
 
 
 def visible(owner_column: sa.ColumnElement[int | None]) -> sa.ColumnElement[bool]:
-    """The condition a query of rows with this owner column needs for the signed-in user."""
-    if current_user.is_authenticated and current_user.is_admin:
+    """The condition a query of rows with this owner column needs for the signed-in user (AUTH_MODE=none: all)."""
+    if current_app.config["AUTH_MODE"] != "accounts" or (current_user.is_authenticated and current_user.is_admin):
         return sa.true()
     if not current_user.is_authenticated:
         return sa.false()
@@ -42,7 +42,7 @@ def session_visible(owner_column: sa.ColumnElement[int | None]) -> sa.ColumnElem
     the loader can tell (no session in the cookie, strong session protection): the caller takes that path.
     """
     if current_app.config["AUTH_MODE"] != "accounts":
-        return sa.true() if sessions.COOKIE_KEY not in session else None  # the one local user is an admin
+        return sa.true() if sessions.COOKIE_KEY not in session else None  # the one local user sees everything
     live = sessions.recently_seen(session.get(sessions.COOKIE_KEY))
     if live is None or login_manager.session_protection == "strong":
         return None

@@ -12,7 +12,7 @@ from app.accounts import sessions
 from app.accounts.passwords import hash_password
 from app.accounts.tokens import revoke_all
 from app.extensions import db
-from app.models import Batch, Generation, User
+from app.models import ApiToken, Batch, Generation, User, utcnow
 from app.text.wording import count_of
 
 LINK_SALT = "imagegen-password-link"
@@ -68,16 +68,26 @@ def create_user(email: str, password: str | None = None, is_admin: bool = False,
     db.session.add(user)
     db.session.flush()
     if first_admin:
-        # Rows made before accounts existed belong to the first admin.
-        for model in (Batch, Generation):
-            db.session.execute(sa.update(model).where(model.owner_id.is_(None)).values(owner_id=user.id))
+        _hand_over_the_local_run(user)
     db.session.commit()
     return user
 
 
+def _hand_over_the_local_run(admin: User) -> None:
+    """Give the first admin every batch made before accounts existed, the local user's too; revoke its tokens."""
+    local_id = sa.select(User.id).where(User.email == LOCAL_EMAIL).scalar_subquery()
+    for model in (Batch, Generation):
+        owned_before = model.owner_id.is_(None) | (model.owner_id == local_id)
+        db.session.execute(sa.update(model).where(owned_before).values(owner_id=admin.id))
+    # A token made without accounts would otherwise open the API as an account nobody can sign in to.
+    db.session.execute(sa.update(ApiToken).where(ApiToken.user_id == local_id, ApiToken.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()))
+
+
 def has_admin() -> bool:
-    """Whether any active admin exists (a fresh install has none)."""
-    return db.session.scalar(sa.select(sa.exists().where(User.is_admin, User.disabled.is_(False)))) or False
+    """Whether any active admin exists (a fresh install has none; the local user of AUTH_MODE=none is no admin)."""
+    query = sa.exists().where(User.is_admin, User.disabled.is_(False), User.email != LOCAL_EMAIL)
+    return db.session.scalar(sa.select(query)) or False
 
 
 def set_password(user: User, password: str) -> None:
@@ -147,12 +157,12 @@ def user_for_link(token: str) -> User | None:
 
 
 def local_user() -> User:
-    """The one implicit account of AUTH_MODE=none, made on first use (an admin: it sees everything)."""
+    """The one implicit account of AUTH_MODE=none, made on first use: no admin, it sees everything by the mode."""
     user = find_user(LOCAL_EMAIL)
     if user is None:
         try:
             # The operator's own machine: no allowance, whatever DEFAULT_MONTHLY_CREDITS says.
-            user = create_user(LOCAL_EMAIL, is_admin=True, monthly_credits=None)
+            user = create_user(LOCAL_EMAIL, monthly_credits=None)
         except (AccountError, sa.exc.IntegrityError):
             db.session.rollback()  # another process made it first
             user = require_user(LOCAL_EMAIL)

@@ -20,7 +20,7 @@ from app.generations import lifecycle, spending
 from app.models import Status, User, utcnow
 from app.prompts.submission import SUBMITTED_FIELDS, Submission, SubmissionInvalid, validate_submission
 from app.providers.options import OPTION_FIELDS
-from app.services import services
+from app.services import QueueUnavailable, services
 from app.text.wording import count_of
 
 tokens_cli = AppGroup("tokens", help="Make, list and revoke API tokens.")
@@ -125,6 +125,14 @@ def _public_urls() -> Iterator[None]:
         yield
 
 
+def _require_queue() -> None:
+    """Refuse before anything is created when nothing could be queued (no Redis, or one that does not answer)."""
+    try:
+        services().require_answering_redis()
+    except QueueUnavailable as exc:
+        _fail(f"Nothing was made. {exc}.")
+
+
 def _create(owner: User, submissions: list[Submission]) -> list[int]:
     """Create the batches one by one, printing each one's page; stop at the first over the allowance."""
     batch_ids: list[int] = []
@@ -137,10 +145,21 @@ def _create(owner: User, submissions: list[Submission]) -> list[int]:
             click.echo(f"Stopped: {exc}{made}", err=True)
             raise click.exceptions.Exit(1) from None
         batch_ids.append(batch.id)
-        with _public_urls():
-            click.echo(f"Batch {batch.id}: {len(batch.generations)} queued, "
-                       f"{url_for('batches.show', batch_id=batch.id, _external=True)}")
+        _say_queued(batch.id, owner)
     return batch_ids
+
+
+def _say_queued(batch_id: int, owner: User) -> None:
+    """Print how many of the batch's images are queued, for whom, and its page; exit 1 if Redis took none."""
+    generations = downloads.outcomes([batch_id])
+    queued = sum(1 for g in generations if g.error != lifecycle.QUEUE_DOWN)
+    with _public_urls():
+        page = url_for("batches.show", batch_id=batch_id, _external=True)
+    if queued < len(generations):
+        click.echo(f"Batch {batch_id}: Redis took {queued} of its {count_of(len(generations), 'image')}; the others "
+                   f"failed, their credits given back: {lifecycle.QUEUE_DOWN} {page}", err=True)
+        raise click.exceptions.Exit(1)
+    click.echo(f"Batch {batch_id}: {count_of(queued, 'image')} queued for {owner.email}, {page}")
 
 
 def _report(batch_ids: list[int], out: Path | None) -> int:
@@ -197,7 +216,9 @@ def generate_command(prompts: tuple[str, ...], prompt_file: TextIO | None, email
     if not given:
         _fail("Give at least one prompt, as arguments or with --file.")
     options = {name: option_values.get(name) for name in SUBMITTED_FIELDS}
-    batch_ids = _create(_owner(email), _submissions(given, options))
+    owner, submissions = _owner(email), _submissions(given, options)
+    _require_queue()
+    batch_ids = _create(owner, submissions)
     if not (wait or out):
         return
     line = downloads.ProgressLine(interactive=sys.stdout.isatty())

@@ -21,6 +21,7 @@ from app.generations import erasure, lifecycle, queue, statements
 from app.media_store import orphans
 from app.providers.base import GenerationError
 from app.services import services
+from app.text.wording import count_of
 
 log = logging.getLogger(__name__)
 TURN_KEY = "imagegen:reaper-turn"
@@ -43,6 +44,18 @@ class Sweep:
         """True if the sweep moved anything."""
         return bool(self.requeued_stale or self.failed_stale or self.requeued_lost or self.resumed
                     or self.orphans_deleted or self.deletions_resumed)
+
+    def __str__(self) -> str:
+        """What the sweep did, in words, for the log."""
+        done = [f"{what} {count_of(count, 'image')}{why}" for count, what, why in (
+            (self.requeued_stale, "requeued", " whose worker went quiet"),
+            (self.failed_stale, "failed", " whose worker went quiet, out of attempts"),
+            (self.requeued_lost, "requeued", " whose job Redis had lost")) if count]
+        if self.orphans_deleted:
+            done.append(f"deleted {count_of(self.orphans_deleted, 'file')} no image holds")
+        if self.resumed:
+            done.append("resumed the paused queue")
+        return "; ".join(done) or "nothing to do"
 
 
 def _take_turn(app: Flask) -> bool:

@@ -65,25 +65,26 @@ def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
         app_services.in_flight.add(job_id, generation_id)
     claimed_at = time.monotonic()
     telemetry.IN_FLIGHT.inc()
-    slot, recorded = AnswerSlot(), None
+    slot, recorded, detail = AnswerSlot(), None, None
     try:
         image, _attempt = _generate_with_retries(app, generation, job_id, slot)
         recorded = _store(app, generation, image, job_id)
     except GenerationError as exc:
-        _handle_failure(app, generation, job_id, exc)
+        detail = _handle_failure(app, generation, job_id, exc)
     except StoreError as exc:
         statements.release()
         lifecycle.fail(generation_id, job_id, STORE_FAILED)
-        log.warning("generation %s: the image could not be stored (%s)", generation_id, exc)
+        detail = f"the image could not be stored ({exc})"
     except JobTimeoutException:
         statements.release()
         lifecycle.fail(generation_id, job_id, TIMED_OUT)
-        log.warning("generation %s timed out", generation_id)
+        detail = "timed out"
     except Exception:
         # Anything unforeseen still ends the row; the traceback goes to the log, not the page.
         statements.release()
         log.exception("generation %s crashed", generation_id)
         lifecycle.fail(generation_id, job_id, UNEXPECTED)
+        detail = "crashed"
     finally:
         slot.give_back()
         telemetry.IN_FLIGHT.dec()
@@ -92,13 +93,24 @@ def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
     # The usual ending recorded its own status; any other is read back, as a cancel may have come first.
     status = recorded or lifecycle.status_of(generation_id) or "missing"
     if status not in UNFINISHED:
-        telemetry.JOB_DURATION.observe(time.monotonic() - claimed_at)
+        seconds = time.monotonic() - claimed_at
+        telemetry.JOB_DURATION.observe(seconds)
         telemetry.GENERATIONS_FINISHED.labels(status).inc()
+        _log_outcome(generation_id, status, seconds, detail)
     return status
 
 
-def _handle_failure(app: Flask, generation: Claimed, job_id: str | None, exc: GenerationError) -> None:
-    """Pause the queue for account-wide refusals (the row waits in line again); fail the row for anything else."""
+def _log_outcome(generation_id: int, status: str, seconds: float, detail: str | None) -> None:
+    """The one line per finished image: a warning when it failed, with why."""
+    level = logging.WARNING if status == Status.FAILED else logging.INFO
+    log.log(level, "image %s %s in %.1f s%s", generation_id, status, seconds, f": {detail}" if detail else "")
+
+
+def _handle_failure(app: Flask, generation: Claimed, job_id: str | None, exc: GenerationError) -> str | None:
+    """Pause the queue for account-wide refusals (the row waits in line again); fail the row for anything else.
+
+    Returns why the row failed, for the log, or None when it waits in line again.
+    """
     pause_reason = PAUSING_STATUSES.get(exc.status_code or 0)
     redis = services(app).redis
     if pause_reason and redis is not None:
@@ -107,9 +119,9 @@ def _handle_failure(app: Flask, generation: Claimed, job_id: str | None, exc: Ge
         # The refused attempt cost nothing and does not count.
         attempt = exc.attempt or generation.attempts
         lifecycle.requeue(generation.id, job_id, note=pause_reason, attempts=max(0, attempt - 1))
-        return
+        return None
     lifecycle.fail(generation.id, job_id, exc.reason, error_id=exc.error_id, request_id=exc.request_id)
-    log.info("generation %s failed: %s (api error id %s)", generation.id, exc.reason, exc.error_id)
+    return f"{exc.reason} (api error id {exc.error_id})" if exc.error_id else exc.reason
 
 
 def _generate_with_retries(app: Flask, generation: Claimed, job_id: str | None,

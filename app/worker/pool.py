@@ -54,6 +54,9 @@ DEQUEUE_SECONDS = 2
 # A signal repeated within this time is the same Ctrl-C (the terminal's and the pool's), not a second press.
 REPEAT_SIGNAL_SECONDS = 0.5
 JOB_HEARTBEAT_SECONDS = 30
+# RQ's own INFO lines are its bookkeeping, several per job ("Job OK", "result is kept for …"); app.worker.jobs
+# writes one line per finished image instead.
+RQ_LOG_LEVEL = "WARNING"
 
 
 @contextmanager
@@ -355,7 +358,9 @@ def main(app: Flask) -> None:
     tune_for_workers(MALLOC_ARENAS)
     with app.app_context():
         try:
-            log.info("start-up sweep: %s", reaper.sweep(app, force=True))
+            swept = reaper.sweep(app, force=True)
+            if swept.changed:
+                log.info("start-up sweep: %s", swept)
         except Exception:
             # The housekeeping threads sweep again every interval; starting is what matters now.
             db.session.rollback()
@@ -365,10 +370,13 @@ def main(app: Flask) -> None:
         db.engine.dispose()
     app_services = services(app)
     log.info("%d worker processes × %d slots", app.config["WORKER_PROCESSES"], slots_per_process(app.config))
+    # The pool's children log once before RQ applies the level; rq.worker starts at INFO of its own.
+    for name in ("rq", "rq.worker"):
+        logging.getLogger(name).setLevel(RQ_LOG_LEVEL)
     pool = WorkerPool(
         [app_services.require_queue()],
         connection=app_services.require_redis(),
         num_workers=app.config["WORKER_PROCESSES"],
         worker_class=bound_worker_class(app),
     )
-    pool.start()
+    pool.start(logging_level=RQ_LOG_LEVEL)
