@@ -222,10 +222,12 @@ class ProgressSchema(ma.Schema):
 
 
 class CostSchema(ma.Schema):
-    """Credits: per image, and what the batch holds now (refunds for images never charged taken off)."""
+    """Credits: per image, what was reserved and refunded, and what the batch holds now (reserved − refunded)."""
 
     credits_per_image = fields.Float(required=True)
     credits = fields.Float(required=True)
+    reserved = fields.Float(required=True, metadata={"description": "Reserved at submission and by each retry"})
+    refunded = fields.Float(required=True, metadata={"description": "Given back for images the API never charged"})
 
 
 class BatchSummarySchema(ma.Schema):
