@@ -213,6 +213,16 @@ def fill_prompts(page, base_url, prompts):
         page.fill(f"#prompts-{index}", prompt)
 
 
+def refused_at_the_new_price(watched, credits):
+    """Press Generate on a form whose shown price is out of date: it comes back with the new one, charging nothing."""
+    page = watched.page
+    with page.expect_navigation():
+        page.click("#generate")
+    watched.expect_status(409)
+    sync_api.expect(page.locator(".generate-bar #spending-error")).to_have_text(
+        f"The price changed: now {credits:g} credits. Press Generate again to confirm.")
+
+
 def submit_prompts(page, base_url, prompts):
     """Fill one row per prompt through 'Add prompt' and press Generate."""
     fill_prompts(page, base_url, prompts)

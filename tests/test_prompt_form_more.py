@@ -101,8 +101,8 @@ def test_images_per_prompt_outside_one_to_four_is_refused_next_to_its_field(app,
 
 
 def test_the_cost_line_multiplies_prompts_by_images(client):
-    html = client.post("/cost", data={"csrf_token": csrf_for(client), "prompts-0": "a", "prompts-1": "b",
-                                      "prompts-2": "c", "images_per_prompt": "2"}).get_data(as_text=True)
+    html = client.post("/", data={"csrf_token": csrf_for(client), "prompts-0": "a", "prompts-1": "b",
+                                  "prompts-2": "c", "images_per_prompt": "2", "roll_seed": "1"}).get_data(as_text=True)
     assert "3 prompts × 2 images = 6 images × 3 credits (Stable Image Core) = 18 credits (about $0.18)" in text_of(html)
 
 
