@@ -1,10 +1,11 @@
 """End to end in headless Chromium (tests/browser_stack.py): the Generate bar's price follows quick changes, is the
-price reserved for every model and images per prompt, and a stale one is refused with nothing charged."""
+price reserved for every model and images per prompt, a stale one is refused with nothing charged, and the form
+opens with the account's last options after a reload and in a second browser."""
 
 import re
 
 import pytest
-from browser_stack import ADA, MEMBER, fill_prompts, refused_at_the_new_price, signed_in, sync_api
+from browser_stack import ADA, BOB, MEMBER, fill_prompts, refused_at_the_new_price, signed_in, sync_api
 
 from app.providers.options import MODELS
 
@@ -162,3 +163,41 @@ def test_a_tab_with_old_prices_is_refused_and_the_refused_form_confirms_with_jav
         confirmed(page, 16)
     finally:
         watched.close()
+
+
+CHOSEN = {"model": "sd3.5-large", "aspect_ratio": "21:9", "style_preset": "neon-punk", "output_format": "jpeg",
+          "images_per_prompt": "3", "cfg_scale": "7.5", "negative_prompt": "text, watermarks"}
+
+
+def option_values(page) -> dict[str, str]:
+    return {name: page.input_value(f"#{name}") for name in CHOSEN}
+
+
+def test_the_last_options_survive_a_reload_and_open_in_a_second_browser(browser, base_url):
+    laptop = signed_in(browser, base_url, BOB)
+    phone = None
+    try:
+        page = laptop.page
+        page.goto(base_url + "/")
+        page.fill("#prompts-0", "a windmill kept in mind")
+        for name, value in CHOSEN.items():
+            if page.locator(f"select#{name}").count():
+                page.select_option(f"#{name}", value)
+            else:
+                page.fill(f"#{name}", value)
+        page.click("#generate")
+        page.wait_for_url("**/generate/*")
+        cancel_the_rest(page)
+        page.goto(base_url + "/")
+        assert option_values(page) == CHOSEN and page.input_value("#prompts-0") == ""
+        page.reload()
+        assert option_values(page) == CHOSEN
+        phone = signed_in(browser, base_url, BOB)  # its own cookies: the options come from the account
+        assert option_values(phone.page) == CHOSEN and phone.page.input_value("#prompts-0") == ""
+        phone.page.fill("#prompts-0", "a second windmill")
+        sync_api.expect(phone.page.locator("#batch-cost")).to_contain_text(
+            "1 prompt × 3 images = 3 images × 6.5 credits (SD 3.5 Large) = 19.5 credits")
+    finally:
+        laptop.close()
+        if phone is not None:
+            phone.close()
