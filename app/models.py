@@ -1,4 +1,4 @@
-"""Database models: a Batch of prompts and one Generation per prompt."""
+"""Database models: users, a Batch of prompts and one Generation per image, tokens, spending, remembered options."""
 
 from __future__ import annotations
 
@@ -323,3 +323,14 @@ class IdempotentRequest(db.Model):
     body: so.Mapped[dict] = so.mapped_column(sa.JSON)
     location: so.Mapped[str | None] = so.mapped_column(sa.String(255))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class LastOptions(db.Model):
+    """The options of a user's last batch from the home form (never its prompts), which their next form opens with."""
+
+    __tablename__ = "last_options"
+
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # Form field names to their values, as app/prompts/memory.py writes them.
+    options: so.Mapped[dict] = so.mapped_column(sa.JSON)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

@@ -18,6 +18,8 @@ from live_stack import Account, live_stack
 from playwright import sync_api
 from tests_support import PASSWORD
 
+from app.providers.options import DEFAULT_OPTIONS
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -205,13 +207,45 @@ def submit_three_prompts_with_a_removal(page, base_url, prompts):
     assert prompt_values(page) == [first, third, fourth]
 
 
+# The form's own defaults: it opens with the account's last options (app/prompts/memory.py), which tests that fill
+# prompts put back, so what one test chose never carries into the next.
+DEFAULT_FORM = {**{name: "" if value is None else str(value) for name, value in DEFAULT_OPTIONS.as_dict().items()
+                   if name != "seed"}, "images_per_prompt": "1"}
+PUT_BACK = """defaults => {
+  for (const [id, value] of Object.entries(defaults)) {
+    const field = document.getElementById(id);
+    if (field.value === value) continue;
+    field.value = value;
+    field.dispatchEvent(new Event('change', {bubbles: true}));
+  }
+  const lock = document.getElementById('seed_locked');
+  if (lock.checked) lock.click();
+}"""
+
+
+def default_options(page):
+    """Put every option back to the form's default (one round trip, only what differs changes)."""
+    page.evaluate(PUT_BACK, DEFAULT_FORM)
+
+
 def fill_prompts(page, base_url, prompts):
-    """Open the form and fill one row per prompt through 'Add prompt'."""
+    """Open the form with its default options and fill one row per prompt through 'Add prompt'."""
     page.goto(base_url + "/")
+    default_options(page)
     for index, prompt in enumerate(prompts):
         if index:
             add_row(page, index + 1)
         page.fill(f"#prompts-{index}", prompt)
+
+
+def refused_at_the_new_price(watched, credits):
+    """Press Generate on a form whose shown price is out of date: it comes back with the new one, charging nothing."""
+    page = watched.page
+    with page.expect_navigation():
+        page.click("#generate")
+    watched.expect_status(409)
+    sync_api.expect(page.locator(".generate-bar #spending-error")).to_have_text(
+        f"The price changed: now {credits:g} credits. Press Generate again to confirm.")
 
 
 def submit_prompts(page, base_url, prompts):

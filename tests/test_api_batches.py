@@ -49,7 +49,7 @@ def test_submitting_queues_one_image_per_prompt_and_answers_201_with_the_batch(a
     assert {g["status"] for g in body["generations"]} == {"queued"}
     assert body["options"] == {**DEFAULT_OPTIONS.as_dict(), "model": "sd3.5-large", "aspect_ratio": "16:9",
                                "style_preset": "anime", "seed": 42, "cfg_scale": 5.5}
-    assert body["cost"] == {"credits_per_image": 6.5, "credits": 13.0}
+    assert body["cost"] == {"credits_per_image": 6.5, "credits": 13.0, "reserved": 13.0, "refunded": 0}
     assert body["progress"] == {"total": 2, "succeeded": 0, "failed": 0, "pending": 2}
     assert body["done"] is False and body["finished_at"] is None
     assert body["page_url"].endswith(f"/generate/{body['id']}")

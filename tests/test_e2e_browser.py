@@ -17,6 +17,7 @@ from browser_stack import (
     generation_id,
     open_page,
     prompt_values,
+    refused_at_the_new_price,
     screenshot,
     signed_in,
     submit_prompts,
@@ -112,14 +113,21 @@ def test_the_gallery_lists_newest_first_and_loads_more_in_place(watched, base_ur
     assert watched.loads == loads
 
 
+def generate_at_the_new_price(watched, credits):
+    """Without JavaScript the bar is priced at the last page load, so the prompt typed since makes the first press
+    come back with the new price; the second confirms it."""
+    refused_at_the_new_price(watched, credits)
+    watched.page.click("button[name=generate]")
+    watched.page.wait_for_url("**/generate/*")
+
+
 def test_without_javascript_rows_and_results_work_through_plain_posts_and_reloads(browser, base_url):
     watched = signed_in(browser, base_url, javascript=False)
     page = watched.page
     prompts = ["no-js first", "no-js middle", "no-js third", "no-js fourth"]
     submit_three_prompts_with_a_removal(page, base_url, prompts)
     assert watched.loads > 1  # each row edit was a full page
-    page.click("button[name=generate]")
-    page.wait_for_url("**/generate/*")
+    generate_at_the_new_price(watched, 9)
     deadline = time.monotonic() + 40
     while card_states(page) != ["succeeded"] * 3:
         assert time.monotonic() < deadline, card_states(page)
@@ -210,8 +218,7 @@ def test_without_javascript_cancel_retry_search_and_delete_work_through_plain_fo
     page.fill("#prompts-1", "a quiet meadow for no-js")
     page.click("button[name=add_row]")
     page.fill("#prompts-2", "a canyon to cancel")
-    page.click("button[name=generate]")
-    page.wait_for_url("**/generate/*")
+    generate_at_the_new_price(watched, 9)
     card(page, 2).get_by_role("button", name="Cancel").click()
     sync_api.expect(card(page, 2)).to_have_attribute("data-status", "canceled")
     deadline = time.monotonic() + 40

@@ -1,7 +1,9 @@
 """Batch options on the home form: validation, what reaches the API, images per prompt and the seed lock (and
 seeds.nth_seed), the cost and the balance."""
 
+import json
 import re
+from html import unescape as html_unescape
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +14,7 @@ from tests_support import csrf_for
 from app.extensions import db
 from app.generations.seeds import nth_seed, random_seed
 from app.models import Batch, Generation
-from app.providers.options import MAX_SEED
+from app.providers.options import MAX_SEED, MODELS
 
 
 def submit(client, prompts, **options):
@@ -219,34 +221,42 @@ def test_reusing_an_image_locks_its_seed(api_app, fake):
 
 # --- the cost and the balance -------------------------------------------------------------------
 
+def cost_text(html: str) -> str:
+    """The Generate bar's price sentence as the server wrote it."""
+    match = re.search(r'<p id="batch-cost".*?>(.*?)</p>', html, re.S)
+    assert match, "the page has no price"
+    return " ".join(re.sub(r"<[^>]+>", "", match.group(1)).split())
+
+
 def test_the_cost_follows_the_prompt_count_and_the_model(client):
-    token = csrf_for(client)
-    html = client.post("/cost", data={"csrf_token": token, "prompts-0": "a", "prompts-1": " ", "prompts-2": "c",
-                                      "model": "ultra"}).get_data(as_text=True)
-    text = text_of(html)
-    assert "2 images × 8 credits (Stable Image Ultra) = 16 credits (about $0.16)" in text
+    # "Random" re-renders the whole form without JavaScript: the server's price for the form as posted.
+    html = client.post("/", data={"csrf_token": csrf_for(client), "prompts-0": "a", "prompts-1": " ", "prompts-2": "c",
+                                  "model": "ultra", "roll_seed": "1"}).get_data(as_text=True)
+    assert cost_text(html).startswith("2 images × 8 credits (Stable Image Ultra) = 16 credits (about $0.16); the "
+                                      "offline demo")
+    assert 'name="expected_credits" id="expected-credits" value="16"' in html
 
 
 def test_the_cost_line_multiplies_prompts_by_images(client):
-    html = client.post("/cost", data={"csrf_token": csrf_for(client), "prompts-0": "a", "prompts-1": "b",
-                                      "prompts-2": "c", "images_per_prompt": "2"}).get_data(as_text=True)
+    html = client.post("/", data={"csrf_token": csrf_for(client), "prompts-0": "a", "prompts-1": "b",
+                                  "prompts-2": "c", "images_per_prompt": "2", "roll_seed": "1"}).get_data(as_text=True)
     assert "3 prompts × 2 images = 6 images × 3 credits (Stable Image Core) = 18 credits (about $0.18)" in text_of(html)
 
 
 def test_the_home_page_shows_the_cost_before_submitting(client):
-    text = " ".join(re.sub(r"<[^>]+>", "", client.get("/").get_data(as_text=True)).split())
-    assert "Write a prompt to see what the batch will cost." in text
+    html = client.get("/").get_data(as_text=True)
+    assert cost_text(html) == "Write a prompt to see what the batch will cost."
+    # The table the page prices the form from, as it changes: every model, at the price that is reserved.
+    prices = json.loads(html_unescape(re.search(r"data-prices='([^']+)'", html).group(1)))
+    assert prices["models"]["sd3.5-large"] == {"credits": 6.5, "label": "SD 3.5 Large"}
+    assert set(prices["models"]) == set(MODELS) and prices["default"] == "core"
 
 
-def test_a_row_edit_refreshes_the_cost_out_of_band(client):
+def test_a_row_edit_answers_without_the_cost_so_it_cannot_overwrite_a_newer_one(client):
     token = csrf_for(client)
     html = client.post("/", data={"csrf_token": token, "prompts-0": "a", "model": "sd3.5-flash", "add_row": "1"},
                        headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert 'id="batch-cost"' in html and 'hx-swap-oob="true"' in html and "2.5 credits" in html
-
-
-def test_the_cost_needs_a_csrf_token(client):
-    assert client.post("/cost", data={"prompts-0": "a"}).status_code == 400
+    assert 'id="add-row"' in html and 'id="batch-cost"' not in html and "expected_credits" not in html
 
 
 def test_the_balance_comes_from_the_api_and_is_cached(api_app, fake):

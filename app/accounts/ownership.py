@@ -21,7 +21,10 @@ def visible(owner_column: sa.ColumnElement[int | None]) -> sa.ColumnElement[bool
 
 
 def sees_install_account() -> bool:
-    """Whether the signed-in user may see what belongs to the install (the Stability balance): admins only."""
+    """Whether the signed-in user may see what belongs to the install (the Stability balance): admins, and the one
+    user of an install without accounts, who is its operator."""
+    if current_app.config["AUTH_MODE"] != "accounts":
+        return True
     return bool(current_user.is_authenticated and current_user.is_admin)
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask import url_for
 
+from app.batches.charges import charges_of
 from app.batches.progress import Progress, progress_of
 from app.generations.lifecycle import price_of
 from app.media.urls import file_url, thumb_url
@@ -45,7 +46,7 @@ def batch_urls(batch_id: int) -> dict[str, str]:
 
 def batch_body(batch_id: int, generations: list[Generation]) -> dict[str, object]:
     """A batch with its options, cost and generations in prompt order (a batch always has one at least)."""
-    progress = progress_of(generations)
+    progress, charges = progress_of(generations), charges_of(generations)
     first = generations[0]
     finished = [g.finished_at for g in generations if g.finished_at is not None]
     return {
@@ -54,8 +55,8 @@ def batch_body(batch_id: int, generations: list[Generation]) -> dict[str, object
         "finished_at": max(finished) if progress.is_final and finished else None,
         "done": progress.is_final, "progress": progress_body(progress),
         "options": first.options.as_dict(),
-        "cost": {"credits_per_image": price_of(first.options),
-                 "credits": sum(g.credits for g in generations if not g.refunded)},
+        "cost": {"credits_per_image": price_of(first.options), "credits": charges.held,
+                 "reserved": charges.reserved, "refunded": charges.refunded},
         "zip_url": url_for("batches.download_zip", batch_id=batch_id, _external=True),
         "generations": [generation_body(g) for g in generations],
     }

@@ -159,6 +159,8 @@ def export() -> Response:
 @bp.arguments(BatchRequestSchema)
 @bp.response(201, BatchSchema, headers={"Location": {"description": "The new batch", "schema": {"type": "string"}}})
 @bp.alt_response(402, schema=ErrorSchema, description="Over the monthly allowance: nothing was created")
+@bp.alt_response(409, schema=ErrorSchema, description="The batch costs other than `expected_credits` (code "
+                 "`price_changed`; the message names the current price): nothing was created or charged")
 def create_batch(headers: dict[str, str], submission: Submission) -> Response:
     """Queue images_per_prompt images (default 1) of each prompt, as the home form does; with an Idempotency-Key,
     at most once per key and day."""
@@ -191,7 +193,12 @@ def _create(submission: Submission, remember: Any = None) -> Response:  # noqa: 
 
     try:
         lifecycle.create_batch(current_user, submission.prompts, submission.options, before_commit=record,
-                               images_per_prompt=submission.images_per_prompt)
+                               images_per_prompt=submission.images_per_prompt,
+                               expected_credits=submission.expected_credits)
+    except lifecycle.PriceChanged as exc:
+        raise ApiProblem(409, "price_changed", f"The price changed: this batch costs {exc.credits:g} credits, not "
+                         f"{exc.expected:g}; nothing was created or charged. Send expected_credits {exc.credits:g} "
+                         "to confirm.", {"expected_credits": f"Now {exc.credits:g} credits."}) from None
     except spending.OverAllowance as exc:
         raise ApiProblem(402, "over_allowance", str(exc)) from None
     return idempotency.answer(201, answer["body"], answer["location"])

@@ -8,7 +8,7 @@ document states come from the same constants the form's fields are built from.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import Field
+from dataclasses import Field, replace
 from typing import Any, get_args
 
 import marshmallow as ma
@@ -148,14 +148,20 @@ class BatchRequestSchema(_OptionsRequestSchema):  # type: ignore[misc,valid-type
         "minimum": 1, "maximum": MAX_IMAGES_PER_PROMPT, "default": 1,
         "description": "Images made of each prompt, each with its own seed (a given seed counts up by one)"})
 
+    expected_credits = StrictFloat(allow_nan=False, allow_none=True, validate=validate.Range(min=0), metadata={
+        "description": "The price you were shown (prompts × images_per_prompt × the model's credits per image): if "
+                       "the batch costs anything else, the answer is 409 and nothing is created or charged. Omit it "
+                       "to accept the current price."})
+
     @ma.post_load
     def checked_by_the_form(self, data: dict[str, Any], **_kwargs: Any) -> Any:  # noqa: ANN401
         """Hand the values to the home form's rules; its messages become the per-field errors."""
         options = {name: data.get(name) for name in SUBMITTED_FIELDS}
         try:
-            return validate_submission(data["prompts"], options, current_app.config["MAX_PROMPTS_PER_BATCH"])
+            submission = validate_submission(data["prompts"], options, current_app.config["MAX_PROMPTS_PER_BATCH"])
         except SubmissionInvalid as exc:
             raise ma.ValidationError(exc.fields) from None  # type: ignore[arg-type]
+        return replace(submission, expected_credits=data.get("expected_credits"))
 
 
 class IdempotencyHeaderSchema(ma.Schema):
@@ -222,10 +228,12 @@ class ProgressSchema(ma.Schema):
 
 
 class CostSchema(ma.Schema):
-    """Credits: per image, and what the batch holds now (refunds for images never charged taken off)."""
+    """Credits: per image, what was reserved and refunded, and what the batch holds now (reserved − refunded)."""
 
     credits_per_image = fields.Float(required=True)
     credits = fields.Float(required=True)
+    reserved = fields.Float(required=True, metadata={"description": "Reserved at submission and by each retry"})
+    refunded = fields.Float(required=True, metadata={"description": "Given back for images the API never charged"})
 
 
 class BatchSummarySchema(ma.Schema):

@@ -20,8 +20,10 @@ _QUEUE_AHEAD = sa.case(
      .scalar_subquery()),
     else_=None,
 )
-# A poll needs only what a card's token is made of: whole rows cost most of a poll's time with 150 cards.
-_CARD_STATES = sa.select(Generation.id, Generation.status, Generation.attempts, _QUEUE_AHEAD.label("queue_ahead"))
+# A poll needs only what a card's token is made of, and what the batch's credits line adds up: whole rows cost
+# most of a poll's time with 150 cards.
+_CARD_STATES = sa.select(Generation.id, Generation.status, Generation.attempts, _QUEUE_AHEAD.label("queue_ahead"),
+                         Generation.credits, Generation.refunded)
 
 
 def generations_of(batch_id: int, visible: sa.ColumnElement[bool] | None = None) -> list[Generation]:
@@ -35,7 +37,8 @@ def generations_by_id(ids: Collection[int]) -> list[Generation]:
 
 
 def card_states(batch_id: int, visible: sa.ColumnElement[bool]) -> list[sa.Row]:
-    """The batch's (id, status, attempts, queue_ahead) rows in prompt order, that the viewer may see: one query."""
+    """The batch's (id, status, attempts, queue_ahead, credits, refunded) rows in prompt order, that the viewer may
+    see: one query."""
     # Plain columns, so no ORM layer; and in autocommit, outside the session's transaction: one SELECT is the
     # whole conversation with the database, without a BEGIN and a ROLLBACK around it.
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:

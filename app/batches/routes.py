@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 
 from app.accounts import ownership
 from app.accounts.auth import sign_in_wall
+from app.batches.charges import charges_of
 from app.batches.progress import changed_since, progress_of, seen_signature
 from app.batches.queries import card_states, generations_by_id, generations_of
 from app.batches.retries import retry_failed
@@ -37,8 +38,8 @@ def show(batch_id: int) -> str:
     # Shown in the progress line, which the next change replaces: "3 images queued." must not outlive the batch.
     return render_template("batches/generate.html", batch_id=batch_id, created_at=generations[0].created_at,
                            title=batch_title([g.prompt for g in generations]), generations=generations,
-                           progress=progress_of(generations), seen=seen_signature(generations),
-                           announcement=" ".join(get_flashed_messages()))
+                           progress=progress_of(generations), charges=charges_of(generations),
+                           seen=seen_signature(generations), announcement=" ".join(get_flashed_messages()))
 
 
 def _card_states_or_404(batch_id: int) -> list[sa.Row] | Response:
@@ -68,7 +69,7 @@ def status(batch_id: int) -> Response | str:
         return Response(status=204)
     changed = generations_by_id([state.id for state in changed_since(states, current, seen)])
     return render_template("batches/_status.html", batch_id=batch_id, progress=progress_of(states),
-                           seen=current, changed=changed)
+                           charges=charges_of(states), seen=current, changed=changed)
 
 
 def _after_action(batch_id: int, message: str) -> Response | str:
@@ -76,8 +77,8 @@ def _after_action(batch_id: int, message: str) -> Response | str:
     if request.headers.get("HX-Request"):
         generations = generations_of(batch_id, ownership.visible(Generation.owner_id))
         return render_template("batches/_status.html", batch_id=batch_id, progress=progress_of(generations),
-                               seen=seen_signature(generations), changed=generations, progress_oob=True,
-                               announcement=message)
+                               charges=charges_of(generations), seen=seen_signature(generations),
+                               changed=generations, progress_oob=True, announcement=message)
     flash(message)
     return redirect(url_for("batches.show", batch_id=batch_id), code=303)
 

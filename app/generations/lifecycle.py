@@ -8,6 +8,7 @@ another host) matches no row and changes nothing.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -57,21 +58,24 @@ def _load(generation_id: int) -> Generation | None:
 # --- create and enqueue -------------------------------------------------------------------------
 
 def create_batch(owner: User, prompts: list[str], options: GenerationOptions = DEFAULT_OPTIONS,
-                 before_commit: Callable[[Batch], None] | None = None, images_per_prompt: int = 1) -> Batch:
+                 before_commit: Callable[[Batch], None] | None = None, images_per_prompt: int = 1,
+                 expected_credits: float | None = None) -> Batch:
     """Reserve the cost, store a batch with `images_per_prompt` queued generations per prompt (job ids chosen
     now), then enqueue. A locked seed counts up per image of a prompt (seeds.nth_seed).
 
     The reservation and the rows are one transaction: over the allowance, spending.OverAllowance is raised
     and nothing is created. `before_commit(batch)` joins that transaction once the rows have ids (the API
-    keeps its idempotent answer there); if it raises, nothing is created either.
+    keeps its idempotent answer there); if it raises, nothing is created either. With `expected_credits` (the
+    price the submitter was shown), a batch that costs anything else raises PriceChanged before any of it.
     """
     app_services = services()
     now = utcnow()
     attempts = current_app.config["STABILITY_MAX_ATTEMPTS"]
     price = price_of(options)
-    db.session.commit()  # start the transaction with the reservation's write (SQLite takes its lock there)
     images = [(text, replace(options, seed=seeds.nth_seed(options.seed, n)))
               for text in prompts for n in range(images_per_prompt)]
+    _check_price(price * len(images), expected_credits)
+    db.session.commit()  # start the transaction with the reservation's write (SQLite takes its lock there)
     month = spending.reserve(owner, price * len(images))
     batch = Batch(owner_id=owner.id, created_at=now, generations=[
         Generation(position=i, prompt=text, provider=app_services.provider.name, created_at=now, heartbeat_at=now,
@@ -97,6 +101,20 @@ def create_batch(owner: User, prompts: list[str], options: GenerationOptions = D
 def price_of(options: GenerationOptions) -> float:
     """Credits one image with these options costs (what the form shows, and what is reserved)."""
     return MODELS[options.model].credits
+
+
+class PriceChanged(Exception):
+    """The batch costs other than the price its submitter was shown; nothing was created."""
+
+    def __init__(self, credits: float, expected: float) -> None:
+        self.credits, self.expected = credits, expected
+        super().__init__(f"The price changed: now {credits:g} credits.")
+
+
+def _check_price(credits: float, expected: float | None) -> None:
+    """PriceChanged unless `expected` (None: not stated) is this price; a NaN never is."""
+    if expected is not None and not math.isclose(credits, expected, rel_tol=0, abs_tol=1e-9):
+        raise PriceChanged(credits, expected)
 
 
 def enqueue(generations: list[Generation], fail_if_down: bool = True) -> int:

@@ -1,15 +1,18 @@
-"""What a batch will cost, and the account's balance (cached briefly, shared by every web process)."""
+"""What a batch will cost (the price table the page computes it from, and the price the page says it showed),
+and the account's balance (cached briefly, shared by every web process)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 from redis.exceptions import RedisError
 
+from app.generations.lifecycle import price_of
 from app.prompts.forms import PromptForm
 from app.providers.base import GenerationError
-from app.providers.options import USD_PER_CREDIT
+from app.providers.options import DEFAULT_OPTIONS, MODELS, USD_PER_CREDIT
 from app.services import QueueUnavailable, services
 
 log = logging.getLogger(__name__)
@@ -43,10 +46,28 @@ class BatchCost:
 
 
 def batch_cost(form: PromptForm) -> BatchCost:
-    """Price the prompts currently in the form with its chosen model."""
-    model = form.chosen_model
-    return BatchCost(prompts=len(form.prompt_texts()), per_prompt=form.per_prompt, credits_per_image=model.credits,
-                     model_label=model.label)
+    """Price the prompts currently in the form with its chosen model, as the reservation will."""
+    return BatchCost(prompts=len(form.prompt_texts()), per_prompt=form.per_prompt,
+                     credits_per_image=price_of(form.options()), model_label=form.chosen_model.label)
+
+
+def price_table() -> dict[str, object]:
+    """What the page computes the cost from as the form changes: each model's price and name, by the same rule."""
+    return {"models": {model.id: {"credits": price_of(replace(DEFAULT_OPTIONS, model=model.id)), "label": model.label}
+                       for model in MODELS.values()},
+            "default": DEFAULT_OPTIONS.model, "usd_per_credit": USD_PER_CREDIT}
+
+
+def shown_price(posted: str | None) -> float | None:
+    """The price the page says it showed (its expected_credits): None when not sent, NaN when not a number."""
+    text = (posted or "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return math.nan
+    return value if math.isfinite(value) else math.nan
 
 
 def current_balance() -> float | None:

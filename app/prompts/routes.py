@@ -3,42 +3,29 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.accounts import ownership
 from app.extensions import db
 from app.generations import spending
-from app.generations.lifecycle import create_batch
+from app.generations.lifecycle import PriceChanged, create_batch
 from app.generations.seeds import random_seed
 from app.models import Generation, parse_id
-from app.prompts.cost import batch_cost, current_balance
+from app.prompts import memory
+from app.prompts.cost import batch_cost, current_balance, price_table, shown_price
 from app.prompts.forms import PromptForm, rebuilt_form, reused_form
 from app.prompts.recent import recent_prompts
 from app.text.wording import count_of
 
 bp = Blueprint("prompts", __name__)
-SEED_MEMORY = "seed"  # the session's {"seed", "locked"} of the last batch, so the next form starts from it
+CONFIRM = "Press Generate again to confirm."
 
 
 def _form(data: dict[str, object] | None = None) -> PromptForm:
     """The form bound to this request's data (or `data`, then the defaults, on GET)."""
     return PromptForm(max_prompts=current_app.config["MAX_PROMPTS_PER_BATCH"], data=data)
-
-
-def _remembered_seed() -> dict[str, object]:
-    """The last batch's seed and lock; a fresh random seed, unlocked, the first time."""
-    memory = session.get(SEED_MEMORY)
-    if isinstance(memory, dict) and isinstance(memory.get("seed"), int):
-        return {"seed": memory["seed"], "seed_locked": bool(memory.get("locked"))}
-    return {"seed": random_seed(), "seed_locked": False}
-
-
-def _remember_seed(form: PromptForm) -> None:
-    """Keep this batch's seed and lock for the next form."""
-    if form.seed.data:
-        session[SEED_MEMORY] = {"seed": form.seed.data, "locked": bool(form.seed_locked.data)}
 
 
 def _edited(form: PromptForm) -> tuple[str, PromptForm] | None:
@@ -69,21 +56,39 @@ def _reused() -> PromptForm | None:
 def _page(form: PromptForm, status: int = 200) -> tuple[str, int]:
     """The full home page for this form, with what the user has left this month and their recent prompts."""
     recent = recent_prompts(current_user.id) if current_user.is_authenticated else []
-    return render_template("prompts/index.html", form=form, cost=batch_cost(form), recent=recent,
-                           allowance=spending.allowance(current_user),
+    return render_template("prompts/index.html", form=form, cost=batch_cost(form), prices=price_table(),
+                           recent=recent, allowance=spending.allowance(current_user),
                            shows_balance=ownership.sees_install_account()), status
 
 
 def _row_edit(change: str, form: PromptForm) -> tuple[str, int]:
-    """An in-place row edit: only the added row (or nothing, for a removed one), the add button and the cost."""
-    return render_template(f"prompts/_row_{change}.html", form=form, cost=batch_cost(form), cost_oob=True), 200
+    """An in-place row edit: only the added row (or nothing, for a removed one) and the add button."""
+    return render_template(f"prompts/_row_{change}.html", form=form, oob=True), 200
+
+
+def _submit(form: PromptForm) -> Response | tuple[str, int]:
+    """Queue the batch at the price the page showed, keeping its options for the next form; else say why not."""
+    try:
+        batch = create_batch(current_user, form.prompt_texts(), form.options(), images_per_prompt=form.per_prompt,
+                             expected_credits=shown_price(request.form.get("expected_credits")),
+                             before_commit=lambda _batch: memory.remember(current_user, form))
+    except PriceChanged as exc:
+        # Nothing was charged: the same form again, now showing the new price, so a second press confirms it.
+        form.spending_error = f"{exc} {CONFIRM}"
+        return _page(form, 409)
+    except spending.OverAllowance as exc:
+        # Next to the Generate button, with every prompt and option as typed.
+        form.spending_error = str(exc)
+        return _page(form, 402)
+    flash(f"{count_of(len(batch.generations), 'image')} queued.")
+    return redirect(url_for("batches.show", batch_id=batch.id), code=303)
 
 
 @bp.route("/", methods=["GET", "POST"])
 def index() -> Response | tuple[str, int]:
-    """Show the prompt form; on submit, edit its rows or queue the images of every prompt."""
+    """Show the prompt form (with the last batch's options); on submit, edit its rows or queue every prompt's images."""
     if request.method == "GET":
-        return _page(_reused() or _form(_remembered_seed()))
+        return _page(_reused() or _form(memory.recall(current_user)))
     form = _form()
     edited = _edited(form)
     if edited is not None:
@@ -94,22 +99,7 @@ def index() -> Response | tuple[str, int]:
         return _page(new_form)
     if not form.validate():
         return _page(form, 422)
-    try:
-        batch = create_batch(current_user, form.prompt_texts(), form.options(), images_per_prompt=form.per_prompt)
-    except spending.OverAllowance as exc:
-        # Next to the Generate button, with every prompt and option as typed.
-        form.spending_error = str(exc)
-        return _page(form, 402)
-    _remember_seed(form)
-    count = len(batch.generations)
-    flash(f"{count_of(count, 'image')} queued.")
-    return redirect(url_for("batches.show", batch_id=batch.id), code=303)
-
-
-@bp.post("/cost")
-def cost() -> str:
-    """The batch's price for the prompts, images per prompt and model in the form (htmx refreshes it as they change)."""
-    return render_template("prompts/_cost.html", cost=batch_cost(_form()))
+    return _submit(form)
 
 
 @bp.get("/balance")

@@ -25,6 +25,7 @@ class Submission:
     prompts: list[str]
     options: GenerationOptions
     images_per_prompt: int = 1
+    expected_credits: float | None = None  # the price the submitter was shown; None: not stated
 
 
 class SubmissionInvalid(ValueError):
