@@ -3,7 +3,9 @@
 import io
 import pathlib
 import re
+import struct
 import zipfile
+from datetime import UTC, datetime
 
 import pytest
 from conftest import drain
@@ -167,6 +169,25 @@ def test_a_batch_downloads_as_one_zip_of_its_images_in_prompt_order(app, client)
     assert archive.testzip() is None
     stored = (pathlib.Path(app.config["MEDIA_ROOT"]) / row(app, ids[0]).file_name).read_bytes()
     assert archive.read("01-first-prompt.webp") == stored
+
+
+def test_each_file_in_a_zip_is_dated_when_its_image_was_finished(app, client):
+    ids = made(app, "first prompt", "second prompt")
+    finished = datetime(2026, 7, 14, 18, 30, 13, tzinfo=UTC)
+    with app.app_context():
+        db.session.get(Generation, ids[0]).finished_at = finished
+        db.session.get(Generation, ids[1]).finished_at = None  # never recorded: when it was asked for
+        db.session.commit()
+        created = db.session.get(Generation, ids[1]).created_at
+    with client.get(f"/generate/{row(app, ids[0]).batch_id}/images.zip") as response:
+        archive = zipfile.ZipFile(io.BytesIO(response.data))
+    for info, when in zip(archive.infolist(), (finished, created), strict=True):
+        day_and_time = when.astimezone(UTC).timetuple()[:6]
+        assert info.date_time == (*day_and_time[:5], day_and_time[5] // 2 * 2)  # the field counts seconds in twos
+        # The exact instant, for readers that show it in their own time zone: the "UT" extra field.
+        header, size, flags, mtime = struct.unpack("<HHBl", info.extra[:9])
+        assert (header, size, flags, mtime) == (0x5455, 5, 1, int(when.timestamp()))
+    assert archive.testzip() is None
 
 
 def test_a_batch_without_images_has_no_zip(app, client):
