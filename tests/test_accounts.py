@@ -6,8 +6,9 @@ import pytest
 from conftest import drain
 from tests_support import csrf_for, sign_in
 
-from app.accounts.users import create_user, find_user, local_user, password_link
+from app.accounts.users import create_user, find_user, local_user, password_link, set_monthly_credits
 from app.extensions import db
+from app.generations import spending
 from app.models import Batch, Generation, User
 
 PASSWORD = "correct horse battery"
@@ -210,6 +211,13 @@ def test_the_cli_creates_lists_caps_and_disables_users(accounts_app):
     assert runner.invoke(args=["users", "set-credits", "ann@example.com", "12.5"]).exit_code == 0
     listing = runner.invoke(args=["users", "list"]).output
     assert "ann@example.com\tmember\tactive\t0 of 12.5 credits" in listing
+    with accounts_app.test_request_context():
+        boss = find_user("boss@example.com")
+        set_monthly_credits(boss, None)
+        spending.reserve(boss, 160.5)
+        db.session.commit()
+    listing = runner.invoke(args=["users", "list"]).output
+    assert "boss@example.com\tadmin\tactive\t160.5 credits (no cap)" in listing  # not "160.5 of no cap credits"
     assert "new@example.com\tmember\tinvited" in listing and "boss@example.com\tadmin" in listing
     assert runner.invoke(args=["users", "disable", "ann@example.com"]).exit_code == 0
     with accounts_app.app_context():
