@@ -16,7 +16,7 @@ from app.models import Generation, parse_id
 from app.prompts.cost import batch_cost, current_balance
 from app.prompts.forms import PromptForm, rebuilt_form, reused_form
 from app.prompts.recent import recent_prompts
-from app.text.wording import count_of
+from app.text.wording import count_of, shortened
 
 bp = Blueprint("prompts", __name__)
 SEED_MEMORY = "seed"  # the session's {"seed", "locked"} of the last batch, so the next form starts from it
@@ -56,11 +56,15 @@ def _edited(form: PromptForm) -> tuple[str, PromptForm] | None:
 
 
 def _reused() -> PromptForm | None:
-    """?reuse=<id>: the form filled from that image, without generating anything."""
-    reuse = parse_id(request.args.get("reuse"))
+    """?reuse=<id>: the form filled from that image, without generating anything; a word when there is none."""
+    asked = request.args.get("reuse", "")
+    reuse = parse_id(asked)
     generation = db.session.scalar(sa.select(Generation).where(
         Generation.id == reuse, ownership.visible(Generation.owner_id))) if reuse is not None else None
     if generation is None:
+        if asked:  # someone else's image reads exactly like a deleted one
+            flash(f"Image {shortened(asked, 20)} was not found (it may have been deleted), so nothing was filled "
+                  "in.", "warning")
         return None
     flash(f"Prompt and settings of image {generation.id} are filled in; change anything, then press Generate.")
     return reused_form(generation, current_app.config["MAX_PROMPTS_PER_BATCH"])
