@@ -10,6 +10,7 @@ from browser_stack import (
     Watched,
     add_row,
     card_states,
+    expect_notice_agrees,
     expect_rows,
     fill_prompts,
     prompt_values,
@@ -57,7 +58,7 @@ def test_two_prompts_with_three_images_each_make_six_cards_and_the_cost_says_so(
     page.wait_for_url("**/generate/*")
     assert page.eval_on_selector_all(".card-prompt", "els => els.map(e => e.textContent)") == (
         ["a lighthouse in a storm"] * 3 + ["a quiet harbour at dawn"] * 3)
-    sync_api.expect(page.locator(".progress-text")).to_contain_text("6 images queued.")
+    expect_notice_agrees(page, 6)
     wait_for_states(page, lambda states: states == ["succeeded"] * 6, timeout=60)
     assert len(set(card_seeds(page))) == 6  # unlocked: every image drew its own seed
 
@@ -216,7 +217,6 @@ def test_the_generate_bar_stays_in_view_on_a_phone_with_a_long_form(phone, base_
     assert len(card_states(page)) == 6
 
 
-def test_without_javascript_random_lock_recent_prompts_and_enter_still_work(browser, base_url):
 def test_on_a_phone_a_new_prompt_box_opens_focused_above_the_generate_bar(phone, base_url):
     page = phone.page
     page.goto(base_url + "/")
@@ -252,6 +252,7 @@ def test_reusing_an_image_that_is_not_yours_or_is_gone_says_so_and_the_form_stil
     assert page.eval_on_selector_all(".card-prompt", "els => els.map(e => e.textContent)") == ["a prompt of my own"]
 
 
+def test_without_javascript_random_lock_recent_prompts_and_enter_still_work(browser, base_url):
     watched = signed_in(browser, base_url, javascript=False)
     page = watched.page
     try:

@@ -111,3 +111,36 @@ def test_the_migrations_build_exactly_the_schema_the_models_declare(app):
             differences = [d for d in differences if not (isinstance(d, list) and d[0][0] == "modify_type")]
     # The search's trigram index exists only on PostgreSQL, made by its migration alone (see Generation).
     assert [d for d in differences if d[0] != "remove_index" or d[1].name != "ix_generations_prompt_trgm"] == []
+
+
+BEFORE_IMAGES_PER_PROMPT = "b3d5f7a9c1e2"
+
+
+def add_generation(batch_id, position, prompt):
+    db.session.execute(sa.text(
+        "INSERT INTO generations (batch_id, position, prompt, model, aspect_ratio, output_format, attempts, "
+        "max_attempts, provider, status, history, created_at, credits, refunded) VALUES (:batch, :position, "
+        ":prompt, 'core', '1:1', 'png', 0, 1, 'demo', 'succeeded', '[]', '2026-11-01 00:00:00', 0, false)"),
+        {"batch": batch_id, "position": position, "prompt": prompt})
+
+
+@pytest.mark.parametrize(("prompts", "expected"), [
+    (["a", "a", "a", "b", "b", "b"], 3),
+    (["a", "a", None, "b", "b", "b"], 3),  # a deleted image leaves a gap
+    (["a", "b", "c"], 1),
+    (["a", "a", "b", "b", "c", "c", "d", "d"], 2),
+    (["a", "a", "a", "a"], 4),
+    (["a", "a", "a", "b"], 1),
+])
+def test_batches_made_before_learn_their_images_per_prompt_from_their_rows(app, prompts, expected):
+    """On the suite's database (PostgreSQL when DATABASE_URL names one), down to the revision before and back."""
+    with app.app_context():
+        downgrade(revision=BEFORE_IMAGES_PER_PROMPT)
+        db.session.execute(sa.text("INSERT INTO batches (id, created_at) VALUES (7, '2026-11-01 00:00:00')"))
+        for position, prompt in enumerate(prompts):
+            if prompt is not None:
+                add_generation(7, position, prompt)
+        db.session.commit()
+        db.session.remove()
+        upgrade()
+        assert db.session.scalar(sa.text("SELECT images_per_prompt FROM batches WHERE id = 7")) == expected

@@ -105,7 +105,7 @@ def index() -> Response | tuple[str, int]:
         return _page(form, 402)
     _remember_seed(form)
     count = len(batch.generations)
-    flash(f"{count_of(count, 'image')} queued.")
+    flash(f"{count_of(count, 'image')} queued.", "submitted")  # the batch page drops it once an image has started
     return redirect(url_for("batches.show", batch_id=batch.id), code=303)
 
 
