@@ -149,6 +149,14 @@ def test_changing_the_password_ends_the_other_sessions_but_not_this_one(accounts
     assert sign_in(accounts_app.test_client(), "ann@example.com", "a brand new secret").status_code == 303
 
 
+def test_single_user_mode_has_no_password_to_change(client):
+    html = client.get("/account").get_data(as_text=True)
+    assert "Single-user mode" in html and "Change password" not in html and 'type="password"' not in html
+    response = client.post("/account", data={"csrf_token": csrf_for(client), "current": "x", "password": PASSWORD,
+                                             "confirm": PASSWORD})
+    assert response.status_code == 405 and "Traceback" not in response.get_data(as_text=True)
+
+
 def test_a_password_link_sets_the_password_once(accounts_app):
     with accounts_app.test_request_context():
         user = create_user("new@example.com")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_limiter import RateLimitExceeded
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
@@ -100,6 +100,10 @@ def set_password_page(token: str) -> Response | tuple[str, int]:
 @login_required
 def account() -> Response | tuple[str, int]:
     """Who you are, what you have spent this month, and changing your password (which ends your other sessions)."""
+    if not accounts_mode():  # one local user and no sign-in: there is no password to change
+        if request.method == "POST":
+            abort(405)
+        return render_template("accounts/account.html", form=None, allowance=spending.allowance(current_user)), 200
     form = ChangePasswordForm()
     if form.validate_on_submit():
         if not verify_password(current_user.password_hash, form.current.data or ""):
