@@ -38,12 +38,21 @@ def test_detail_page_shows_the_image_and_everything_it_was_made_with(app, client
     (gid,) = made(app, "a lighthouse <b>at dusk</b>", model="sd3.5-medium", aspect_ratio="16:9",
                   style_preset="cinematic", negative_prompt="fog", seed=42, cfg_scale=3.5, output_format="jpeg")
     html = client.get(f"/images/{gid}").get_data(as_text=True)
-    for text in ("a lighthouse &lt;b&gt;at dusk&lt;/b&gt;", "fog", "SD 3.5 Medium", "16:9 (672 × 384)", "cinematic",
+    for text in ("a lighthouse &lt;b&gt;at dusk&lt;/b&gt;", "fog", "SD 3.5 Medium", "16:9 (672 × 384)",
+                 "<dt>Style</dt><dd>Cinematic</dd>",
                  "3.5", ">42<", "JPEG", f">Batch {row(app, gid).batch_id}<", "Offline demo"):
         assert text in html, text
     assert re.search(rf'href="/images/{gid}/file\?v=[0-9a-f]{{12}}&amp;download=1"', html)
     assert f'href="/?reuse={gid}"' in html
     assert 'data-copy-target="prompt-text"' in html
+
+
+def test_the_detail_page_is_named_by_its_prompt_and_says_none_for_no_style(app, client):
+    (gid,) = made(app, "a lighthouse on a cliff above a stormy sea at dusk, gulls wheeling over the foam")
+    html = client.get(f"/images/{gid}").get_data(as_text=True)
+    title = "a lighthouse on a cliff above a stormy sea at dusk, gulls…"  # cut at a word, as a batch's title
+    assert f"<title>{title} · Image Generator</title>" in html and f'<h1 class="batch-title">{title}</h1>' in html
+    assert "<dt>Style</dt><dd>None</dd>" in html  # as the form's Style field says it
 
 
 def test_download_sends_the_original_as_an_attachment(app, client):
