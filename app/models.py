@@ -142,6 +142,8 @@ class Batch(db.Model):
     # None only for rows made before accounts existed, until the first admin is created.
     owner_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # Each prompt's images are consecutive positions: position = (prompt number - 1) × this + (image number - 1).
+    images_per_prompt: so.Mapped[int] = so.mapped_column(default=1, server_default="1")
     generations: so.Mapped[list[Generation]] = so.relationship(
         back_populates="batch", order_by="Generation.position", cascade="all, delete-orphan"
     )
@@ -258,6 +260,16 @@ class Generation(db.Model):
     def is_demo(self) -> bool:
         """True for placeholders drawn by the offline demo provider."""
         return self.provider == "demo"
+
+    @property
+    def prompt_number(self) -> int:
+        """Which of its batch's prompts this image is of, from 1."""
+        return self.position // self.batch.images_per_prompt + 1
+
+    @property
+    def image_number(self) -> int:
+        """Which of its prompt's images this is, from 1."""
+        return self.position % self.batch.images_per_prompt + 1
 
 
 class ApiToken(db.Model):

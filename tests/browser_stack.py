@@ -254,6 +254,12 @@ def submit_prompts(page, base_url, prompts):
     page.click("button[name=generate]")
     page.wait_for_url("**/generate/*")
 
+def expect_notice_agrees(page, images):
+    """The batch page's "N images queued." shows only while none of them has started (a worker may be quicker)."""
+    text = page.locator(".progress-text").inner_text()
+    assert not (f"{images} images queued." in text and "generating" in text), text
+
+
 def card(page, position):
     return page.locator(".card").nth(position)
 

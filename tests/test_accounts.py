@@ -6,8 +6,9 @@ import pytest
 from factories import make_images, make_user
 from tests_support import PASSWORD, csrf_for, sign_in
 
-from app.accounts.users import create_user, find_user, local_user, password_link
+from app.accounts.users import create_user, find_user, local_user, password_link, set_monthly_credits
 from app.extensions import db
+from app.generations import spending
 from app.models import Batch, Generation, User
 
 
@@ -143,6 +144,14 @@ def test_changing_the_password_ends_the_other_sessions_but_not_this_one(accounts
     sign_in(accounts_app.test_client(), "ann@example.com", "a brand new secret")
 
 
+def test_single_user_mode_has_no_password_to_change(client):
+    html = client.get("/account").get_data(as_text=True)
+    assert "Single-user mode" in html and "Change password" not in html and 'type="password"' not in html
+    response = client.post("/account", data={"csrf_token": csrf_for(client), "current": "x", "password": PASSWORD,
+                                             "confirm": PASSWORD})
+    assert response.status_code == 405 and "Traceback" not in response.get_data(as_text=True)
+
+
 def test_a_password_link_sets_the_password_once(accounts_app):
     with accounts_app.test_request_context():
         user = create_user("new@example.com")
@@ -205,6 +214,13 @@ def test_the_cli_creates_lists_caps_and_disables_users(accounts_app):
     assert runner.invoke(args=["users", "set-credits", "ann@example.com", "12.5"]).exit_code == 0
     listing = runner.invoke(args=["users", "list"]).output
     assert "ann@example.com\tmember\tactive\t0 of 12.5 credits" in listing
+    with accounts_app.test_request_context():
+        boss = find_user("boss@example.com")
+        set_monthly_credits(boss, None)
+        spending.reserve(boss, 160.5)
+        db.session.commit()
+    listing = runner.invoke(args=["users", "list"]).output
+    assert "boss@example.com\tadmin\tactive\t160.5 credits (no cap)" in listing  # not "160.5 of no cap credits"
     assert "new@example.com\tmember\tinvited" in listing and "boss@example.com\tadmin" in listing
     assert runner.invoke(args=["users", "disable", "ann@example.com"]).exit_code == 0
     with accounts_app.app_context():

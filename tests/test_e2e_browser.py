@@ -386,6 +386,16 @@ def test_without_accounts_the_site_opens_on_the_form_and_a_batch_works(browser, 
             submit_prompts(page, url, ["a local red kite", "a local blue heron"])
             wait_for_states(page, lambda states: states == ["succeeded"] * 2)
             assert page.locator(".card .badge.demo").count() == 2
+            # The demo's images are small (512 × 512): fitted, they are drawn at their own size, never enlarged.
+            page.goto(url + page.locator(".card a[data-view]").first.get_attribute("href"))
+            image = page.locator("#detail-image img")
+            image.evaluate("el => el.decode()")
+            natural = image.evaluate("el => el.naturalWidth")
+            assert image.bounding_box()["width"] == natural < page.locator(".detail-media").bounding_box()["width"]
+            page.goto(url + "/account")  # one local user: no password to change
+            sync_api.expect(page.locator(".lead")).to_contain_text("Single-user mode")
+            assert page.get_by_text("Change password").count() == 0
+            assert page.locator("input[type=password]").count() == 0
             watched.close()
 
 

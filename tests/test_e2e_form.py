@@ -5,10 +5,12 @@ import re
 
 import pytest
 from browser_stack import (
+    ADA,
     MEMBER,
     Watched,
     add_row,
     card_states,
+    expect_notice_agrees,
     expect_rows,
     fill_prompts,
     prompt_values,
@@ -56,7 +58,7 @@ def test_two_prompts_with_three_images_each_make_six_cards_and_the_cost_says_so(
     page.wait_for_url("**/generate/*")
     assert page.eval_on_selector_all(".card-prompt", "els => els.map(e => e.textContent)") == (
         ["a lighthouse in a storm"] * 3 + ["a quiet harbour at dawn"] * 3)
-    sync_api.expect(page.locator(".progress-text")).to_contain_text("6 images queued.")
+    expect_notice_agrees(page, 6)
     wait_for_states(page, lambda states: states == ["succeeded"] * 6, timeout=60)
     assert len(set(card_seeds(page))) == 6  # unlocked: every image drew its own seed
 
@@ -213,6 +215,41 @@ def test_the_generate_bar_stays_in_view_on_a_phone_with_a_long_form(phone, base_
     page.click("#generate")
     page.wait_for_url("**/generate/*")
     assert len(card_states(page)) == 6
+
+
+def test_on_a_phone_a_new_prompt_box_opens_focused_above_the_generate_bar(phone, base_url):
+    page = phone.page
+    page.goto(base_url + "/")
+    for count in range(2, 7):
+        # Scrolled as a person would to reach the button: it sits just above the bar, where the new box appears.
+        add, bar = box(page, "#add-row"), box(page, ".generate-bar")
+        page.evaluate(f"window.scrollBy(0, {add['y'] + add['height'] - bar['y'] + 4})")
+        page.click("#add-row")
+        expect_rows(page, count)
+        new = page.locator(f"#prompts-{count - 1}")
+        sync_api.expect(new).to_be_focused()
+        area, bar = new.bounding_box(), box(page, ".generate-bar")
+        assert area["y"] >= 0 and area["y"] + area["height"] <= bar["y"], (count, area, bar)  # all of it in view
+    page.keyboard.type("typed where it can be seen")
+    assert prompt_values(page)[-1] == "typed where it can be seen"
+
+
+def test_reusing_an_image_that_is_not_yours_or_is_gone_says_so_and_the_form_still_works(sign_in_as, base_url):
+    ada = sign_in_as(ADA).page
+    fill_prompts(ada, base_url, ["ada's own lighthouse"])
+    ada.click("#generate")
+    ada.wait_for_url("**/generate/*")
+    theirs = int(ada.locator(".card").first.get_attribute("id").removeprefix("generation-"))
+    page = sign_in_as(MEMBER).page
+    for image_id in (theirs, 2_147_483_000):  # someone else's reads exactly like one deleted
+        page.goto(f"{base_url}/?reuse={image_id}")
+        sync_api.expect(page.locator(".flash-warning")).to_have_text(
+            f"Image {image_id} was not found (it may have been deleted), so nothing was filled in.")
+        assert prompt_values(page) == [""]
+    page.fill("#prompts-0", "a prompt of my own")
+    page.click("#generate")
+    page.wait_for_url("**/generate/*")
+    assert page.eval_on_selector_all(".card-prompt", "els => els.map(e => e.textContent)") == ["a prompt of my own"]
 
 
 def test_without_javascript_random_lock_recent_prompts_and_enter_still_work(browser, base_url):

@@ -1,12 +1,14 @@
 """The gallery in headless Chromium against the real stack: justified rows of mixed shapes, quick actions by
-keyboard, selecting several (click and shift-click) to delete or download, and the Search button's alignment."""
+keyboard, selecting several (click and shift-click) to delete or download (a ZIP of dated files), the Search button's
+alignment, a cleared search's address, and on a phone the filters and each tile's actions folded behind one tap."""
 
 import io
 import re
 import zipfile
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from browser_stack import MEMBER, Watched, e2e_stack, screenshot, sign_in, signed_in, sync_api
+from browser_stack import MEMBER, Watched, e2e_stack, generation_id, screenshot, sign_in, signed_in, sync_api
 
 pytestmark = pytest.mark.e2e
 
@@ -99,6 +101,8 @@ def test_the_search_button_lines_up_with_the_inputs_beside_it(watched, base_url,
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(base_url + "/all/")
+        if width == 390:
+            page.click(".filters-fold summary")  # folded on a phone
         search = page.locator(".gallery-filters button").bounding_box()
         field = page.locator("#q").bounding_box()
         if abs(search["y"] - field["y"]) < field["height"]:  # side by side (on a phone it may wrap below)
@@ -138,21 +142,84 @@ def test_quick_actions_appear_on_keyboard_focus_and_work_from_the_keyboard(watch
     page.keyboard.press("Enter")
     sync_api.expect(page.locator(f"#{doomed}")).to_have_count(0)
     sync_api.expect(page.locator("#gallery-count")).to_have_text(f"{count - 1} images")
-    sync_api.expect(page.locator("#gallery-announcement")).to_have_text("Deleted 1 image.")
+    announcement = page.locator("#gallery-announcement")
+    sync_api.expect(announcement).to_have_text("Deleted 1 image.")
+    sync_api.expect(announcement).to_have_css("font-weight", "400")  # plain, as the bar's other words
     assert watched.loads == loads
+    page.locator(".tile-select").first.check()  # the selection changed: the message has had its turn
+    sync_api.expect(announcement).to_have_text("")
+    sync_api.expect(announcement).to_be_hidden()
 
 
-def test_on_a_phone_the_box_and_actions_show_without_hover_and_a_tap_selects(browser, base_url, gallery):
+def test_on_a_phone_filters_and_each_tiles_actions_fold_behind_one_tap_and_delete_asks_on_a_page(
+        browser, base_url, gallery):
     context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
     watched = Watched(context.new_page())
     sign_in(watched, base_url, MEMBER)
     page = watched.page
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.goto(base_url + "/all/")
-    first = page.locator(".tile").first
-    sync_api.expect(first.locator(".tile-actions")).to_have_css("opacity", "1")
-    sync_api.expect(first.locator(".tile-check")).to_have_css("opacity", "1")
-    first.locator(".tile-select").tap()
+    tiles = page.locator(".tile")
+    # The first screen shows images, not the search form.
+    sync_api.expect(page.locator("#q")).to_be_hidden()
+    assert tiles.first.bounding_box()["y"] < 844 / 2
+    # A tile shows one control; its box and actions are behind it, and only one tile's are open at a time.
+    first, second = tiles.nth(0), tiles.nth(1)
+    for hidden in (first.locator(".tile-check"), first.get_by_role("link", name="Delete"),
+                   first.get_by_role("link", name="Download")):
+        sync_api.expect(hidden).to_be_hidden()
+    first.locator("summary", has_text="Actions for").tap()
+    for shown in ("Download", "Reuse", "Delete"):
+        sync_api.expect(first.get_by_role("link", name=shown)).to_be_visible()
+    second.locator("summary", has_text="Actions for").tap()
+    sync_api.expect(second.get_by_role("link", name="Delete")).to_be_visible()
+    sync_api.expect(first.get_by_role("link", name="Delete")).to_be_hidden()
+    screenshot(page, "gallery-phone.png")
+    page.locator(".filters-fold summary").tap()  # the search is one tap away
+    sync_api.expect(page.locator("#q")).to_be_visible()
+    # Ticking one shows every box, so the next ones take one tap each.
+    second.locator(".tile-select").tap()
     sync_api.expect(page.locator("#bulk-selected")).to_have_text("1 selected")
+    first.locator(".tile-select").tap()
+    sync_api.expect(page.locator("#bulk-selected")).to_have_text("2 selected")
+    # Delete opens its confirm page, not a dialog over the grid; "Keep it" deletes nothing.
+    doomed = generation_id(second)
+    second.get_by_role("link", name="Delete").tap()
+    page.wait_for_url(f"{base_url}/images/{doomed}/delete")
+    sync_api.expect(page.locator("h1")).to_have_text("Delete this image?")
+    page.get_by_role("link", name="Keep it").tap()
+    page.wait_for_url(f"{base_url}/images/{doomed}")
+    assert dialogs == [] and page.request.get(f"{base_url}/images/{doomed}").status == 200
+    watched.close()
+
+
+def test_with_a_mouse_the_filters_are_open_and_a_cleared_search_leaves_a_clean_address(watched, base_url, gallery):
+    page = watched.page
+    page.goto(base_url + "/all/")
+    sync_api.expect(page.locator("#q")).to_be_visible()  # wide windows: nothing folded
+    sync_api.expect(page.locator(".filters-fold summary")).to_be_hidden()
+    loads = watched.loads
+    page.fill("#q", "shape 1")
+    sync_api.expect(page).to_have_url(f"{base_url}/all/?q=shape+1")
+    page.select_option("#model", "core")
+    sync_api.expect(page).to_have_url(re.compile(r"/all/\?q=shape\+1&model=core$"))
+    page.fill("#q", "")
+    sync_api.expect(page).to_have_url(f"{base_url}/all/?model=core")
+    page.select_option("#model", "")
+    sync_api.expect(page).to_have_url(f"{base_url}/all/")  # not ?q=&status=&model=
+    sync_api.expect(page.locator("#gallery-count")).to_have_text(re.compile(r"^\d+ images$"))
+    assert watched.loads == loads
+
+
+def test_without_javascript_a_cleared_search_leaves_a_clean_address_too(browser, base_url, gallery):
+    watched = signed_in(browser, base_url, MEMBER, javascript=False)
+    page = watched.page
+    page.goto(base_url + "/all/?q=shape")
+    page.fill("#q", "")
+    with page.expect_navigation():
+        page.click(".gallery-filters button")
+    assert page.url == f"{base_url}/all/"
     watched.close()
 
 
@@ -200,9 +267,12 @@ def test_download_selected_gives_one_zip_of_the_ticked_images(watched, base_url,
     with page.expect_download() as download:
         page.click("#bulk-download")
     with open(download.value.path(), "rb") as file:
-        names = zipfile.ZipFile(io.BytesIO(file.read())).namelist()
+        archive = zipfile.ZipFile(io.BytesIO(file.read()))
     expected = [tiles.nth(i).get_attribute("id").removeprefix("generation-") for i in range(2)]
-    assert [name.split("-")[0] for name in names] == expected
+    assert [name.split("-")[0] for name in archive.namelist()] == expected
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for info in archive.infolist():  # dated when each image was made (this run), not 1980-01-01
+        assert timedelta(0) <= now - datetime(*info.date_time) < timedelta(hours=1), info.date_time
 
 
 def test_without_javascript_bulk_delete_asks_on_a_page_and_keeps_the_search(browser, base_url, gallery):

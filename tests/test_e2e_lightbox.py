@@ -1,14 +1,18 @@
 """The larger view in headless Chromium (tests/browser_stack.py): opened from the gallery, the generate page and the
-detail page, with the keyboard, prev/next, the URL and Back; the detail page's fit / 100 % and its neighbours."""
+detail page, with the keyboard, prev/next, the URL and Back, over a dark backdrop in either scheme; the detail page's
+fit (never above 100 %, the whole image in the window) / 100 %, its neighbours, its title and its style."""
 
+import io
 import re
 
 import pytest
 from browser_stack import (
     ADA,
+    BOB,
     MEMBER,
     PAGE_SIZE,
     card,
+    fill_prompts,
     open_page,
     screenshot,
     sign_in,
@@ -17,6 +21,7 @@ from browser_stack import (
     sync_api,
     wait_for_states,
 )
+from PIL import Image
 
 pytestmark = pytest.mark.e2e
 
@@ -221,6 +226,72 @@ def test_the_detail_page_toggles_fit_and_100_percent_and_walks_the_gallery(watch
     page.keyboard.press("Escape")
     sync_api.expect(view(page)).to_be_hidden()
     sync_api.expect(page).to_have_url(f"{base_url}/images/{gallery[0]}")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_larger_view_sits_on_a_dark_backdrop_in_light_mode_too(watched, base_url, gallery, scheme):
+    page = watched.page
+    page.emulate_media(color_scheme=scheme)
+    page.goto(f"{base_url}/all/?view={gallery[0]}")
+    sync_api.expect(view(page)).to_be_visible()
+    # What is drawn in the view's corner, beside the image: the backdrop with the page showing through it.
+    corner = Image.open(io.BytesIO(page.screenshot(clip={"x": 0, "y": 0, "width": 12, "height": 12}))).convert("L")
+    darkest, lightest = corner.getextrema()
+    assert lightest <= 40, (darkest, lightest)
+
+
+TALL = "a tall tower drawn at 9:21, the model's narrowest"
+
+
+@pytest.fixture(scope="module")
+def tall_image(browser, base_url) -> int:
+    """BOB's one 9:21 image from a 1-megapixel model: 640 × 1536, narrower than the detail page's column."""
+    watched = signed_in(browser, base_url, BOB)
+    page = watched.page
+    fill_prompts(page, base_url, [TALL])
+    page.select_option("#model", "sd3.5-flash")
+    page.select_option("#aspect_ratio", "9:21")
+    page.click("#generate")
+    page.wait_for_url("**/generate/*")
+    sync_api.expect(card(page, 0)).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    image_id = int(card(page, 0).get_attribute("id").removeprefix("generation-"))
+    watched.close()
+    return image_id
+
+
+def drawn_and_natural(page) -> tuple[dict, int]:
+    image = page.locator("#detail-image img")
+    image.evaluate("el => el.decode()")
+    return image.bounding_box(), image.evaluate("el => el.naturalWidth")
+
+
+def test_fit_never_draws_an_image_larger_than_it_is_and_keeps_it_in_the_window(sign_in_as, base_url, tall_image):
+    page = sign_in_as(BOB).page
+    page.set_viewport_size({"width": 1280, "height": 2000})  # room for all 1536 px: its own size, not the column's
+    page.goto(f"{base_url}/images/{tall_image}")
+    drawn, natural = drawn_and_natural(page)
+    column = page.locator(".detail-media").bounding_box()["width"]
+    assert natural == 640 < column and drawn["width"] == natural, (drawn, natural, column)
+    page.set_viewport_size({"width": 1280, "height": 900})  # shorter than the image: all of it still in view
+    page.goto(f"{base_url}/images/{tall_image}")
+    drawn, natural = drawn_and_natural(page)
+    assert drawn["y"] + drawn["height"] <= 900 and drawn["width"] < natural
+    assert abs(drawn["width"] / drawn["height"] - 640 / 1536) < 0.01  # its shape kept
+    page.click("[data-image-size]")  # 100 % is still one pixel per pixel
+    sync_api.expect(page.locator("[data-image-size]")).to_have_attribute("aria-pressed", "true")
+    assert page.locator("#detail-image img").bounding_box()["width"] == natural
+
+
+def test_the_detail_page_is_titled_by_its_prompt_and_names_no_style_as_the_form_does(sign_in_as, base_url,
+                                                                                     tall_image):
+    page = sign_in_as(BOB).page
+    page.goto(f"{base_url}/images/{tall_image}")
+    sync_api.expect(page).to_have_title(f"{TALL} · Image Generator")
+    sync_api.expect(page.locator("h1")).to_have_text(TALL)
+    style = page.locator(".facts dt", has_text="Style")
+    sync_api.expect(style.locator("xpath=following-sibling::dd[1]")).to_have_text("None")
+    page.goto(base_url + "/")
+    sync_api.expect(page.locator("#style_preset option:checked")).to_have_text("None")
 
 
 def test_without_javascript_tiles_are_links_and_the_detail_page_toggles_by_reloading(browser, base_url, gallery):

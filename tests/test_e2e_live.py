@@ -1,11 +1,22 @@
 """End to end in headless Chromium (tests/browser_stack.py): the live generate page — placeholders of the image's
 shape with the time left, the poll's pace and its end, the segmented progress line, Retry all failed, the queued
-message that goes, and relative times."""
+message that goes (and never outlives its counts), the cards' buttons named by prompt and image, and relative times."""
 
 import re
+import time
 
 import pytest
-from browser_stack import LATENCY, card, fill_prompts, screenshot, submit_prompts, sync_api, wait_for_states
+import requests
+from browser_stack import (
+    LATENCY,
+    card,
+    expect_notice_agrees,
+    fill_prompts,
+    screenshot,
+    submit_prompts,
+    sync_api,
+    wait_for_states,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +64,7 @@ def test_running_cards_hold_the_images_shape_and_time_left_then_polling_stops(wa
     # Two prompts, three images each: the README's picture of a batch mid-way.
     submit_with_ratio(page, base_url, ["a harbour at dawn", "a bridge in fog"], "16:9", per_prompt="3")
     polls = status_polls(page)
-    sync_api.expect(page.locator(".progress-text")).to_contain_text("6 images queued.")
+    expect_notice_agrees(page, 6)
     shot = {"taken": False, "checked": False}
 
     def check_running(states):
@@ -83,7 +94,7 @@ def test_running_cards_hold_the_images_shape_and_time_left_then_polling_stops(wa
 def test_canceling_every_card_says_canceled_and_never_all_done(watched, base_url):
     page = watched.page
     submit_prompts(page, base_url, ["a slow dune [slow]", "a slow mesa [slow]", "a canyon", "a butte"])
-    sync_api.expect(page.locator(".progress-text")).to_contain_text("4 images queued.")
+    expect_notice_agrees(page, 4)
     page.get_by_role("button", name="Cancel the rest").click()
     wait_for_states(page, lambda states: states == ["canceled"] * 4)
     progress = page.locator(".progress-text")
@@ -95,6 +106,52 @@ def test_canceling_every_card_says_canceled_and_never_all_done(watched, base_url
     page.set_viewport_size({"width": 390, "height": 844})
     page.emulate_media(color_scheme="dark")
     screenshot(page, "live-canceled-390-dark.png", full_page=True)
+
+
+def hold_the_answer_until_an_image_runs(page, base_url):
+    """Let the form's POST through but hold its answer back until one of the batch's images is generating, so the
+    batch page the browser is sent to is rendered after the worker has started."""
+    cookies = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}
+
+    def hold(route):
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        answer = route.fetch(max_redirects=0)
+        status = f"{base_url}{answer.headers['location']}/status"
+        deadline = time.monotonic() + 30
+        while "generating" not in requests.get(status, cookies=cookies, timeout=5).text:
+            assert time.monotonic() < deadline, "no image of the batch ever started"
+            time.sleep(0.1)
+        route.fulfill(response=answer)
+
+    page.route(base_url + "/", hold)
+
+
+def test_the_queued_notice_never_outlives_the_counts_it_was_true_for(watched, base_url):
+    page = watched.page
+    fill_prompts(page, base_url, [f"a slow kite {n} [slow]" for n in range(3)])  # two slots: one waits
+    hold_the_answer_until_an_image_runs(page, base_url)
+    page.click("#generate")
+    page.wait_for_url("**/generate/*")
+    progress = page.locator(".progress-text")
+    sync_api.expect(progress).to_contain_text("generating")
+    assert "3 images queued." not in progress.inner_text()  # not "2 generating, 1 queued… 3 images queued."
+    page.get_by_role("button", name="Cancel the rest").click()
+    wait_for_states(page, lambda states: all(s in FINAL for s in states))
+
+
+def test_card_buttons_name_the_prompt_and_the_image_within_it(watched, base_url):
+    page = watched.page
+    submit_with_ratio(page, base_url, [f"a slow heron {n} [slow]" for n in range(1, 4)], "1:1", per_prompt="2")
+    names = [f"prompt {prompt}, image {image}" for prompt in (1, 2, 3) for image in (1, 2)]
+    for position, name in enumerate(names):  # six cards: never "Cancel prompt 6"
+        sync_api.expect(card(page, position).get_by_role("button", name=f"Cancel {name}", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Cancel the rest").click()
+    wait_for_states(page, lambda states: states == ["canceled"] * 6)
+    # Redrawn in place by the answer to the cancel: the same names.
+    for position, name in enumerate(names):
+        sync_api.expect(card(page, position).get_by_role("button", name=f"Retry {name}", exact=True)).to_be_visible()
 
 
 def test_times_read_relative_with_the_exact_local_time_on_hover(watched, base_url):

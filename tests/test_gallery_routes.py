@@ -176,6 +176,20 @@ def test_an_htmx_search_answers_the_results_only(client, searchable):
     assert html.lstrip().startswith('<div id="gallery-results"') and "<html" not in html
 
 
+@pytest.mark.parametrize(("sent", "address"), [
+    ("/all/?q=&status=&model=", "/all/"),
+    ("/all/?q=sign&status=&model=", "/all/?q=sign"),
+    ("/all/?q=&model=core&status=", "/all/?model=core"),
+])
+def test_a_cleared_search_leaves_no_empty_parameters_in_the_address(client, searchable, sent, address):
+    response = client.get(sent)  # the form without JavaScript sends every field, empty or not
+    assert response.status_code == 302 and response.headers["Location"] == address
+    searched = client.get(sent, headers={"HX-Request": "true"})  # htmx swaps the results, then shows this address
+    assert searched.status_code == 200 and searched.headers["HX-Push-Url"] == address
+    assert tiles(client, address) == re.findall(r'<p class="tile-prompt">([^<]*)</p>', searched.get_data(as_text=True))
+    assert "HX-Push-Url" not in client.get(address, headers={"HX-Request": "true"}).headers
+
+
 def test_tiles_show_thumbnails_and_link_to_the_detail_page(client, images):
     html = client.get("/all/").get_data(as_text=True)
     assert re.search(rf'src="/images/{images[0]}/thumb\?v=[0-9a-f]{{12}}"', html)

@@ -274,6 +274,32 @@ def test_the_queued_message_lives_in_the_progress_line_not_in_a_sticky_flash(app
     assert "queued." not in progress_text(poll(client, batch_id, seen_of(html)).get_data(as_text=True))
 
 
+def test_the_queued_message_is_left_out_once_an_image_has_started(app, client):
+    token = csrf_for(client)
+    response = client.post("/", data={"csrf_token": token, "prompts-0": "a", "prompts-1": "b", "model": "core",
+                                      "aspect_ratio": "1:1", "output_format": "png", "generate": "1"})
+    batch_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    with app.app_context():
+        first = db.session.scalar(sa.select(Generation.id).where(Generation.batch_id == batch_id))
+    advance(app, first, Status.RUNNING)  # a worker quicker than the redirect
+    text = progress_text(client.get(response.headers["Location"]).get_data(as_text=True))
+    assert "1 generating, 1 queued…" in text and "2 images queued." not in text
+
+
+def test_card_buttons_name_the_prompt_and_the_image_within_it(app, client):
+    token = csrf_for(client)
+    response = client.post("/", data={"csrf_token": token, "prompts-0": "a", "prompts-1": "b", "prompts-2": "c",
+                                      "images_per_prompt": "2", "model": "core", "aspect_ratio": "1:1",
+                                      "output_format": "png", "generate": "1"})
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    names = re.findall(r'Cancel<span class="visually-hidden"> ([^<]*)</span>', html)
+    assert names == [f"prompt {p}, image {i}" for p in (1, 2, 3) for i in (1, 2)]  # six cards, not "prompt 6"
+    single = client.post("/", data={"csrf_token": token, "prompts-0": "a", "prompts-1": "b", "model": "core",
+                                    "aspect_ratio": "1:1", "output_format": "png", "generate": "1"})
+    html = client.get(single.headers["Location"]).get_data(as_text=True)
+    assert re.findall(r'Cancel<span class="visually-hidden"> ([^<]*)</span>', html) == ["prompt 1", "prompt 2"]
+
+
 # --- Retry all failed ----------------------------------------------------------------------------
 
 def test_retry_all_failed_queues_each_failed_card_again_and_reserves_its_cost(accounts_app):

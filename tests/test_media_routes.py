@@ -3,7 +3,9 @@
 import io
 import pathlib
 import re
+import struct
 import zipfile
+from datetime import UTC, datetime
 
 import pytest
 from conftest import drain
@@ -21,12 +23,21 @@ def test_detail_page_shows_the_image_and_everything_it_was_made_with(app, client
                             style_preset="cinematic", negative_prompt="fog", seed=42, cfg_scale=3.5,
                             output_format="jpeg")
     html = client.get(f"/images/{gid}").get_data(as_text=True)
-    for text in ("a lighthouse &lt;b&gt;at dusk&lt;/b&gt;", "fog", "SD 3.5 Medium", "16:9 (672 × 384)", "cinematic",
+    for text in ("a lighthouse &lt;b&gt;at dusk&lt;/b&gt;", "fog", "SD 3.5 Medium", "16:9 (672 × 384)",
+                 "<dt>Style</dt><dd>Cinematic</dd>",
                  "3.5", ">42<", "JPEG", f">Batch {row(app, gid).batch_id}<", "Offline demo"):
         assert text in html, text
     assert re.search(rf'href="/images/{gid}/file\?v=[0-9a-f]{{12}}&amp;download=1"', html)
     assert f'href="/?reuse={gid}"' in html
     assert 'data-copy-target="prompt-text"' in html
+
+
+def test_the_detail_page_is_named_by_its_prompt_and_says_none_for_no_style(app, client):
+    _, (gid,) = make_images(app, "a lighthouse on a cliff above a stormy sea at dusk, gulls wheeling over the foam")
+    html = client.get(f"/images/{gid}").get_data(as_text=True)
+    title = "a lighthouse on a cliff above a stormy sea at dusk, gulls…"  # cut at a word, as a batch's title
+    assert f"<title>{title} · Image Generator</title>" in html and f'<h1 class="batch-title">{title}</h1>' in html
+    assert "<dt>Style</dt><dd>None</dd>" in html  # as the form's Style field says it
 
 
 def test_download_sends_the_original_as_an_attachment(app, client):
@@ -151,6 +162,25 @@ def test_a_batch_downloads_as_one_zip_of_its_images_in_prompt_order(app, client)
     assert archive.testzip() is None
     stored = (pathlib.Path(app.config["MEDIA_ROOT"]) / row(app, ids[0]).file_name).read_bytes()
     assert archive.read("01-first-prompt.webp") == stored
+
+
+def test_each_file_in_a_zip_is_dated_when_its_image_was_finished(app, client):
+    _, ids = make_images(app, "first prompt", "second prompt")
+    finished = datetime(2026, 7, 14, 18, 30, 13, tzinfo=UTC)
+    with app.app_context():
+        db.session.get(Generation, ids[0]).finished_at = finished
+        db.session.get(Generation, ids[1]).finished_at = None  # never recorded: when it was asked for
+        db.session.commit()
+        created = db.session.get(Generation, ids[1]).created_at
+    with client.get(f"/generate/{row(app, ids[0]).batch_id}/images.zip") as response:
+        archive = zipfile.ZipFile(io.BytesIO(response.data))
+    for info, when in zip(archive.infolist(), (finished, created), strict=True):
+        day_and_time = when.astimezone(UTC).timetuple()[:6]
+        assert info.date_time == (*day_and_time[:5], day_and_time[5] // 2 * 2)  # the field counts seconds in twos
+        # The exact instant, for readers that show it in their own time zone: the "UT" extra field.
+        header, size, flags, mtime = struct.unpack("<HHBl", info.extra[:9])
+        assert (header, size, flags, mtime) == (0x5455, 5, 1, int(when.timestamp()))
+    assert archive.testzip() is None
 
 
 def test_a_batch_without_images_has_no_zip(app, client):

@@ -148,3 +148,36 @@ def test_accounts_keep_their_rows_through_the_deletion_migration_and_a_deleted_i
         assert db.session.scalar(sa.text("SELECT count(*) FROM users")) == 2
         db.session.remove()
         upgrade()
+
+
+BEFORE_IMAGES_PER_PROMPT = "f2b4d6a8c0e1"
+
+
+def add_generation(batch_id, position, prompt):
+    db.session.execute(sa.text(
+        "INSERT INTO generations (batch_id, position, prompt, model, aspect_ratio, output_format, attempts, "
+        "max_attempts, provider, status, history, created_at, credits, refunded) VALUES (:batch, :position, "
+        ":prompt, 'core', '1:1', 'png', 0, 1, 'demo', 'succeeded', '[]', '2026-11-01 00:00:00', 0, false)"),
+        {"batch": batch_id, "position": position, "prompt": prompt})
+
+
+@pytest.mark.parametrize(("prompts", "expected"), [
+    (["a", "a", "a", "b", "b", "b"], 3),
+    (["a", "a", None, "b", "b", "b"], 3),  # a deleted image leaves a gap
+    (["a", "b", "c"], 1),
+    (["a", "a", "b", "b", "c", "c", "d", "d"], 2),
+    (["a", "a", "a", "a"], 4),
+    (["a", "a", "a", "b"], 1),
+])
+def test_batches_made_before_learn_their_images_per_prompt_from_their_rows(app, prompts, expected):
+    """On the suite's database (PostgreSQL when DATABASE_URL names one), down to the revision before and back."""
+    with app.app_context():
+        downgrade(revision=BEFORE_IMAGES_PER_PROMPT)
+        db.session.execute(sa.text("INSERT INTO batches (id, created_at) VALUES (7, '2026-11-01 00:00:00')"))
+        for position, prompt in enumerate(prompts):
+            if prompt is not None:
+                add_generation(7, position, prompt)
+        db.session.commit()
+        db.session.remove()
+        upgrade()
+        assert db.session.scalar(sa.text("SELECT images_per_prompt FROM batches WHERE id = 7")) == expected

@@ -92,7 +92,7 @@ def test_every_option_is_stored_and_reaches_the_api_as_documented(api_app, fake)
         assert generation.seed == 4294967294 and generation.cfg_scale == 2.5
         assert generation.style_preset == "anime" and generation.negative_prompt == "blurry"
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "SD 3.5 Large Turbo · 16:9 · WEBP · anime · CFG 2.5 · seed 4294967294" in page
+    assert "SD 3.5 Large Turbo · 16:9 · WEBP · Anime · CFG 2.5 · seed 4294967294" in page  # as the form names it
 
 
 @pytest.mark.parametrize(("model", "path"), [("core", "core"), ("ultra", "ultra")])

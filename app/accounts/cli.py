@@ -83,10 +83,11 @@ def list_command() -> None:
     month = spending.this_month()
     for user in list_users():
         used = spending.used(spending.user_scope(user.id), month)
-        cap = "no cap" if user.monthly_credits is None else f"{user.monthly_credits:g}"
+        use = (f"{used:g} credits (no cap)" if user.monthly_credits is None
+               else f"{used:g} of {user.monthly_credits:g} credits")
         state = "deleting" if user.being_deleted else "disabled" if user.disabled else (
             "invited" if not user.password_hash else "active")
-        click.echo(f"{user.email}\t{'admin' if user.is_admin else 'member'}\t{state}\t{used:g} of {cap} credits")
+        click.echo(f"{user.email}\t{'admin' if user.is_admin else 'member'}\t{state}\t{use}")
 
 
 @users_cli.command("set-credits")

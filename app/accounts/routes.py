@@ -95,6 +95,10 @@ def set_password_page(token: str) -> Response | tuple[str, int]:
 @login_required
 def account() -> Response | tuple[str, int]:
     """Who you are, what you have spent this month, your sessions, and changing your password."""
+    if not accounts_mode():  # one local user and no sign-in: there is no password to change
+        if request.method == "POST":
+            abort(405)
+        return render_template("accounts/account.html", form=None, allowance=spending.allowance(current_user)), 200
     form = ChangePasswordForm()
     if form.validate_on_submit():
         if verify_password(current_user.password_hash, form.current.data or ""):

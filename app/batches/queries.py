@@ -47,8 +47,9 @@ def card_states(batch_id: int, visible: sa.ColumnElement[bool]) -> list[sa.Row]:
 
 
 def _with_queue_places(where: sa.ColumnElement[bool], visible: sa.ColumnElement[bool] | None) -> list[Generation]:
+    # The batch comes in the same statement: a card names its prompt and image by the batch's images per prompt.
     return list(db.session.scalars(
         sa.select(Generation).where(where, sa.true() if visible is None else visible)
         .order_by(Generation.position)
-        .options(so.with_expression(Generation.queue_ahead, _QUEUE_AHEAD))
+        .options(so.with_expression(Generation.queue_ahead, _QUEUE_AHEAD), so.joinedload(Generation.batch))
     ))

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 from app.accounts import ownership
 from app.accounts.auth import sign_in_wall
 from app.batches.charges import charges_of
-from app.batches.progress import changed_since, progress_of, seen_signature
+from app.batches.progress import Progress, changed_since, progress_of, seen_signature
 from app.batches.queries import card_states, generations_by_id, generations_of
 from app.batches.retries import retry_failed
 from app.batches.titles import batch_title
@@ -21,6 +21,7 @@ from app.services import services
 from app.text.wording import count_of
 
 bp = Blueprint("batches", __name__)
+SUBMITTED = "submitted"  # the flash category of the form's "9 images queued." (app/prompts/routes.py)
 
 
 def _generations_or_404(batch_id: int) -> list[Generation]:
@@ -35,11 +36,19 @@ def _generations_or_404(batch_id: int) -> list[Generation]:
 def show(batch_id: int) -> str:
     """One card per prompt; htmx keeps them current until every one is final."""
     generations = _generations_or_404(batch_id)
-    # Shown in the progress line, which the next change replaces: "3 images queued." must not outlive the batch.
+    progress = progress_of(generations)
     return render_template("batches/generate.html", batch_id=batch_id, created_at=generations[0].created_at,
                            title=batch_title([g.prompt for g in generations]), generations=generations,
-                           progress=progress_of(generations), charges=charges_of(generations),
-                           seen=seen_signature(generations), announcement=" ".join(get_flashed_messages()))
+                           progress=progress, charges=charges_of(generations), seen=seen_signature(generations),
+                           announcement=_announcement(progress))
+
+
+def _announcement(progress: Progress) -> str:
+    """The flashed messages, for the progress line (the next change replaces it); "9 images queued." only while
+    all nine still wait, so it never sits beside "2 generating, 7 queued"."""
+    still_true = progress.running == 0 and progress.finished == 0
+    return " ".join(text for category, text in get_flashed_messages(with_categories=True)
+                    if category != SUBMITTED or still_true)
 
 
 def _card_states_or_404(batch_id: int) -> list[sa.Row] | Response:

@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-TITLE_CHARS = 60
-
-
-def shortened(text: str, limit: int = TITLE_CHARS) -> str:
-    """The text on one line, cut at the last word that fits within `limit` characters, with an ellipsis."""
-    line = " ".join(text.split())
-    if len(line) <= limit:
-        return line
-    cut = line[:limit - 1]
-    head = cut.rsplit(" ", 1)[0] if " " in cut else cut
-    return (head.rstrip(" ,;:.-") or head) + "…"
+from app.text.wording import shortened
 
 
 def batch_title(prompts: list[str]) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -35,9 +36,30 @@ def _count(filters: GalleryFilter) -> int:
     return gallery_count(filters, ownership.visible(Generation.owner_id))
 
 
+def _without_empty_parameters() -> str | None:
+    """This address without the empty fields a cleared search sends (?q=&status=&model=); None when it has none."""
+    given = list(request.args.items(multi=True))
+    kept = [(name, value) for name, value in given if value]
+    if len(kept) == len(given):
+        return None
+    return request.path + (f"?{urlencode(kept)}" if kept else "")
+
+
 @bp.get("/all/")
-def index() -> str:
+def index() -> Response | str:
     """A page of images; 'Load more' appends the next page in place, or follows as a plain link."""
+    bare = _without_empty_parameters()
+    if bare is None:
+        return _index()
+    if not request.headers.get("HX-Request"):
+        return redirect(bare, code=302)
+    response = make_response(_index())
+    response.headers["HX-Push-Url"] = bare  # what the address bar shows after an htmx search
+    return response
+
+
+def _index() -> str:
+    """The gallery page, or the part of it an htmx request asks for."""
     is_admin = current_user.is_admin
     filters = _filters()
     cursor = Cursor.parse(request.args.get("before", ""))

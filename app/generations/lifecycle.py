@@ -77,7 +77,7 @@ def create_batch(owner: User, prompts: list[str], options: GenerationOptions = D
     _check_price(price * len(images), expected_credits)
     db.session.commit()  # start the transaction with the reservation's write (SQLite takes its lock there)
     month = spending.reserve(owner, price * len(images))
-    batch = Batch(owner_id=owner.id, created_at=now, generations=[
+    batch = Batch(owner_id=owner.id, created_at=now, images_per_prompt=images_per_prompt, generations=[
         Generation(position=i, prompt=text, provider=app_services.provider.name, created_at=now, heartbeat_at=now,
                    max_attempts=attempts, status=Status.QUEUED, job_id=queue.new_job_id(),
                    owner_id=owner.id, credits=price, credits_month=month, **Generation.option_columns(image_options))

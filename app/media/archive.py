@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import struct
 import zipfile
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Protocol
 
 from flask import Response, abort
@@ -43,6 +45,10 @@ class _Pipe:
         yield from chunks
 
 
+# An archive entry: its name, or a ZipInfo that also dates it.
+Entry = str | zipfile.ZipInfo
+
+
 class Chunked(Protocol):
     """What a ZIP entry is read from: a stored file, or bytes made on the way (a manifest)."""
 
@@ -66,12 +72,33 @@ def archive_name(generation: Generation) -> str:
     return f"{generation.position + 1:02d}-{prompt_slug(generation.prompt)}{file_extension(generation)}"
 
 
-def stream_zip(entries: Iterable[tuple[str, Chunked]]) -> Iterator[bytes]:
-    """Yield a ZIP of (name in archive, open stored file) pairs chunk by chunk, one file open at a time."""
+# The extended-timestamp field ("UT"): its id, the size of what follows, and a flag saying a modification time does.
+_EXTENDED_TIMESTAMP = struct.Struct("<HHBl")
+_MODIFIED = 1
+
+
+def dated_entry(name: str, when: datetime) -> zipfile.ZipInfo:
+    """An archive entry dated when its image was made. The ZIP's own date field has no time zone, so it holds UTC,
+    and the extended-timestamp field the exact instant, which unzip, 7-Zip and desktop archivers show in local time."""
+    utc = when.astimezone(UTC)
+    info = zipfile.ZipInfo(name, date_time=utc.timetuple()[:6])
+    info.compress_type = zipfile.ZIP_STORED
+    info.external_attr = 0o644 << 16  # a plain file, readable by all
+    info.extra = _EXTENDED_TIMESTAMP.pack(0x5455, _EXTENDED_TIMESTAMP.size - 4, _MODIFIED, int(utc.timestamp()))
+    return info
+
+
+def made_at(generation: Generation) -> datetime:
+    """When the image was finished (when it was asked for, for rows that never recorded it)."""
+    return generation.finished_at or generation.created_at
+
+
+def stream_zip(entries: Iterable[tuple[Entry, Chunked]]) -> Iterator[bytes]:
+    """Yield a ZIP of (entry or name in archive, its bytes) pairs chunk by chunk, one file open at a time."""
     pipe = _Pipe()
     with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_STORED) as archive:  # type: ignore[arg-type]
-        for name, stored in entries:
-            with archive.open(name, mode="w", force_zip64=True) as target:
+        for info, stored in entries:
+            with archive.open(info, mode="w", force_zip64=True) as target:
                 for chunk in stored.chunks():
                     target.write(chunk)
                     yield from pipe.drain()
@@ -79,11 +106,11 @@ def stream_zip(entries: Iterable[tuple[str, Chunked]]) -> Iterator[bytes]:
     yield from pipe.drain()
 
 
-def opened(files: Iterable[tuple[str, MediaStore, str]]) -> Iterator[tuple[str, StoredFile]]:
+def opened(files: Iterable[tuple[Entry, MediaStore, str]]) -> Iterator[tuple[Entry, StoredFile]]:
     """Open each file as its turn comes; one whose file is gone is left out."""
-    for name, store, key in files:
+    for info, store, key in files:
         try:
-            yield name, store.open(key)
+            yield info, store.open(key)
         except FileMissing:
             log.warning("ZIP: %s is missing from %s; left out", key, store.name)
 
@@ -98,11 +125,11 @@ def _guarded(chunks: Iterator[bytes], download_name: str) -> Iterator[bytes]:
 
 def zip_response(named: list[tuple[str, Generation]], download_name: str, stores: Stores) -> Response:
     """The streaming download of (name in archive, image) pairs, read from whichever store holds each one."""
-    return streamed_zip(opened([(name, stores.get(g.storage), g.file_name) for name, g in named if g.file_name]),
-                        download_name)
+    return streamed_zip(opened([(dated_entry(name, made_at(g)), stores.get(g.storage), g.file_name)
+                                for name, g in named if g.file_name]), download_name)
 
 
-def streamed_zip(entries: Iterator[tuple[str, Chunked]], download_name: str) -> Response:
+def streamed_zip(entries: Iterator[tuple[Entry, Chunked]], download_name: str) -> Response:
     """The streaming download of these entries; 404 when there are none."""
     # The first file is opened now, so a store that is down answers an error page instead of a broken download.
     first = next(entries, None)

@@ -8,6 +8,7 @@ which files made it in.
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from app.extensions import db
 from app.generations import statements
-from app.media.archive import Chunked, opened, selection_name, stream_zip, streamed_zip
+from app.media.archive import Chunked, Entry, dated_entry, opened, selection_name, stream_zip, streamed_zip
 from app.media_store.base import MediaStore
 from app.media_store.stores import Stores
 from app.models import Batch, Generation, User, utcnow
@@ -88,11 +89,11 @@ class AccountExport:
         """The ZIP's file name, dated."""
         return f"image-generator-export-{utcnow():%Y-%m-%d}.zip"
 
-    def entries(self) -> Iterator[tuple[str, Chunked]]:
+    def entries(self) -> Iterator[tuple[Entry, Chunked]]:
         """Every image file (one whose file is gone from its store is left out), then the manifest."""
-        for name, stored in opened(self._files()):
-            self.written.add(name)
-            yield name, stored
+        for entry, stored in opened(self._files()):
+            self.written.add(entry.filename if isinstance(entry, zipfile.ZipInfo) else entry)
+            yield entry, stored
         yield MANIFEST, _Made(self._manifest())
 
     def chunks(self) -> Iterator[bytes]:
@@ -112,10 +113,12 @@ class AccountExport:
             yield from page
             after = page[-1].id
 
-    def _files(self) -> Iterator[tuple[str, MediaStore, str]]:
-        columns = (Generation.id, Generation.prompt, Generation.mime_type, Generation.storage, Generation.file_name)
+    def _files(self) -> Iterator[tuple[zipfile.ZipInfo, MediaStore, str]]:
+        columns = (Generation.id, Generation.prompt, Generation.mime_type, Generation.storage, Generation.file_name,
+                   Generation.finished_at, Generation.created_at)
         for row in self._pages(sa.select(*columns).where(Generation.file_name.is_not(None))):
-            yield entry_name(row), self.stores.get(row.storage), row.file_name
+            yield dated_entry(entry_name(row), row.finished_at or row.created_at), self.stores.get(row.storage), \
+                row.file_name
 
     def _manifest(self) -> Iterator[bytes]:
         """The manifest's JSON, a generation at a time."""

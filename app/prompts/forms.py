@@ -22,6 +22,7 @@ from app.providers.options import (
     OUTPUT_FORMATS,
     STYLE_PRESETS,
     GenerationOptions,
+    style_label,
 )
 from app.providers.options import (
     Model as ModelInfo,
@@ -78,11 +79,6 @@ def strip_text(value: str | None) -> str:
     return (value or "").strip()
 
 
-def style_label(style: str) -> str:
-    """'comic-book' -> 'Comic book'."""
-    return style.replace("-", " ").capitalize()
-
-
 class PromptForm(FlaskForm):
     """Several prompts (blank rows ignored) and options shared by the whole batch, named as the API names them.
 
@@ -98,7 +94,7 @@ class PromptForm(FlaskForm):
         SelectChoice(m.id, f"{m.label} · {m.credits:g} credits") for m in MODELS.values()])
     aspect_ratio = SelectField("Aspect ratio", default=DEFAULT_OPTIONS.aspect_ratio,
                                choices=[SelectChoice(r) for r in ASPECT_RATIOS])
-    style_preset = SelectField("Style", default="", choices=[SelectChoice("", "None")] + [
+    style_preset = SelectField("Style", default="", choices=[SelectChoice("", style_label(None))] + [
         SelectChoice(s, style_label(s)) for s in STYLE_PRESETS])
     output_format = SelectField("Format", default=DEFAULT_OPTIONS.output_format,
                                 choices=[SelectChoice(f, f.upper()) for f in OUTPUT_FORMATS])

@@ -17,7 +17,7 @@ from app.prompts import memory
 from app.prompts.cost import batch_cost, current_balance, price_table, shown_price
 from app.prompts.forms import PromptForm, rebuilt_form, reused_form
 from app.prompts.recent import recent_prompts
-from app.text.wording import count_of
+from app.text.wording import count_of, shortened
 
 bp = Blueprint("prompts", __name__)
 CONFIRM = "Press Generate again to confirm."
@@ -43,11 +43,15 @@ def _edited(form: PromptForm) -> tuple[str, PromptForm] | None:
 
 
 def _reused() -> PromptForm | None:
-    """?reuse=<id>: the form filled from that image, without generating anything."""
-    reuse = parse_id(request.args.get("reuse"))
+    """?reuse=<id>: the form filled from that image, without generating anything; a word when there is none."""
+    asked = request.args.get("reuse", "")
+    reuse = parse_id(asked)
     generation = db.session.scalar(sa.select(Generation).where(
         Generation.id == reuse, ownership.visible(Generation.owner_id))) if reuse is not None else None
     if generation is None:
+        if asked:  # someone else's image reads exactly like a deleted one
+            flash(f"Image {shortened(asked, 20)} was not found (it may have been deleted), so nothing was filled "
+                  "in.", "warning")
         return None
     flash(f"Prompt and settings of image {generation.id} are filled in; change anything, then press Generate.")
     return reused_form(generation, current_app.config["MAX_PROMPTS_PER_BATCH"])
@@ -80,7 +84,8 @@ def _submit(form: PromptForm) -> Response | tuple[str, int]:
         # Next to the Generate button, with every prompt and option as typed.
         form.spending_error = str(exc)
         return _page(form, 402)
-    flash(f"{count_of(len(batch.generations), 'image')} queued.")
+    # The category lets the batch page drop the notice once an image has started (batches/routes.SUBMITTED).
+    flash(f"{count_of(len(batch.generations), 'image')} queued.", "submitted")
     return redirect(url_for("batches.show", batch_id=batch.id), code=303)
 
 

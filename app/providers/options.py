@@ -59,6 +59,11 @@ def model_label(model_id: str) -> str:
     model = MODELS.get(model_id)
     return model.label if model else model_id
 
+
+def style_label(style: str | None) -> str:
+    """A style preset's name for people: 'comic-book' is 'Comic book', and no style is 'None'."""
+    return style.replace("-", " ").capitalize() if style else "None"
+
 MAX_PROMPT_LENGTH = 10_000  # the API's limit for a prompt or negative prompt, counted after trimming
 SEED_RANGE = (0, MAX_SEED)
 

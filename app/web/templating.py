@@ -10,8 +10,9 @@ from app.batches.eta import seconds_left
 from app.batches.progress import elapsed_seconds
 from app.generations import queue
 from app.media.urls import file_url, thumb_url
-from app.providers.options import SIZES_1MP, model_label
+from app.providers.options import SIZES_1MP, model_label, style_label
 from app.services import services
+from app.text.wording import shortened
 
 
 def utc_time(value: datetime | None) -> str:
@@ -43,6 +44,8 @@ def register(app: Flask) -> None:
     app.add_template_filter(iso_time)
     app.add_template_filter(ratio_class)
     app.add_template_filter(model_label)
+    app.add_template_filter(style_label)
+    app.add_template_filter(shortened)
     app.add_template_global(file_url)
     app.add_template_global(thumb_url)
     app.add_template_global(elapsed_seconds)

@@ -1,6 +1,7 @@
 // The home form, enhanced: Ctrl/Cmd+Enter generates, "Random" rolls a seed in place, "Recent prompts" fills a
-// row, rows removed in place are renumbered, and a counter appears near the 10,000-character limit. Without
-// JavaScript every control is a plain form field or link and the server does the same work.
+// row, rows removed in place are renumbered, a row scrolled into view stays clear of the Generate bar, and a
+// counter appears near the 10,000-character limit. Without JavaScript every control is a plain form field or link
+// and the server does the same work.
 (function () {
   "use strict";
   var form = document.getElementById("prompt-form");
@@ -108,6 +109,19 @@
       if (next) next.focus();
     }
   }).observe(list, { childList: true });
+
+  // --- The sticky Generate bar: nothing focused stays under it --------------------------------------
+  // A browser scrolls a focused element only when it is outside the window, so a new row (focused by htmx on
+  // arrival, or by Recent prompts) could sit behind the bar: it is moved up clear of it, its top kept in view.
+  var bar = form.querySelector(".generate-bar");
+  var CLEARANCE = 8;
+
+  form.addEventListener("focusin", function (event) {
+    if (!bar || bar.contains(event.target)) return;
+    var box = event.target.getBoundingClientRect();
+    var by = Math.min(box.bottom + CLEARANCE - bar.getBoundingClientRect().top, box.top - CLEARANCE);
+    if (by > 0) window.scrollBy(0, by);
+  });
 
   // --- Character counter near the limit -----------------------------------------------------------
   var status = document.createElement("p");

@@ -1,5 +1,7 @@
-// The gallery's selection: "N selected" in the bar, shift-click ticks a range, and the delete dialog names how
-// many. Without JavaScript the boxes still submit with the bar's buttons (the confirm page asks instead).
+// The gallery's selection: "N selected" in the bar, shift-click ticks a range, the delete dialog names how many,
+// and the last message ("Deleted 1 image.") goes once the selection changes. Without JavaScript the boxes still
+// submit with the bar's buttons (the confirm page asks instead). On a touch screen a tile's Delete opens its
+// confirm page rather than a dialog over the grid.
 (function () {
   "use strict";
   var lastClicked = null;
@@ -33,8 +35,17 @@
     lastClicked = box;
   });
   document.addEventListener("change", function (event) {
-    if (event.target.classList && event.target.classList.contains("tile-select")) refresh();
+    if (!event.target.classList || !event.target.classList.contains("tile-select")) return;
+    var announcement = document.getElementById("gallery-announcement");
+    if (announcement) announcement.textContent = "";
+    refresh();
   });
+
+  // Stopped before htmx's own listener on the link sees it, so the link is simply followed: to the confirm page.
+  var touch = window.matchMedia("(hover: none)");
+  document.addEventListener("click", function (event) {
+    if (touch.matches && event.target.closest && event.target.closest(".tile-action.danger")) event.stopPropagation();
+  }, true);
   // Tiles come and go in place (load more, a new search, a delete): the count follows.
   new MutationObserver(refresh).observe(document.body, { childList: true, subtree: true });
   refresh();
