@@ -81,3 +81,18 @@ def test_every_rq_method_the_worker_overrides_exists_in_the_pinned_rq():
     overridden = {name for name in ours if hasattr(Worker, name)}
     assert {"_install_signal_handlers", "dequeue_job_and_maintain_ttl", "execute_job", "heartbeat",
             "teardown"} <= overridden
+
+
+def test_the_wakeable_queue_overrides_what_the_pinned_rqs_dequeue_calls():
+    """queue.WakeableQueue replaces the pops RQ's dequeue_any calls on its class: a new release may change both."""
+    import inspect
+
+    from rq import Queue
+
+    from app.generations.queue import WakeableQueue
+
+    for name in ("lpop", "lmove"):
+        assert name in vars(WakeableQueue)
+        assert inspect.signature(getattr(WakeableQueue, name)).parameters.keys() == \
+            inspect.signature(getattr(Queue, name)).parameters.keys()
+        assert f"cls.{name}(" in inspect.getsource(Queue.dequeue_any)

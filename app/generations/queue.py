@@ -1,21 +1,24 @@
-"""The RQ side of a generation: its job (which carries only the row's id), cancelling jobs, and the queue's pause;
-and the job that deletes an account (which carries only the user's id)."""
+"""The RQ side of a generation: its job (which carries only the row's id), cancelling jobs, the queue's pause,
+waking the workers when a user's queue is new; and the job that deletes an account (carrying only the user's id)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Callback, Queue
+from rq import Callback, Queue, Worker
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
+from rq.utils import as_text
 
 from app.media_store.s3 import CONNECT_TIMEOUT, READ_TIMEOUT
 from app.providers.stability import RATE_LIMIT_WAIT
 from app.services import LIMITER_OUTAGE_WAIT
 
+log = logging.getLogger(__name__)
 JOB_FUNCTION = "app.worker.jobs.run_generation"
 FAILURE_CALLBACK = "app.worker.jobs.on_job_failure"
 ACCOUNT_DELETION_FUNCTION = "app.worker.jobs.run_account_deletion"
@@ -24,6 +27,11 @@ ACCOUNT_DELETION_TIMEOUT = 24 * 3600
 PAUSE_KEY = "imagegen:queue-paused"
 # Every queue jobs were put in: one per user, so workers can take turns between users (RQ's round robin).
 QUEUES_KEY = "imagegen:queues"
+# A worker blocks only on the queues it knows; a token here (a new queue's name) ends that wait at once.
+WAKE_KEY = "imagegen:wake"
+# A token matters only to a worker blocked at the moment it is pushed: any other refreshes its queues before it
+# blocks again. Tokens nobody took (every slot busy, no worker running) go with the key.
+WAKE_SECONDS = 10
 PAUSED_OUT_OF_CREDITS = "Paused: the Stability account is out of credits"
 PAUSED_BAD_KEY = "Paused: the Stability API rejected the API key"
 
@@ -64,7 +72,7 @@ def queue_names(connection: Redis, base: str) -> list[str]:
 
 def enqueue_job(connection: Redis, name: str, generation_id: int, job_id: str, timeout: int) -> None:
     """Queue the job that makes one generation's image in its owner's queue, under the id its row already holds."""
-    connection.sadd(QUEUES_KEY, name)
+    new_queue = connection.sadd(QUEUES_KEY, name)
     Queue(name, connection=connection).enqueue_call(
         JOB_FUNCTION,
         args=(generation_id,),
@@ -75,6 +83,49 @@ def enqueue_job(connection: Redis, name: str, generation_id: int, job_id: str, t
         description=f"generation {generation_id}",
         on_failure=Callback(FAILURE_CALLBACK),
     )
+    if new_queue:
+        wake_workers(connection, name)
+
+
+def wake_workers(connection: Redis, name: str) -> None:
+    """One token per worker process, after the job: each blocked worker takes one, looks again and finds the job."""
+    try:
+        tokens = max(1, Worker.count(connection=connection))
+        with connection.pipeline() as pipeline:
+            pipeline.rpush(WAKE_KEY, *[name] * tokens)
+            pipeline.expire(WAKE_KEY, WAKE_SECONDS)
+            pipeline.execute()
+    except RedisError as exc:
+        # The job is queued: failing its row now would be wrong, and the workers' own look finds the queue.
+        log.warning("could not wake the workers for queue %s (%s)", name, exc)
+
+
+class WakeableQueue(Queue):
+    """RQ's queue whose blocking pop watches the wake list too, after every queue (a job always goes first).
+
+    A popped token ends RQ's wait as if nothing were queued (`dequeue_any` returns None); the worker then
+    refreshes its queues and listens again. These override RQ's own classmethods, pinned with it.
+    """
+
+    @classmethod
+    def lpop(cls, queue_keys: Sequence[str], timeout: int | None,
+             connection: Redis | None = None) -> tuple | None:
+        """RQ's BLPOP over the queues, and the wake list; a non-blocking pop (burst mode) is RQ's own."""
+        if timeout is None:
+            return super().lpop(queue_keys, timeout, connection=connection)
+        result = super().lpop([*queue_keys, WAKE_KEY], timeout, connection=connection)
+        return None if as_text(result[0]) == WAKE_KEY else result
+
+    @classmethod
+    def lmove(cls, connection: Redis, queue_key: str, timeout: int | None) -> tuple | None:
+        """A worker's only queue: RQ's BLMOVE watches one list, so this pops from it and the wake list instead.
+
+        RQ's move keeps a job on a list of its own until it starts, failing it there if its worker dies first.
+        RQ itself pops whenever a worker listens to two queues or more, which ours do from a user's first job on
+        (the base queue and that user's): only an install where no user queued anything yet loses the move."""
+        if timeout is None:
+            return super().lmove(connection, queue_key, timeout)
+        return cls.lpop([queue_key], timeout, connection=connection)
 
 
 def enqueue_account_deletion(connection: Redis, base: str, user_id: int) -> str:

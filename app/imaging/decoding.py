@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
+# pywuffs hands back numpy arrays and imports numpy at its first decode, about 0.1 s that each forked worker
+# process would pay on its first image; imported here, worker.py's parent pays it once before forking.
+import numpy  # noqa: F401
 from PIL import Image, UnidentifiedImageError
 from pywuffs import ImageDecoderType, PixelFormat
 from pywuffs.aux import ImageDecoder, ImageDecoderConfig

@@ -49,7 +49,8 @@ PAUSE_POLL_SECONDS = 2.0
 # workers that die again until Redis is back.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 REDIS_RETRY_MAX_SECONDS = 5.0
-# How long an idle worker blocks on its queues before looking for new ones (a user's first batch makes one).
+# How long an idle worker blocks on its queues before looking for new ones. A user's first job also wakes the
+# workers (queue.wake_workers); this is for a wake that went missing (Redis restarted, a token expired).
 DEQUEUE_SECONDS = 2
 # A signal repeated within this time is the same Ctrl-C (the terminal's and the pool's), not a second press.
 REPEAT_SIGNAL_SECONDS = 0.5
@@ -100,10 +101,13 @@ class GenerationWorker(Worker):
     # not leave the workers asleep for up to a minute more.
     max_connection_wait_time = REDIS_RETRY_MAX_SECONDS
 
-    def __init__(self, *args, app: Flask | None = None, slots: int | None = None, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, queues: list[Queue | str], *args, app: Flask | None = None,  # noqa: ANN002, ANN003
+                 slots: int | None = None, **kwargs) -> None:
         if kwargs.get("connection") is not None:
             wait_for_redis(kwargs["connection"])  # RQ's constructor already talks to Redis
-        super().__init__(*args, **kwargs)
+        # Whatever queues the caller built (RQ's pool builds plain ones), the worker's are wakeable.
+        kwargs["queue_class"] = queue.WakeableQueue
+        super().__init__([getattr(q, "name", q) for q in queues], *args, **kwargs)
         if app is not None:
             self.app = app
         self.slots = slots or slots_per_process(self.app.config)
@@ -121,7 +125,7 @@ class GenerationWorker(Worker):
 
     @property
     def dequeue_timeout(self) -> int:
-        """Block briefly, so a new user's queue is listened to within seconds."""
+        """Block briefly, so a new user's queue is listened to within seconds even if its wake is lost."""
         return DEQUEUE_SECONDS
 
     def work(self, *args, **kwargs) -> bool:  # noqa: ANN002, ANN003
@@ -156,22 +160,30 @@ class GenerationWorker(Worker):
         return result
 
     def _dequeue_unless_paused(self, timeout, max_idle_time):  # noqa: ANN001, ANN202
-        """The jobs wait in Redis while the API refuses the account."""
+        """RQ's dequeue, again after each wake (a new user's queue), unless paused or stopping."""
+        while self._wait_out_pause(timeout):
+            self._in_dequeue = True
+            try:
+                result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except StopRequested:
+                return None
+            finally:
+                self._in_dequeue = False
+            # Blocking, RQ ends its wait with None only for a wake token (queue.WakeableQueue); its last
+            # heartbeat has already refreshed the queues, so the next wait watches the new one.
+            if result is not None or timeout is None or max_idle_time is not None:
+                return result
+        return None
+
+    def _wait_out_pause(self, timeout: int | None) -> bool:
+        """The jobs wait in Redis while the API refuses the account; False: do not dequeue (stopping, or burst)."""
         redis = services(self.app).redis
         while queue.paused_reason(redis) and not self._stop_requested:
             if timeout is None:  # burst mode: nothing to do now
-                return None
+                return False
             self.heartbeat()
             time.sleep(PAUSE_POLL_SECONDS)
-        if self._stop_requested:
-            return None
-        self._in_dequeue = True
-        try:
-            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-        except StopRequested:
-            return None
-        finally:
-            self._in_dequeue = False
+        return not self._stop_requested
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         """Hand the job to a free thread and return at once (the slot was taken before dequeueing)."""
@@ -275,7 +287,7 @@ class GenerationWorker(Worker):
             return  # the dequeue that follows deals with the outage
         known = [q for q in self._ordered_queues if q.name in names]
         known_names = {q.name for q in known}
-        new = [Queue(name, connection=self.connection, serializer=self.serializer) for name in names
+        new = [self.queue_class(name, connection=self.connection, serializer=self.serializer) for name in names
                if name not in known_names]
         if new or len(known) != len(self._ordered_queues):
             self._ordered_queues = new + known
