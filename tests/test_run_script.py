@@ -34,11 +34,13 @@ FENCE = re.compile(r"^[ \t]*```bash\n(.*?)^[ \t]*```", re.S | re.M)
 ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=.*")
 OPTIONAL = re.compile(r"\s*\[([^\]]+)\]")  # "[--user you@example.com]": an option the README marks optional
 # What a line needs on its standard input.
-STDIN = {"flask users create you@example.com --admin": f"{PASSWORD}\n{PASSWORD}\n"}
+STDIN = {"flask users create you@example.com --admin": f"{PASSWORD}\n{PASSWORD}\n",
+         "flask users delete ann@example.com": "y\n"}
 # How a line ends when not with status 0, per sign-in mode: its exit status and what its output says.
 EXPECTED = {
     ("accounts", "flask generate 'a red fox' 'a blue heron' --model sd3.5-large --aspect-ratio 16:9"):
         (1, "Say whose batches these are with --user EMAIL"),
+    ("none", "flask users delete ann@example.com"): (1, "nothing to delete"),
 }
 # Lines not run here, and why.
 SKIPPED = {"flask media": "needs an S3 store: tests/test_media_migrate.py runs `flask media` against a real "

@@ -53,9 +53,9 @@ def wait_for_batch(base_url: str, batch_id: int, timeout: float = 90) -> dict:
 
 
 def made_by(logs: Path, name: str, ids: list[int]) -> set[int]:
-    """The generations whose job this host's worker ran (RQ logs 'generation <id>' as it starts one)."""
+    """The generations whose job this host's worker ran (the job logs 'image <id> succeeded in …' as it ends)."""
     text = (logs / f"{name}-worker.log").read_text()
-    return {gid for gid in ids if re.search(rf": generation {gid} \(", text)}
+    return {gid for gid in ids if re.search(rf"\bimage {gid} succeeded in ", text)}
 
 
 def test_a_batch_made_by_two_workers_is_fully_visible_from_either_web_process(make_app, migrated, redis_url,
