@@ -43,7 +43,7 @@ from rq import Worker  # noqa: E402
 from rq.job import Job  # noqa: E402
 
 from app import create_app  # noqa: E402
-from app.accounts.users import local_user  # noqa: E402
+from app.accounts.users import create_user, local_user  # noqa: E402
 from app.batches.progress import seen_signature  # noqa: E402
 from app.batches.queries import generations_of  # noqa: E402
 from app.config import TestConfig  # noqa: E402
@@ -388,6 +388,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("batch sizes and --concurrency must be at least 1, --latency above 0")
     return args
 
+
+
+def accounts_app(tmp: Path, database_url: str, redis_url: str, fake_url: str, concurrency: int,
+                 emails: list[str]) -> Flask:
+    """An accounts-mode app on a migrated throwaway database, with these accounts, calling the fake API."""
+    app = create_app(TestConfig(
+        str(tmp / "instance"), SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=redis_url, AUTH_MODE="accounts",
+        MEDIA_ROOT=str(tmp / "media"), STABILITY_API_KEY=API_KEY, STABILITY_API_BASE_URL=fake_url,
+        WORKER_CONCURRENCY=concurrency, STABILITY_RATE_LIMIT="1000/1",
+    ))
+    with app.app_context():
+        upgrade()
+        for email in emails:
+            create_user(email, password="benchmark password")
+    return app
 
 def dispose_engine(app: Flask) -> None:
     """Close this process's database connections, so dropping the database finds none."""

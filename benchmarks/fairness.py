@@ -23,11 +23,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent)]
 import batch_throughput as bench  # noqa: E402  (puts the app and the test fake on the path)
 import sqlalchemy as sa  # noqa: E402
 from conftest import private_redis, throwaway_database  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
 
-from app import create_app  # noqa: E402
-from app.accounts.users import create_user  # noqa: E402
-from app.config import TestConfig  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.generations.lifecycle import create_batch  # noqa: E402
 from app.models import FINAL_STATUSES, Generation  # noqa: E402
@@ -78,15 +74,8 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> dict[str, fl
     prompt_b = "user B's only image: a fox in the snow"
     fake = bench.warmed_fake([*prompts_a, prompt_b], args.latency, None)
     cleanup.callback(fake.stop)
-    app = create_app(TestConfig(
-        str(tmp / "instance"), SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=redis_url, AUTH_MODE="accounts",
-        MEDIA_ROOT=str(tmp / "media"), STABILITY_API_KEY=bench.API_KEY, STABILITY_API_BASE_URL=fake.base_url,
-        WORKER_CONCURRENCY=args.concurrency, STABILITY_RATE_LIMIT="1000/1",
-    ))
-    with app.app_context():
-        upgrade()
-        for email in ("a@example.com", "b@example.com"):
-            create_user(email, password="benchmark password")
+    app = bench.accounts_app(tmp, database_url, redis_url, fake.base_url, args.concurrency,
+                             ["a@example.com", "b@example.com"])
     cleanup.callback(bench.dispose_engine, app)
     log_path = tmp / "worker.log"
     process = cleanup.enter_context(bench.worker_pool(bench.worker_environment(app), log_path))

@@ -33,11 +33,7 @@ import sqlalchemy as sa  # noqa: E402
 import throughput  # noqa: E402
 from conftest import private_redis, throwaway_database  # noqa: E402
 from flask import Flask  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
 
-from app import create_app  # noqa: E402
-from app.accounts.users import create_user  # noqa: E402
-from app.config import TestConfig  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Generation  # noqa: E402
 from app.worker.pool import DEQUEUE_SECONDS  # noqa: E402
@@ -118,15 +114,8 @@ def stack(args: argparse.Namespace, cleanup: contextlib.ExitStack, prompts: list
     redis_url = cleanup.enter_context(private_redis(tmp / "redis"))
     fake = bench.warmed_fake(prompts, args.latency, None)
     cleanup.callback(fake.stop)
-    app = create_app(TestConfig(
-        str(tmp / "instance"), SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=redis_url, AUTH_MODE="accounts",
-        MEDIA_ROOT=str(tmp / "media"), STABILITY_API_KEY=bench.API_KEY, STABILITY_API_BASE_URL=fake.base_url,
-        WORKER_CONCURRENCY=args.concurrency, STABILITY_RATE_LIMIT="1000/1",
-    ))
-    with app.app_context():
-        upgrade()
-        for user in range(args.users + 1):
-            create_user(f"user{user}@example.com", password="benchmark password")
+    app = bench.accounts_app(tmp, database_url, redis_url, fake.base_url, args.concurrency,
+                             [f"user{user}@example.com" for user in range(args.users + 1)])
     cleanup.callback(bench.dispose_engine, app)
     process = cleanup.enter_context(bench.worker_pool(bench.worker_environment(app), tmp / "worker.log"))
     with app.app_context():
