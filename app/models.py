@@ -9,6 +9,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from app.extensions import db
+from app.providers.operations import GENERATE, UPLOAD
 from app.providers.options import DEFAULT_OPTIONS, OPTION_NAMES, GenerationOptions, column_of
 
 
@@ -166,6 +167,8 @@ class Generation(db.Model):
         sa.Index("ix_generations_owner_status_id", "owner_id", "status", "id"),
         # The generate page's time-left estimate: a model's latest successes.
         sa.Index("ix_generations_model_status_finished_at", "model", "status", "finished_at"),
+        # The gallery's operation filter within a member's images.
+        sa.Index("ix_generations_owner_operation_created_at_id", "owner_id", "operation", "created_at", "id"),
         # On PostgreSQL a pg_trgm GIN index on prompt serves the gallery search; the migration creates it.
         {"sqlite_autoincrement": True},  # as for batches: a deleted image's id never names a new one
     )
@@ -179,6 +182,17 @@ class Generation(db.Model):
     credits_month: so.Mapped[str | None] = so.mapped_column(sa.String(7))
     refunded: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
     position: so.Mapped[int]
+    # What made it (app/providers/operations.py): "generate" from text, "upload", or an operation on `source_id`.
+    operation: so.Mapped[str] = so.mapped_column(sa.String(40), default=GENERATE, server_default=GENERATE)
+    # The image it was made from; deleting that image keeps this one (SET NULL), which then says the source is gone.
+    source_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("generations.id", ondelete="SET NULL"), index=True)
+    # The operation's own fields, named as the Stability API names them (strength, left, search_prompt, …).
+    operation_params: so.Mapped[dict | None] = so.mapped_column(sa.JSON)
+    # The painted mask (a PNG) of inpaint and erase, in the store named by `storage`.
+    mask_name: so.Mapped[str | None] = so.mapped_column(sa.String(128))
+    # An async operation's result id, stored once the API accepted the request: polled, never sent again.
+    result_id: so.Mapped[str | None] = so.mapped_column(sa.String(128))
     prompt: so.Mapped[str] = so.mapped_column(sa.Text)
     model: so.Mapped[str] = so.mapped_column(sa.String(32), default=DEFAULT_OPTIONS.model)
     aspect_ratio: so.Mapped[str] = so.mapped_column(sa.String(8), default=DEFAULT_OPTIONS.aspect_ratio)
@@ -218,6 +232,7 @@ class Generation(db.Model):
 
     batch: so.Mapped[Batch] = so.relationship(back_populates="generations")
     owner: so.Mapped[User | None] = so.relationship()
+    source: so.Mapped[Generation | None] = so.relationship(remote_side=[id], foreign_keys=[source_id])
     # Queued rows ahead of this one across every batch; loaded only by the generate page's query.
     queue_ahead: so.Mapped[int | None] = so.query_expression()
 
@@ -260,6 +275,11 @@ class Generation(db.Model):
     def is_demo(self) -> bool:
         """True for placeholders drawn by the offline demo provider."""
         return self.provider == "demo"
+
+    @property
+    def is_upload(self) -> bool:
+        """True for a picture its owner uploaded: made by no provider, charged nothing."""
+        return self.operation == UPLOAD
 
     @property
     def prompt_number(self) -> int:
