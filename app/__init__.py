@@ -35,10 +35,11 @@ def create_app(config: Config | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     from app import cli
-    from app.web import errors, json_bodies, security, templating
+    from app.web import errors, json_bodies, security, templating, upload_bodies
 
     errors.register(app)
     json_bodies.register(app)
+    upload_bodies.register(app)
     security.register(app)
     templating.register(app)
     cli.register(app)

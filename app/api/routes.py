@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from typing import Any
 
 from flask import abort, current_app, request, url_for
@@ -32,11 +33,14 @@ from app.api.schemas import (
     ImageSchema,
     MeSchema,
     PageArgsSchema,
+    UploadSchema,
 )
 from app.batches.queries import generations_of
 from app.extensions import csrf, db, limiter
 from app.gallery.pages import MAX_CURSOR_MICROS, Cursor, GalleryFilter, gallery_page
 from app.generations import lifecycle, spending
+from app.generations.uploads import store_upload
+from app.imaging.uploads import UploadRefused
 from app.media.deletion import delete_image
 from app.media.export import export_response
 from app.models import MAX_ID, Batch, Generation
@@ -282,3 +286,20 @@ def get_image(generation_id: int) -> dict[str, Any]:
 def delete_image_view(generation_id: int) -> None:
     """Delete the image: its row, its file and thumbnail (and its batch, once empty)."""
     delete_image(_image_or_404(generation_id))
+
+
+@bp.post("/uploads")
+@bp.arguments(UploadSchema, location="files")
+@bp.response(201, ImageSchema, headers={"Location": {"description": "The new image", "schema": {"type": "string"}}})
+@bp.alt_response(413, schema=ErrorSchema, description="The body is larger than the 10 MiB file and its form")
+@bp.alt_response(422, schema=ErrorSchema, description="Not a whole PNG, JPEG or WebP image within the limits (code "
+                 "`upload_refused`; `fields.file` says why): nothing was written")
+def create_upload(files: dict[str, Any]) -> Response:
+    """Keep a picture of your own as an image ("upload", no credits) that every edit can start from."""
+    try:
+        with closing(files["file"]) as sent:  # a large file is spooled to disk: closed now, not by the collector
+            generation = store_upload(current_user, sent.read())
+    except UploadRefused as exc:
+        raise ApiProblem(422, "upload_refused", str(exc), {"file": str(exc)}) from None
+    location = url_for("api.get_image", generation_id=generation.id, _external=True)
+    return idempotency.answer(201, ImageSchema().dump(bodies.image_body(generation)), location)

@@ -13,6 +13,7 @@ from typing import Any, get_args
 
 import marshmallow as ma
 from flask import current_app
+from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from app.gallery.pages import GALLERY_STATUSES
@@ -339,3 +340,11 @@ class DeletionSchema(ma.Schema):
 # GET /api/export answers a ZIP, not JSON: the document says so in its own terms.
 EXPORT_ZIP = {"type": "string", "format": "binary",
               "description": "A ZIP: images/<id>-<words of the prompt>.<ext> for every image, then manifest.json"}
+
+
+class UploadSchema(ma.Schema):
+    """A picture of your own, sent as multipart/form-data."""
+
+    file = Upload(required=True, metadata={"description": "A PNG, JPEG or WebP image: at most 10 MiB, 4096 × 4096 "
+                                                          "pixels and 8,192 on a side; its type is read from the "
+                                                          "bytes, never the name; metadata is dropped"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import closing
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
@@ -15,6 +16,8 @@ from app.accounts.users import list_users
 from app.gallery.pages import GALLERY_STATUSES, Cursor, GalleryFilter, gallery_count, gallery_page
 from app.gallery.selection import SelectionError, selected_images
 from app.gallery.shapes import tile_shape
+from app.generations.uploads import store_upload
+from app.imaging.uploads import UploadRefused
 from app.media.archive import selection_zip_response
 from app.media.deletion import delete_images
 from app.models import Generation
@@ -126,3 +129,29 @@ def download_selected() -> Response:
     except SelectionError as exc:
         return _back(_filters(), str(exc))
     return selection_zip_response(images, services().stores)
+
+
+def _upload_form(error: str, status: int = 422) -> tuple[str, int]:
+    """The upload form again with the reason under the picker: alone for htmx, else on its own page."""
+    template = "gallery/_upload.html" if request.headers.get("HX-Request") else "gallery/upload.html"
+    return render_template(template, upload_error=error), status
+
+
+@bp.route("/all/upload", methods=["GET", "POST"])
+def upload() -> Response | tuple[str, int] | str:
+    """Keep a picture of your own as an image (free); then to its page, where every edit can start from it."""
+    if request.method == "GET":
+        return render_template("gallery/upload.html")
+    sent = request.files.get("file")
+    if sent is None or not sent.filename and not sent.content_length:
+        return _upload_form("Choose a PNG, JPEG or WebP file first.")
+    try:
+        with closing(sent):  # a large file is spooled to disk: closed now, not when the collector finds it
+            generation = store_upload(current_user, sent.read())
+    except UploadRefused as exc:
+        return _upload_form(str(exc))
+    flash("Uploaded. Choose Edit to make something from it.")
+    target = url_for("media.detail", generation_id=generation.id)
+    if request.headers.get("HX-Request"):
+        return Response(status=204, headers={"HX-Redirect": target})
+    return redirect(target, code=303)

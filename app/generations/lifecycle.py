@@ -21,6 +21,7 @@ from app.extensions import db
 from app.generations import queue, seeds, spending, statements
 from app.media_store import orphans
 from app.models import UNFINISHED, Batch, Generation, Status, User, appended_history, utcnow
+from app.providers.operations import UPLOAD
 from app.providers.options import DEFAULT_OPTIONS, MODELS, OPTION_NAMES, GenerationOptions, column_of
 from app.services import QueueUnavailable, services
 
@@ -96,6 +97,17 @@ def create_batch(owner: User, prompts: list[str], options: GenerationOptions = D
     db.session.commit()
     enqueue(batch.generations)
     return batch
+
+
+def create_upload(owner: User, **outcome: object) -> Generation:
+    """Record a stored upload as its owner's one-image batch, finished from the start: made by nobody, free."""
+    now = utcnow()
+    generation = Generation(position=0, prompt="", operation=UPLOAD, provider=UPLOAD, status=Status.SUCCEEDED,
+                            owner_id=owner.id, credits=0, attempts=1, max_attempts=1, created_at=now,
+                            started_at=now, finished_at=now, **outcome)
+    db.session.add(Batch(owner_id=owner.id, created_at=now, generations=[generation]))
+    db.session.commit()
+    return generation
 
 
 def price_of(options: GenerationOptions) -> float:

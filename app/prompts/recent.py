@@ -23,8 +23,12 @@ class RecentPrompt:
 
 
 def recent_prompts(owner_id: int, limit: int = RECENT_LIMIT) -> list[RecentPrompt]:
-    """The owner's last `limit` distinct prompts, newest first; only their own, whoever they are (admins too)."""
-    newest = (sa.select(Generation.id, Generation.prompt).where(Generation.owner_id == owner_id)
+    """The owner's last `limit` distinct prompts, newest first; only their own, whoever they are (admins too).
+
+    Uploads and the edits that take no prompt have none, and are left out.
+    """
+    newest = (sa.select(Generation.id, Generation.prompt)
+              .where(Generation.owner_id == owner_id, Generation.prompt != "")
               .order_by(Generation.created_at.desc(), Generation.id.desc()).limit(SCANNED_ROWS).subquery())
     latest = sa.func.max(newest.c.id)
     rows = db.session.execute(sa.select(latest, newest.c.prompt).group_by(newest.c.prompt)

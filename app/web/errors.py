@@ -38,6 +38,8 @@ def handle_http_error(error: HTTPException) -> tuple[str, int] | Response:
     if is_api_request():
         return api_errors.http_error_response(error)
     status = error.code or 500
+    if isinstance(error, api_errors.ApiProblem):  # raised on purpose, with its own words
+        return _render(status, error.name, error.description or "")
     return _render(status, error.name, MESSAGES.get(status, error.description or ""))
 
 

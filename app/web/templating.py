@@ -9,7 +9,10 @@ from flask import Flask
 from app.batches.eta import seconds_left
 from app.batches.progress import elapsed_seconds
 from app.generations import queue
+from app.imaging.uploads import ACCEPT, TOO_LARGE, UPLOAD_MAX_BYTES
 from app.media.urls import file_url, thumb_url
+from app.models import Generation
+from app.providers.operations import operation_label
 from app.providers.options import SIZES_1MP, model_label, style_label
 from app.services import services
 from app.text.wording import shortened
@@ -32,10 +35,19 @@ def ratio_class(aspect_ratio: str) -> str:
     return "ratio-" + aspect_ratio.replace(":", "-") if aspect_ratio in SIZES_1MP else "ratio-1-1"
 
 
+def caption(generation: Generation) -> str:
+    """What an image is called where it appears: its prompt, or what made it when it has none ("Uploaded")."""
+    return generation.prompt or operation_label(generation.operation)
+
+
 def page_globals() -> dict[str, object]:
     """Values the layout needs on every page."""
     app_services = services()
     return {"demo_mode": app_services.stability is None, "queue_paused": queue.paused_reason(app_services.redis)}
+
+
+# What the upload form (templates/gallery/_upload.html) tells the picker and its script.
+UPLOAD_LIMITS = {"max_bytes": UPLOAD_MAX_BYTES, "too_large": TOO_LARGE, "accept": ACCEPT}
 
 
 def register(app: Flask) -> None:
@@ -46,8 +58,11 @@ def register(app: Flask) -> None:
     app.add_template_filter(model_label)
     app.add_template_filter(style_label)
     app.add_template_filter(shortened)
+    app.add_template_filter(caption)
+    app.add_template_filter(operation_label)
     app.add_template_global(file_url)
     app.add_template_global(thumb_url)
     app.add_template_global(elapsed_seconds)
     app.add_template_global(seconds_left)
+    app.add_template_global(UPLOAD_LIMITS, "upload_limits")
     app.context_processor(page_globals)

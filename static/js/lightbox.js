@@ -63,6 +63,7 @@
     part("lightbox-prompt").textContent = data.viewPrompt;
     part("lightbox-download").href = data.viewDownload;
     part("lightbox-reuse").href = data.viewReuse;
+    part("lightbox-reuse").hidden = !data.viewReuse; // an upload has no prompt to reuse
     part("lightbox-details").href = data.viewDetails;
     updateSteps();
     reachPrompt();
