@@ -14,6 +14,7 @@ import schemathesis
 from conftest import drain
 from factories import make_token, make_user
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 from tests_support import bearer
 from werkzeug.serving import make_server
 
@@ -73,4 +74,7 @@ def test_every_operation_answers_as_documented(case, live_api):
     key = (case.headers or {}).get("Idempotency-Key")
     if isinstance(key, str) and VALID_KEY.fullmatch(key):
         case.headers["Idempotency-Key"] = uuid.uuid4().hex
-    case.call_and_validate(base_url=base_url, headers=bearer(secret))
+    # An upload's bytes are "binary" to JSON Schema: whether they decode as an image no schema can say, so a
+    # well-formed body with a file that is no picture is rightly refused (422), not a schema-valid request turned down.
+    excluded = [positive_data_acceptance] if case.path == "/api/uploads" else []
+    case.call_and_validate(base_url=base_url, headers=bearer(secret), excluded_checks=excluded)

@@ -296,6 +296,9 @@ def delete_image_view(generation_id: int) -> None:
                  "`upload_refused`; `fields.file` says why): nothing was written")
 def create_upload(files: dict[str, Any]) -> Response:
     """Keep a picture of your own as an image ("upload", no credits) that every edit can start from."""
+    unknown = sorted({*request.form, *request.files} - {"file"})
+    if unknown:  # the schema reads the file parts alone: other fields are refused here, as the document says
+        raise ApiProblem(422, "validation_failed", "Send only the file part.", dict.fromkeys(unknown, "Unknown field."))
     try:
         with closing(files["file"]) as sent:  # a large file is spooled to disk: closed now, not by the collector
             generation = store_upload(current_user, sent.read())
