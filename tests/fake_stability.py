@@ -56,6 +56,7 @@ import collections
 import hashlib
 import io
 import json
+import math
 import random
 import re
 import signal
@@ -74,6 +75,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 GENERATE_PREFIX = "/v2beta/stable-image/generate/"
+STABLE_IMAGE_PREFIX = "/v2beta/stable-image/"
+RESULTS_PREFIX = "/v2beta/results/"
 ENDPOINTS = ("core", "ultra", "sd3")
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_PROMPT_CHARS = 10_000
@@ -159,6 +162,75 @@ DEFAULT_MESSAGES = {
 }
 GARBAGE_BODY = b"<html><body>502 Bad Gateway: definitely not an image</body></html>\n"
 SEED_RE = re.compile(r"[0-9]+")
+CREATIVE_RESULT_PREFIX = "/v2beta/stable-image/upscale/creative/result/"
+COMMON = ("seed", "output_format")
+STYLED = ("style_preset", "negative_prompt")
+UNIT = (0.0, 1.0)
+LIGHT_DIRECTIONS = ("above", "below", "left", "right")
+
+
+@dataclass(frozen=True)
+class EditSpec:
+    """What one endpoint that starts from an image takes (the contract's table), and what it answers with."""
+
+    credits: float
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = COMMON
+    numbers: tuple[tuple[str, tuple[float, float]], ...] = ()
+    files: tuple[str, ...] = ("image",)  # required file parts (the first is the image the limits apply to)
+    optional_files: tuple[str, ...] = ()
+    min_side: int = 64
+    max_side: int | None = None
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    aspect_rule: bool = False
+    is_async: bool = False
+    formats: tuple[str, ...] = OUTPUT_FORMATS
+    output: str = "same"  # "same", "x4", "4mp", "1mp", "grow" (outpaint), "cutout" (transparent background)
+
+
+EDIT_PIXELS = {"min_pixels": 4_096, "max_pixels": 9_437_184}
+EDIT_ENDPOINTS: dict[str, EditSpec] = {
+    "generate/ultra": EditSpec(8, ("prompt", "strength"), (*COMMON, *STYLED, "aspect_ratio"), (("strength", UNIT),),
+                               max_side=16_384, min_pixels=4_096, output="1mp"),
+    "generate/sd3": EditSpec(0, ("prompt", "strength", "mode"), (*COMMON, "negative_prompt", "model", "cfg_scale"),
+                             (("strength", UNIT), ("cfg_scale", (1.0, 10.0))), output="1mp"),
+    "edit/inpaint": EditSpec(5, ("prompt",), (*COMMON, *STYLED, "grow_mask"), (("grow_mask", (0, 100)),),
+                             optional_files=("mask",), **EDIT_PIXELS),
+    "edit/outpaint": EditSpec(4, (), (*COMMON, "style_preset", "prompt", "creativity", "left", "right", "up", "down"),
+                              (("creativity", UNIT), *((side, (0, 2000)) for side in ("left", "right", "up", "down"))),
+                              aspect_rule=True, output="grow", **EDIT_PIXELS),
+    "edit/erase": EditSpec(5, (), (*COMMON, "grow_mask"), (("grow_mask", (0, 100)),), optional_files=("mask",),
+                           **EDIT_PIXELS),
+    "edit/search-and-replace": EditSpec(5, ("prompt", "search_prompt"), (*COMMON, *STYLED, "grow_mask"),
+                                        (("grow_mask", (0, 20)),), aspect_rule=True, **EDIT_PIXELS),
+    "edit/search-and-recolor": EditSpec(5, ("prompt", "select_prompt"), (*COMMON, *STYLED, "grow_mask"),
+                                        (("grow_mask", (0, 20)),), **EDIT_PIXELS),
+    "edit/remove-background": EditSpec(5, (), ("output_format",), max_pixels=4_194_304, formats=("png", "webp"),
+                                       output="cutout"),
+    "edit/replace-background-and-relight": EditSpec(
+        8, ("background_prompt",), (*COMMON, "foreground_prompt", "light_source_direction", "light_source_strength",
+                                    "preserve_original_subject", "original_background_depth",
+                                    "keep_original_background"),
+        (("light_source_strength", UNIT), ("preserve_original_subject", UNIT), ("original_background_depth", UNIT)),
+        files=("subject_image",), max_pixels=9_437_184, aspect_rule=True, is_async=True),
+    "upscale/fast": EditSpec(2, (), ("output_format",), min_side=32, max_side=1_536, min_pixels=1_024,
+                             max_pixels=1_048_576, output="x4"),
+    "upscale/conservative": EditSpec(40, ("prompt",), (*COMMON, "negative_prompt", "creativity"),
+                                     (("creativity", (0.2, 0.5)),), max_pixels=9_437_184, output="4mp"),
+    "upscale/creative": EditSpec(60, ("prompt",), (*COMMON, *STYLED, "creativity"), (("creativity", (0.1, 0.5)),),
+                                 max_pixels=1_048_576, is_async=True, output="x4"),
+    "control/sketch": EditSpec(5, ("prompt",), (*COMMON, *STYLED, "control_strength"), (("control_strength", UNIT),),
+                               max_pixels=9_437_184, aspect_rule=True),
+    "control/structure": EditSpec(5, ("prompt",), (*COMMON, *STYLED, "control_strength"),
+                                  (("control_strength", UNIT),), max_pixels=9_437_184, aspect_rule=True),
+    "control/style": EditSpec(5, ("prompt",), (*COMMON, *STYLED, "fidelity", "aspect_ratio"), (("fidelity", UNIT),),
+                              max_pixels=9_437_184, aspect_rule=True, output="1mp"),
+    "control/style-transfer": EditSpec(
+        8, (), (*COMMON, "prompt", "negative_prompt", "style_strength", "composition_fidelity", "change_strength"),
+        (("style_strength", UNIT), ("composition_fidelity", UNIT), ("change_strength", (0.1, 1.0))),
+        files=("init_image", "style_image"), max_side=16_383),
+}
 
 
 @dataclass(frozen=True)
@@ -173,11 +245,20 @@ class RecordedRequest:
     status: int
     arrived_at: float
     answered_at: float
+    # Each file part's content type and, when it decodes as an image, its pixel size and mode.
+    file_types: dict[str, str] = field(default_factory=dict)
+    file_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    file_modes: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_generate(self) -> bool:
-        """Whether this was a request to a v2beta generate endpoint."""
-        return self.path.startswith(GENERATE_PREFIX)
+        """Whether this was a request to a v2beta generate endpoint (text to image)."""
+        return self.path.startswith(GENERATE_PREFIX) and "image" not in self.files
+
+    @property
+    def is_edit(self) -> bool:
+        """Whether this was a POST to an endpoint that starts from an image (image-to-image included)."""
+        return self.method == "POST" and self.path.startswith(STABLE_IMAGE_PREFIX) and not self.is_generate
 
 
 @dataclass
@@ -197,6 +278,9 @@ class _Outcome:
     response: Response
     form: dict[str, str] = field(default_factory=dict)
     files: dict[str, int] = field(default_factory=dict)
+    file_types: dict[str, str] = field(default_factory=dict)
+    file_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    file_modes: dict[str, str] = field(default_factory=dict)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -273,6 +357,8 @@ class FakeStability:
         port: int = 0,
         credits: float = 10_000.0,
         hold_until: int | None = None,
+        async_polls: int = 1,
+        detailed_upscales: bool = False,
     ) -> None:
         """Configure the fake; call ``start()`` (or use ``with``) to serve.
 
@@ -298,6 +384,11 @@ class FakeStability:
         self._held_enough = threading.Event()
         self._prompt_hits: collections.Counter[str] = collections.Counter()
         self._scripted: collections.deque[_Scripted] = collections.deque()
+        # Async results: how many polls answer 202 before the image; pending id -> [polls left, spec, params].
+        self.async_polls = async_polls
+        self._pending: dict[str, list[Any]] = {}
+        # Fast upscales answer with incompressible detail (a photo's weight), for the memory benchmark.
+        self.detailed_upscales = detailed_upscales
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -410,7 +501,7 @@ class FakeStability:
         """WSGI entry point: route, answer and record one request."""
         request = Request(environ)
         arrived = time.monotonic()
-        generate = request.method == "POST" and request.path.startswith(GENERATE_PREFIX)
+        generate = request.method == "POST" and request.path.startswith(STABLE_IMAGE_PREFIX)
         if generate:
             with self._lock:
                 self._in_flight += 1
@@ -431,6 +522,9 @@ class FakeStability:
             headers={k.lower(): v for k, v in request.headers.items()},
             form=outcome.form,
             files=outcome.files,
+            file_types=outcome.file_types,
+            file_sizes=outcome.file_sizes,
+            file_modes=outcome.file_modes,
             status=status,
             arrived_at=arrived,
             answered_at=time.monotonic(),
@@ -444,10 +538,18 @@ class FakeStability:
     def _route(self, request: Request, arrived: float) -> _Outcome:
         """Dispatch to the endpoint handlers; anything unknown is 404."""
         path = request.path
+        if request.method == "POST" and path.startswith(STABLE_IMAGE_PREFIX):
+            endpoint = path[len(STABLE_IMAGE_PREFIX):]
+            if endpoint in EDIT_ENDPOINTS:
+                return self._edit(request, endpoint, arrived)
         if request.method == "POST" and path.startswith(GENERATE_PREFIX):
             endpoint = path[len(GENERATE_PREFIX):]
             if endpoint in ENDPOINTS:
                 return self._generate(request, endpoint, arrived)
+        if request.method == "GET" and path.startswith(RESULTS_PREFIX):
+            return _Outcome(self._result(request, path[len(RESULTS_PREFIX):], arrived))
+        if request.method == "GET" and path.startswith(CREATIVE_RESULT_PREFIX):
+            return _Outcome(self._result(request, path[len(CREATIVE_RESULT_PREFIX):], arrived))
         if request.method == "GET" and path in ("/v1/user/balance", "/v1/user/account"):
             return _Outcome(self._v1(request, path))
         if path.startswith("/v1/"):
@@ -514,9 +616,12 @@ class FakeStability:
             return _Outcome(_error(400, MSG_MULTIPART))
         try:
             form = request.form.to_dict()
-            files = {name: len(f.read()) for name, f in request.files.items()}
+            blobs = {name: (f.read(), f.mimetype) for name, f in request.files.items()}
         except RequestEntityTooLarge:
             return _Outcome(_error(413))
+        if "image" in blobs and endpoint in ("ultra", "sd3"):
+            return self._edit_parsed(request, "generate/" + endpoint, form, blobs)
+        files = {name: len(data) for name, (data, _) in blobs.items()}
         outcome = _Outcome(_error(500), form=form, files=files)
         errors, params = self._validate(request, endpoint, form, files)
         if errors:
@@ -685,6 +790,258 @@ class FakeStability:
         resp.headers["x-request-id"] = request_id
         return resp
 
+
+    # ----- endpoints that start from an image -------------------------------
+
+    @property
+    def edit_requests(self) -> list[RecordedRequest]:
+        """A snapshot of the answered POSTs to endpoints that start from an image."""
+        return [r for r in self.requests if r.is_edit]
+
+    @property
+    def result_requests(self) -> list[RecordedRequest]:
+        """A snapshot of the answered polls of async results."""
+        return [r for r in self.requests if r.method == "GET" and r.path.startswith((RESULTS_PREFIX,
+                                                                                       CREATIVE_RESULT_PREFIX))]
+
+    def _edit(self, request: Request, endpoint: str, arrived: float) -> _Outcome:
+        """Handle one POST to an endpoint that starts from an image: the same gates as generate, then its spec."""
+        refused = self._rate_check(arrived)
+        if refused is not None:
+            return _Outcome(refused)
+        try:
+            raw = request.get_data(cache=True)
+        except RequestEntityTooLarge:
+            return _Outcome(_error(413))
+        if len(raw) > MAX_BODY_BYTES:
+            return _Outcome(_error(413))
+        if not self._authorized(request):
+            return _Outcome(_error(401))
+        if request.mimetype != "multipart/form-data":
+            return _Outcome(_error(400, MSG_MULTIPART))
+        try:
+            form = request.form.to_dict()
+            blobs = {name: (f.read(), f.mimetype) for name, f in request.files.items()}
+        except RequestEntityTooLarge:
+            return _Outcome(_error(413))
+        return self._edit_parsed(request, endpoint, form, blobs)
+
+    def _edit_parsed(self, request: Request, endpoint: str, form: dict[str, str],
+                     blobs: dict[str, tuple[bytes, str]]) -> _Outcome:
+        """Validate a parsed edit request against its spec, then answer it (or accept it, when async)."""
+        spec = EDIT_ENDPOINTS[endpoint]
+        images = {name: _open_image(data) for name, (data, _) in blobs.items()}
+        outcome = _Outcome(_error(500), form=form, files={name: len(data) for name, (data, _) in blobs.items()},
+                           file_types={name: mime for name, (_, mime) in blobs.items()},
+                           file_sizes={name: image.size for name, image in images.items() if image is not None},
+                           file_modes={name: image.mode for name, image in images.items() if image is not None})
+        errors, params = self._validate_edit(request, endpoint, spec, form, images)
+        if errors:
+            outcome.response = _error(400, *errors)
+            return outcome
+        outcome.response = self._answer_edit(endpoint, spec, params)
+        return outcome
+
+    def _validate_edit(self, request: Request, endpoint: str, spec: EditSpec, form: dict[str, str],
+                       images: dict[str, Image.Image | None]) -> tuple[list[str], dict[str, Any]]:
+        """The contract's rules for this endpoint: required and known fields, numbers, files and their limits."""
+        errors, params = self._validate(request, "sd3" if endpoint == "generate/sd3" else "edit", form, {})
+        # _validate's prompt and mode rules are generate's: this endpoint's own replace them.
+        generate_rules = ("prompt:", "mode:", "model:", "cfg_scale:", "image:", "strength:")
+        errors = [e for e in errors if not e.startswith(generate_rules)]
+        known = {*spec.required, *spec.optional}
+        for name in form:
+            if name not in known:
+                errors.append(f"{name}: is not a valid parameter for {endpoint}")
+        for name in spec.required:
+            if not form.get(name, "").strip():
+                errors.append(f"{name}: is required")
+        for name, (low, high) in spec.numbers:
+            if name in form:
+                try:
+                    number = float(form[name])
+                except ValueError:
+                    number = math.nan
+                if not low <= number <= high:
+                    errors.append(f"{name}: must be a number between {low:g} and {high:g}")
+        if params["output_format"] not in spec.formats:
+            errors.append(f"output_format: must be one of {', '.join(spec.formats)}")
+        if endpoint == "generate/sd3":
+            if form.get("mode") != "image-to-image":
+                errors.append("mode: must be image-to-image when an image is sent")
+            if "aspect_ratio" in form:
+                errors.append("aspect_ratio: is not a valid parameter for image-to-image")
+            params["model"] = SD3_MODELS.get(form.get("model", "sd3.5-large"), "")
+            if not params["model"]:
+                errors.append("model: must be one of " + ", ".join(SD3_MODELS))
+        if endpoint == "edit/outpaint" and not any(int(float(form.get(s, "0") or 0)) for s in ("left", "right", "up",
+                                                                                               "down")
+                                                   if _is_number(form.get(s, "0"))):
+            errors.append("left: one of left, right, up or down must be above 0")
+        if "light_source_direction" in form and form["light_source_direction"] not in LIGHT_DIRECTIONS:
+            errors.append("light_source_direction: must be one of " + ", ".join(LIGHT_DIRECTIONS))
+        if "keep_original_background" in form and form["keep_original_background"] not in ("true", "false"):
+            errors.append("keep_original_background: must be true or false")
+        for name in spec.files:
+            if name not in images:
+                errors.append(f"{name}: is required")
+            elif images[name] is None:
+                errors.append(f"{name}: must be a jpeg, png or webp image")
+        for name in images:
+            if name not in (*spec.files, *spec.optional_files, "none"):
+                errors.append(f"{name}: is not a valid parameter for {endpoint}")
+        image = images.get(spec.files[0])
+        if image is not None:
+            errors += _limit_errors(spec.files[0], spec, *image.size)
+            mask = images.get("mask")
+            if mask is not None and mask.size != image.size:
+                errors.append("mask: must be the same size as the image")
+        params.update(form=form, image=image, endpoint=endpoint)
+        return errors, params
+
+    def _answer_edit(self, endpoint: str, spec: EditSpec, params: dict[str, Any]) -> Response:
+        """Sleep for the latency, apply scripts and markers, charge, then answer (sync) or accept (async)."""
+        prompt = params["form"].get("prompt") or params["form"].get("background_prompt") or ""
+        if self.hold_until is not None:
+            self._held_enough.wait(self.latency)
+        elif self.latency > 0:
+            self._stopping.wait(self.latency)
+        scripted = self._take_script()
+        if scripted is not None:
+            body = scripted.body if scripted.body is not None else error_body(scripted.status)
+            return _json_response(scripted.status, body) if isinstance(body, dict) else Response(
+                body, status=scripted.status)
+        for marker, status, message in (("[moderate]", 403, MSG_MODERATION), ("[nocredits]", 402, MSG_NO_CREDITS),
+                                        ("[e500]", 500, MSG_INTERNAL)):
+            if marker in prompt:
+                return _error(status, message)
+        cost = spec.credits or CREDITS_PER_IMAGE[params["model"]]
+        with self._lock:
+            if self.credits < cost:
+                return _error(402, MSG_NO_CREDITS)
+            self.credits -= cost
+        if not spec.is_async:
+            return self._edit_image(spec, params)
+        ident = hashlib.sha256(uuid.uuid4().bytes).hexdigest()
+        with self._lock:
+            self._pending[ident] = [self.async_polls, spec, params]
+        return _json_response(200, {"id": ident})
+
+    def _result(self, request: Request, ident: str, arrived: float) -> Response:
+        """GET /v2beta/results/{id}: 202 while in progress (``async_polls`` times), then the image; 404 unknown."""
+        refused = self._rate_check(arrived)
+        if refused is not None:
+            return refused
+        if not self._authorized(request):
+            return _error(401)
+        with self._lock:
+            pending = self._pending.get(ident)
+            if pending is not None and pending[0] > 0:
+                pending[0] -= 1
+                return _json_response(202, {"id": ident, "status": "in-progress"})
+        if pending is None:
+            return _error(404)
+        return self._edit_image(pending[1], pending[2])
+
+    def _edit_image(self, spec: EditSpec, params: dict[str, Any]) -> Response:
+        """The result image, sized as the endpoint's output is, in either accept mode."""
+        image, form = params["image"], params["form"]
+        width, height = _output_size(spec, image.size, form)
+        fmt = params["output_format"]
+        digest = hashlib.sha256(json.dumps(form, sort_keys=True).encode()).digest()
+        if spec.output == "cutout":
+            data = _cutout(width, height, fmt)
+        elif spec.output == "x4" and self.detailed_upscales:
+            data = render_detailed(width, height, fmt)
+        else:
+            data = render_image(width, height, fmt, digest, False)
+        seed = int(form["seed"]) if form.get("seed", "0").isdigit() and int(form.get("seed", "0")) else (
+            random.randint(1, MAX_SEED))
+        if params["as_json"]:
+            resp = _json_response(200, {"image": base64.b64encode(data).decode("ascii"), "finish_reason": "SUCCESS",
+                                        "seed": seed}, content_type=f"application/json; type=image/{fmt}")
+        else:
+            resp = Response(data, status=200, content_type=f"image/{fmt}")
+            resp.headers["finish-reason"] = "SUCCESS"
+        resp.headers["seed"] = str(seed)
+        resp.headers["x-request-id"] = uuid.uuid4().hex
+        return resp
+
+
+def _is_number(text: str | None) -> bool:
+    """Whether a form value reads as a number."""
+    try:
+        float(text or "")
+    except ValueError:
+        return False
+    return True
+
+
+def _open_image(data: bytes) -> Image.Image | None:
+    """A file part as an image (its header read, pixels loaded), or None if it is not a png, jpeg or webp."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        if image.format not in ("PNG", "JPEG", "WEBP"):
+            return None
+        image.load()
+        return image
+    except Exception:
+        return None
+
+
+def _limit_errors(name: str, spec: EditSpec, width: int, height: int) -> list[str]:
+    """The endpoint's input limits on its image."""
+    errors = []
+    if min(width, height) < spec.min_side:
+        errors.append(f"{name}: every side must be at least {spec.min_side} pixels")
+    if spec.max_side and max(width, height) > spec.max_side:
+        errors.append(f"{name}: every side must be at most {spec.max_side} pixels")
+    if spec.min_pixels and width * height < spec.min_pixels:
+        errors.append(f"{name}: must have at least {spec.min_pixels} pixels")
+    if spec.max_pixels and width * height > spec.max_pixels:
+        errors.append(f"{name}: must have at most {spec.max_pixels} pixels")
+    if spec.aspect_rule and max(width, height) > 2.5 * min(width, height):
+        errors.append(f"{name}: aspect ratio must be between 1:2.5 and 2.5:1")
+    return errors
+
+
+def _output_size(spec: EditSpec, size: tuple[int, int], form: dict[str, str]) -> tuple[int, int]:
+    """The result's size for a source of `size`."""
+    width, height = size
+    if spec.output == "x4":
+        scale = min(4.0, 4096 / max(width, height))
+        return round(width * scale), round(height * scale)
+    if spec.output in ("4mp", "1mp"):
+        scale = math.sqrt((4 if spec.output == "4mp" else 1) * 1_048_576 / (width * height))
+        return round(width * scale) // 64 * 64, round(height * scale) // 64 * 64
+    if spec.output == "grow":
+        grow = {side: int(float(form.get(side, "0") or 0)) for side in ("left", "right", "up", "down")}
+        return width + grow["left"] + grow["right"], height + grow["up"] + grow["down"]
+    return width, height
+
+
+def _cutout(width: int, height: int, fmt: str) -> bytes:
+    """A subject on a transparent background: an opaque disc in the middle."""
+    image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    ImageDraw.Draw(image).ellipse((width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill=(200, 80, 40, 255))
+    buf = io.BytesIO()
+    image.save(buf, "PNG" if fmt == "png" else "WEBP", **({"compress_level": 1} if fmt == "png" else {}))
+    return buf.getvalue()
+
+
+@lru_cache(maxsize=4)
+def render_detailed(width: int, height: int, fmt: str) -> bytes:
+    """An upscale's output as a photo's would weigh: noise that PNG cannot squeeze (tens of MB at 16 MP)."""
+    rng = random.Random(width * 31 + height)
+    tile = Image.frombytes("RGB", (256, 256), rng.randbytes(256 * 256 * 3))
+    image = Image.new("RGB", (width, height))
+    for x in range(0, width, 256):
+        for y in range(0, height, 256):
+            image.paste(tile.rotate(90 * ((x + y) // 256 % 4)), (x, y))
+    buf = io.BytesIO()
+    image.save(buf, {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}[fmt], **(
+        {"compress_level": 1} if fmt == "png" else {"quality": 90}))
+    return buf.getvalue()
 
 def main(argv: list[str] | None = None) -> None:
     """Run the fake in the foreground until Ctrl-C or SIGTERM."""

@@ -55,7 +55,7 @@ def batch_body(batch_id: int, generations: list[Generation]) -> dict[str, object
         "finished_at": max(finished) if progress.is_final and finished else None,
         "done": progress.is_final, "progress": progress_body(progress),
         "options": first.options.as_dict(),
-        "cost": {"credits_per_image": price_of(first.options), "credits": charges.held,
+        "cost": {"credits_per_image": price_of(first.options, first.operation), "credits": charges.held,
                  "reserved": charges.reserved, "refunded": charges.refunded},
         "zip_url": url_for("batches.download_zip", batch_id=batch_id, _external=True),
         "generations": [generation_body(g) for g in generations],

@@ -10,7 +10,7 @@ from app.text.wording import count_of
 
 def _short_of(failed: list[Generation]) -> str | None:
     """Why the whole retry does not fit the owner's allowance (a reservation tried and undone), or None."""
-    owner, cost = failed[0].owner, sum(lifecycle.price_of(g.options) for g in failed)
+    owner, cost = failed[0].owner, sum(lifecycle.price_of(g.options, g.operation) for g in failed)
     if owner is None:
         return None
     db.session.commit()  # the trial reservation starts a transaction of its own (see lifecycle.create_batch)

@@ -73,7 +73,8 @@ def run(user_id: int, chunk: int | None = None) -> Erased:
         if not rows:
             erased.done = _delete_account_rows(user_id)
             continue
-        files = [(row.storage, name) for row in rows for name in (row.file_name, row.thumb_name) if name]
+        files = [(row.storage, name) for row in rows
+                 for name in (row.file_name, row.thumb_name, row.mask_name) if name]
         # Files first: a crash between the two leaves rows that name files already gone, never files without rows.
         erased.waiting += orphans.discard_many(services().stores, services().redis, files)
         erased.files += len(files)
@@ -114,7 +115,8 @@ def _beat(user_id: int) -> bool:
 def _final_images(user_id: int, size: int) -> Sequence[sa.Row]:
     """The next `size` finished generations of the account, with where their files are."""
     return db.session.execute(
-        sa.select(Generation.id, Generation.batch_id, Generation.storage, Generation.file_name, Generation.thumb_name)
+        sa.select(Generation.id, Generation.batch_id, Generation.storage, Generation.file_name, Generation.thumb_name,
+                  Generation.mask_name)
         .where(Generation.owner_id == user_id, Generation.status.in_(FINAL_STATUSES))
         .order_by(Generation.id).limit(size)).all()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ from app.extensions import db
 from app.generations import queue, seeds, spending, statements
 from app.media_store import orphans
 from app.models import UNFINISHED, Batch, Generation, Status, User, appended_history, utcnow
-from app.providers.operations import UPLOAD
+from app.providers.operations import GENERATE, OPERATIONS, UPLOAD
 from app.providers.options import DEFAULT_OPTIONS, MODELS, OPTION_NAMES, GenerationOptions, column_of
 from app.services import QueueUnavailable, services
 
@@ -37,6 +37,7 @@ CLEARED_OUTCOME = {
     "error": None, "api_error_id": None, "api_request_id": None, "file_name": None, "thumb_name": None,
     "mime_type": None, "byte_size": None, "width": None, "height": None, "thumb_width": None,
     "thumb_height": None, "finish_reason": None, "seed": None, "started_at": None, "finished_at": None,
+    "result_id": None,  # a retried async operation is sent again: the last request's answer was its outcome
 }
 
 
@@ -69,20 +70,39 @@ def create_batch(owner: User, prompts: list[str], options: GenerationOptions = D
     keeps its idempotent answer there); if it raises, nothing is created either. With `expected_credits` (the
     price the submitter was shown), a batch that costs anything else raises PriceChanged before any of it.
     """
+    price = price_of(options)
+    images = [NewImage(text, replace(options, seed=seeds.nth_seed(options.seed, n)), price)
+              for text in prompts for n in range(images_per_prompt)]
+    return create_images(owner, images, before_commit, images_per_prompt, expected_credits)
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """One generation a batch is to hold: its prompt, options, price, and any other columns (an operation's)."""
+
+    prompt: str
+    options: GenerationOptions
+    credits: float
+    columns: dict[str, object] = field(default_factory=dict)
+
+
+def create_images(owner: User, images: list[NewImage], before_commit: Callable[[Batch], None] | None = None,
+                  images_per_prompt: int = 1, expected_credits: float | None = None) -> Batch:
+    """What create_batch does, for rows of any kind (text-to-image, operations on images): reserve their total,
+    store the batch and its queued rows in that one transaction, then enqueue them."""
     app_services = services()
     now = utcnow()
     attempts = current_app.config["STABILITY_MAX_ATTEMPTS"]
-    price = price_of(options)
-    images = [(text, replace(options, seed=seeds.nth_seed(options.seed, n)))
-              for text in prompts for n in range(images_per_prompt)]
-    _check_price(price * len(images), expected_credits)
+    total = sum(image.credits for image in images)
+    check_price(total, expected_credits)
     db.session.commit()  # start the transaction with the reservation's write (SQLite takes its lock there)
-    month = spending.reserve(owner, price * len(images))
+    month = spending.reserve(owner, total)
     batch = Batch(owner_id=owner.id, created_at=now, images_per_prompt=images_per_prompt, generations=[
-        Generation(position=i, prompt=text, provider=app_services.provider.name, created_at=now, heartbeat_at=now,
-                   max_attempts=attempts, status=Status.QUEUED, job_id=queue.new_job_id(),
-                   owner_id=owner.id, credits=price, credits_month=month, **Generation.option_columns(image_options))
-        for i, (text, image_options) in enumerate(images)
+        Generation(position=i, prompt=image.prompt, provider=app_services.provider.name, created_at=now,
+                   heartbeat_at=now, max_attempts=attempts, status=Status.QUEUED, job_id=queue.new_job_id(),
+                   owner_id=owner.id, credits=image.credits, credits_month=month,
+                   **Generation.option_columns(image.options), **image.columns)
+        for i, image in enumerate(images)
     ])
     db.session.add(batch)
     if before_commit is not None:
@@ -110,9 +130,15 @@ def create_upload(owner: User, **outcome: object) -> Generation:
     return generation
 
 
-def price_of(options: GenerationOptions) -> float:
-    """Credits one image with these options costs (what the form shows, and what is reserved)."""
-    return MODELS[options.model].credits
+def price_of(options: GenerationOptions, operation: str = GENERATE) -> float:
+    """Credits one image with these options costs (what the form shows, and what is reserved): the model's for
+    text-to-image, the operation's (app/providers/operations.py) for an image made from an image, none for an
+    upload."""
+    if operation == GENERATE:
+        return MODELS[options.model].credits
+    if operation == UPLOAD:
+        return 0.0
+    return OPERATIONS[operation].price(options.model)
 
 
 class PriceChanged(Exception):
@@ -123,7 +149,7 @@ class PriceChanged(Exception):
         super().__init__(f"The price changed: now {credits:g} credits.")
 
 
-def _check_price(credits: float, expected: float | None) -> None:
+def check_price(credits: float, expected: float | None) -> None:
     """PriceChanged unless `expected` (None: not stated) is this price; a NaN never is."""
     if expected is not None and not math.isclose(credits, expected, rel_tol=0, abs_tol=1e-9):
         raise PriceChanged(credits, expected)
@@ -290,7 +316,7 @@ def retry(generation_id: int) -> bool:
     entry = {"at": (generation.finished_at or utcnow()).isoformat(), "status": generation.status,
              "error": generation.error, "api_error_id": generation.api_error_id}
     old_files, old_storage = (generation.file_name, generation.thumb_name), generation.storage
-    price, owner = price_of(generation.options), generation.owner
+    price, owner = price_of(generation.options, generation.operation), generation.owner
     db.session.commit()  # the reservation's write starts the transaction (see create_batch)
     month = spending.reserve(owner, price) if owner is not None else None
     changed = db.session.execute(

@@ -17,7 +17,8 @@ def delete_image(generation: Generation) -> None:
 
 def delete_images(generations: Sequence[Generation]) -> None:
     """Remove the rows (and emptied batches) in one commit, then the files (already gone is fine)."""
-    files = [(generation.storage, (generation.file_name, generation.thumb_name)) for generation in generations]
+    files = [(generation.storage, (generation.file_name, generation.thumb_name, generation.mask_name))
+             for generation in generations]
     batches = {generation.batch for generation in generations}
     for generation in generations:
         db.session.delete(generation)

@@ -24,6 +24,21 @@ class AnswerBody(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class EditRequest:
+    """One request to make an image from an image: the operation, its fields, and the files it sends."""
+
+    operation: str
+    prompt: str
+    options: GenerationOptions
+    params: dict[str, object]  # the operation's own fields, named as the Stability API names them
+    image: bytes = field(repr=False)
+    image_type: str  # the source's content type as sent (the job may have re-encoded it)
+    mask: bytes | None = field(default=None, repr=False)  # a PNG of the image's size: white is changed
+    style_image: bytes | None = field(default=None, repr=False)
+    style_type: str | None = None
+
+
 @dataclass
 class GeneratedImage:
     """An image as a provider returned it: its bytes, or the answer they are still to be read from."""
@@ -72,10 +87,24 @@ class GenerationError(Exception):
 
 
 class ImageProvider(Protocol):
-    """Anything that turns a GenerationRequest into a GeneratedImage."""
+    """Anything that turns a GenerationRequest (or an EditRequest) into a GeneratedImage."""
 
     name: str
+    # True: an async operation is started (start_edit) and its result polled (edit_result); False: edit() does all.
+    supports_async: bool
 
     def generate(self, request: GenerationRequest) -> GeneratedImage:
         """Make one image or raise GenerationError."""
+        ...
+
+    def edit(self, request: EditRequest) -> GeneratedImage:
+        """Make one image from an image (a sync operation) or raise GenerationError."""
+        ...
+
+    def start_edit(self, request: EditRequest) -> str:
+        """Send an async operation; its result id (GenerationError if it was not accepted)."""
+        ...
+
+    def edit_result(self, result_id: str) -> GeneratedImage | None:
+        """An async operation's image, or None while it is still in progress."""
         ...

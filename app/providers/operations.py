@@ -11,6 +11,10 @@ GENERATE = "generate"  # a text-to-image row: no source image
 UPLOAD = "upload"  # a picture of the user's own: made by nobody, costs nothing
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # the whole multipart body, for every endpoint (413 above)
 MIN_SIDE = 64
+# The largest result an operation may make: a fast upscale's 4x of 1 MP (also what an outpaint may grow to).
+RESULT_MAX_PIXELS = 4_096 * 4_096
+# Models that take an image to start from: SD 3.5 (mode=image-to-image) and Ultra; Core has no such mode.
+IMAGE_TO_IMAGE_MODELS = tuple(model for model in MODELS if model != "core")
 LIGHT_DIRECTIONS = ("above", "below", "left", "right")
 
 
@@ -58,6 +62,14 @@ class Operation:
     takes_negative_prompt: bool = False
     output_formats: tuple[str, ...] = ("png", "jpeg", "webp")
     several: bool = False  # offered for several selected images at once
+    # A source over the limits is shrunk to fit by the job (an upscale enlarges it anyway), not refused.
+    shrink_to_fit: bool = False
+
+    def endpoint_for(self, model: str | None = None) -> str:
+        """The path this operation posts to: image-to-image goes to Ultra's own endpoint for Ultra."""
+        if self.credits is None and model in MODELS and not MODELS[model].takes_cfg_scale:
+            return MODELS[model].endpoint
+        return self.endpoint
 
     def price(self, model: str | None = None) -> float:
         """Credits one result costs."""
@@ -86,17 +98,17 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("image-to-image", "Image to image", "/v2beta/stable-image/generate/sd3", None,
               (_prompt(), Field("strength", "Strength", "float", required=True, default=0.6, bounds=(0.0, 1.0),
                                 hint="0 keeps the image, 1 ignores it"),
-               Field("model", "Model", "choice", default="sd3.5-large", choices=tuple(MODELS))),
+               Field("model", "Model", "choice", default="sd3.5-large", choices=IMAGE_TO_IMAGE_MODELS)),
               takes_negative_prompt=True, several=True),
     Operation("upscale-fast", "Upscale (fast, 4×)", "/v2beta/stable-image/upscale/fast", 2,
               limits=Limits(min_side=32, max_side=1_536, min_pixels=1_024, max_pixels=1_048_576), takes_seed=False,
-              several=True),
+              several=True, shrink_to_fit=True),
     Operation("upscale-conservative", "Upscale (conservative, 4 MP)", "/v2beta/stable-image/upscale/conservative",
               40, (_prompt(), _creativity(0.35, (0.2, 0.5))), limits=Limits(max_pixels=9_437_184),
               takes_negative_prompt=True),
     Operation("upscale-creative", "Upscale (creative, up to 4K)", "/v2beta/stable-image/upscale/creative", 60,
               (_prompt(), _creativity(0.3, (0.1, 0.5))), limits=Limits(max_pixels=1_048_576), is_async=True,
-              takes_style_preset=True, takes_negative_prompt=True),
+              takes_style_preset=True, takes_negative_prompt=True, shrink_to_fit=True),
     Operation("inpaint", "Inpaint", "/v2beta/stable-image/edit/inpaint", 5,
               (_prompt(), MASK, GROW_MASK), limits=EDIT_LIMITS, takes_style_preset=True,
               takes_negative_prompt=True),

@@ -15,7 +15,8 @@ from redis.exceptions import RedisError
 
 from app import telemetry
 from app.logs import note_api_request_id
-from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
+from app.providers.base import EditRequest, GeneratedImage, GenerationError, GenerationRequest
+from app.providers.operations import OPERATIONS
 from app.providers.options import MODELS
 from app.providers.rate_limit import RateLimitTimeout
 
@@ -64,9 +65,52 @@ def endpoint_for(model: str) -> str:
     return MODELS[model].endpoint
 
 
+RESULTS_PATH = "/v2beta/results/"
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
 def _as_text(value: object) -> str:
-    """A multipart field's text: 4.0 as "4" and 4.5 as "4.5", whole numbers in full."""
+    """A multipart field's text: 4.0 as "4" and 4.5 as "4.5", whole numbers in full, booleans as the API's words."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def edit_form_fields(request: EditRequest) -> dict[str, str]:
+    """The text fields of an operation's request: its own fields, and the generate fields it takes when set."""
+    op = OPERATIONS[request.operation]
+    options = request.options
+    fields = {"prompt": request.prompt} if request.prompt else {}
+    for name, value in request.params.items():
+        if value is not None and op.fields and any(f.name == name and f.kind != "image" for f in op.fields):
+            fields[name] = _as_text(value)
+    if op.credits is None:  # image-to-image: SD 3.5 names its model and mode; Ultra has an endpoint of its own
+        fields.pop("model", None)
+        if MODELS[options.model].takes_cfg_scale:
+            fields.update(mode="image-to-image", model=options.model)
+            if options.cfg_scale is not None:
+                fields["cfg_scale"] = _as_text(options.cfg_scale)
+    if op.takes_seed and options.seed:
+        fields["seed"] = str(options.seed)
+    if op.takes_style_preset and options.style_preset:
+        fields["style_preset"] = options.style_preset
+    if op.takes_negative_prompt and options.negative_prompt:
+        fields["negative_prompt"] = options.negative_prompt
+    fields["output_format"] = options.output_format
+    return fields
+
+
+def edit_files(request: EditRequest) -> dict[str, tuple[str, bytes, str]]:
+    """The file parts: the source under the operation's part name, and the mask or the style image it takes."""
+    op = OPERATIONS[request.operation]
+    files = {op.image_field: (f"image.{EXTENSIONS.get(request.image_type, 'png')}", request.image,
+                              request.image_type)}
+    if request.mask is not None:
+        files["mask"] = ("mask.png", request.mask, "image/png")
+    if request.style_image is not None:
+        style_type = request.style_type or "image/png"
+        files["style_image"] = (f"style.{EXTENSIONS.get(style_type, 'png')}", request.style_image, style_type)
+    return files
 
 
 def form_fields(request: GenerationRequest) -> dict[str, str]:
@@ -119,9 +163,10 @@ def pooled_session(size: int) -> requests.Session:
 
 
 class StabilityClient:
-    """Calls the generate endpoints with one pooled HTTP session per client."""
+    """Calls the generate endpoints, and those that start from an image, with one pooled HTTP session per client."""
 
     name = "stability"
+    supports_async = True
 
     def __init__(
         self,
@@ -155,16 +200,62 @@ class StabilityClient:
 
     def generate(self, request: GenerationRequest) -> GeneratedImage:
         """Generate one image; raise GenerationError with a readable reason on any failure."""
-        url = self.base_url + endpoint_for(request.options.model)
+        # A file part is what makes requests send multipart/form-data; the API ignores it.
+        response = self._post(endpoint_for(request.options.model), form_fields(request), {"none": ""})
+        return self._parse_success(response)
+
+    def edit(self, request: EditRequest) -> GeneratedImage:
+        """Make one image from an image with a sync operation; GenerationError on any failure."""
+        response = self._post(self._edit_path(request), edit_form_fields(request), edit_files(request))
+        return self._parse_success(response)
+
+    def start_edit(self, request: EditRequest) -> str:
+        """Send an async operation; return the result id the API answered with."""
+        response = self._post(self._edit_path(request), edit_form_fields(request), edit_files(request))
+        try:
+            result_id = response.json()["id"]
+        except (ValueError, KeyError, TypeError):
+            result_id = None
+        finally:
+            response.close()
+        if not isinstance(result_id, str) or not result_id.isalnum() or len(result_id) > 128:
+            raise GenerationError("The API accepted the request but answered without a result id",
+                                  request_id=response.headers.get("x-request-id"))
+        return result_id
+
+    def edit_result(self, result_id: str) -> GeneratedImage | None:
+        """Poll an async operation's result: None while the API answers 202 (in progress), the image at 200."""
+        self._wait_for_slot(RATE_LIMIT_WAIT)
+        try:
+            response = self.session.get(self.base_url + RESULTS_PATH + result_id, headers=self._headers(self.accept),
+                                        timeout=self.timeout, stream=True)
+        except requests.Timeout:
+            raise GenerationError("The Stability API did not answer in time", transient=True) from None
+        except requests.RequestException:
+            raise GenerationError("Could not reach the Stability API", transient=True) from None
+        self._note(RESULTS_PATH + "{id}", response)
+        if response.status_code == 202:
+            response.close()
+            return None
+        if response.status_code != 200:
+            raise error_from_response(response)
+        return self._parse_success(response)
+
+    @staticmethod
+    def _edit_path(request: EditRequest) -> str:
+        """Where an operation posts to (image-to-image: by its model)."""
+        return OPERATIONS[request.operation].endpoint_for(request.options.model)
+
+    def _post(self, path: str, data: dict[str, str], files: dict[str, object]) -> requests.Response:
+        """POST a multipart request after a rate-limit slot; a 200 answer's body is left unread (stream)."""
         self._wait_for_slot(RATE_LIMIT_WAIT)
         sent = time.monotonic()
         try:
             response = self.session.post(
-                url,
+                self.base_url + path,
                 headers=self._headers(self.accept),
-                data=form_fields(request),
-                # A file part is what makes requests send multipart/form-data; the API ignores it.
-                files={"none": ""},
+                data=data,
+                files=files,
                 timeout=self.timeout,
                 # Headers now, the image when the job has room for it (app/worker/slots.py); read in one call.
                 stream=True,
@@ -176,15 +267,18 @@ class StabilityClient:
         except requests.RequestException as exc:
             raise GenerationError(f"Request to the Stability API failed: {type(exc).__name__}") from None
         telemetry.API_LATENCY.observe(time.monotonic() - sent)
-        telemetry.API_RESPONSES.labels(str(response.status_code)).inc()
-        note_api_request_id(response.headers.get("x-request-id"))
-        log.info("stability %s -> %s request_id=%s", endpoint_for(request.options.model), response.status_code,
-                 response.headers.get("x-request-id"))
-        if response.status_code == 429 and self.limiter is not None:
-            self._lock_out()
+        self._note(path, response)
         if response.status_code != 200:
             raise error_from_response(response)
-        return self._parse_success(response)
+        return response
+
+    def _note(self, path: str, response: requests.Response) -> None:
+        """Count and log an answer; a 429 locks every worker out."""
+        telemetry.API_RESPONSES.labels(str(response.status_code)).inc()
+        note_api_request_id(response.headers.get("x-request-id"))
+        log.info("stability %s -> %s request_id=%s", path, response.status_code, response.headers.get("x-request-id"))
+        if response.status_code == 429 and self.limiter is not None:
+            self._lock_out()
 
     def _lock_out(self) -> None:
         """The API locks the whole account out after a 429; every worker must wait, not only this one."""
