@@ -9,10 +9,12 @@ from dataclasses import dataclass, replace
 
 from redis.exceptions import RedisError
 
+from app.generations.edits import price_of_edit
 from app.generations.lifecycle import price_of
 from app.prompts.forms import PromptForm
 from app.providers.base import GenerationError
-from app.providers.options import DEFAULT_OPTIONS, MODELS, USD_PER_CREDIT
+from app.providers.operations import OPERATIONS
+from app.providers.options import DEFAULT_OPTIONS, MODELS, USD_PER_CREDIT, model_label
 from app.services import QueueUnavailable, services
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,16 @@ def batch_cost(form: PromptForm) -> BatchCost:
     """Price the prompts currently in the form with its chosen model, as the reservation will."""
     return BatchCost(prompts=len(form.prompt_texts()), per_prompt=form.per_prompt,
                      credits_per_image=price_of(form.options()), model_label=form.chosen_model.label)
+
+
+def edit_cost(operation: str, params: dict[str, object], images: int = 1) -> BatchCost:
+    """Price an operation on `images` images as its reservation will (image-to-image: its chosen model's price)."""
+    op = OPERATIONS[operation]
+    default = next((spec.default for spec in op.fields if spec.name == "model"), None)
+    model = params.get("model") if params.get("model") in MODELS else default
+    label = f"{op.label}, {model_label(str(model))}" if op.credits is None and model else op.label
+    return BatchCost(prompts=images, per_prompt=1, credits_per_image=price_of_edit(operation, params),
+                     model_label=label)
 
 
 def price_table() -> dict[str, object]:

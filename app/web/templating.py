@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Flask
+from flask import Flask, url_for
+from flask_login import current_user
 
 from app.batches.eta import seconds_left
 from app.batches.progress import elapsed_seconds
 from app.generations import queue
+from app.generations.edits import price_of_edit
 from app.imaging.uploads import ACCEPT, TOO_LARGE, UPLOAD_MAX_BYTES
 from app.media.urls import file_url, thumb_url
 from app.models import Generation
-from app.providers.operations import operation_label
+from app.providers.operations import OPERATIONS, operation_label
 from app.providers.options import SIZES_1MP, model_label, style_label
 from app.services import services
 from app.text.wording import shortened
@@ -40,6 +42,19 @@ def caption(generation: Generation) -> str:
     return generation.prompt or operation_label(generation.operation)
 
 
+def edit_base(generation: Generation) -> str:
+    """Where the image's operations' forms live ("/images/7/edit/" + an operation), or "" when it cannot be
+    edited by this user (not theirs, or no file)."""
+    if not generation.has_image or not current_user.is_authenticated or generation.owner_id != current_user.id:
+        return ""
+    return url_for("media.detail", generation_id=generation.id) + "/edit/"
+
+
+def edit_price(operation: str) -> float:
+    """What one result of the operation costs with its defaults, as the Edit menu shows it."""
+    return price_of_edit(operation, {})
+
+
 def page_globals() -> dict[str, object]:
     """Values the layout needs on every page."""
     app_services = services()
@@ -65,4 +80,7 @@ def register(app: Flask) -> None:
     app.add_template_global(elapsed_seconds)
     app.add_template_global(seconds_left)
     app.add_template_global(UPLOAD_LIMITS, "upload_limits")
+    app.add_template_global(edit_base)
+    app.add_template_global(edit_price)
+    app.add_template_global(list(OPERATIONS.values()), "edit_operations")
     app.context_processor(page_globals)

@@ -8,7 +8,8 @@ from flask import Flask, request
 from app.api.errors import ApiProblem
 from app.imaging.uploads import TOO_LARGE, UPLOAD_MAX_BYTES
 
-UPLOAD_ENDPOINTS = frozenset({"gallery.upload", "api.create_upload"})
+# The edit form carries a painted mask, a PNG of the image's size.
+UPLOAD_ENDPOINTS = frozenset({"gallery.upload", "api.create_upload", "edits.submit"})
 FORM_ROOM = 64 * 1024  # the multipart boundaries, the CSRF token and the part headers
 
 

@@ -64,9 +64,24 @@
     part("lightbox-download").href = data.viewDownload;
     part("lightbox-reuse").href = data.viewReuse;
     part("lightbox-reuse").hidden = !data.viewReuse; // an upload has no prompt to reuse
+    pointEditMenu(data.viewEdit || "");
     part("lightbox-details").href = data.viewDetails;
     updateSteps();
     reachPrompt();
+  }
+
+  // The Edit menu acts on the image shown: its forms and links are pointed at it (none for another's image).
+  function pointEditMenu(base) {
+    var menu = part("lightbox-edit");
+    if (!menu) return;
+    menu.hidden = !base;
+    menu.querySelectorAll("[data-edit-operation]").forEach(function (target) {
+      var url = base + target.dataset.editOperation;
+      if (target.tagName === "FORM") target.action = url;
+      else target.href = url;
+    });
+    var more = menu.querySelector("details");
+    if (more) more.open = false;
   }
 
   // A long prompt scrolls in its own box; only then is it a Tab stop, so the keyboard can scroll it too.
