@@ -156,3 +156,35 @@ def test_an_unknown_operation_or_someone_elses_image_is_a_404(accounts_app):
     assert bob.get(f"/images/{image_id}/edit/image-to-image").status_code == 404
     assert bob.post(f"/images/{image_id}/edit/upscale-fast",
                     data={"csrf_token": csrf_for(bob), "quick": "1"}).status_code == 404
+
+
+def test_several_ticked_images_get_one_operation_as_one_batch_after_seeing_its_price(app, client):
+    _, ids = make_images(app, "a fox", "a wolf")
+    confirm = client.get("/all/edit", query_string={"operation": "upscale-fast", "ids": ids})
+    page = confirm.get_data(as_text=True)
+    assert confirm.status_code == 200 and "2 images × 2 credits" in page and 'id="allowance"' in page
+    response = client.post("/all/edit", data={"csrf_token": csrf_for(client), "operation": "upscale-fast",
+                                              "ids": ids, "expected_credits": "4"})
+    assert response.status_code == 303 and response.headers["Location"].startswith("/generate/")
+    made = [g for source in ids for g in results_of(app, source)]
+    assert {g.batch_id for g in made} == {int(response.headers["Location"].rsplit("/", 1)[1])}
+    assert sorted(g.source_id for g in made) == sorted(ids) and {g.operation for g in made} == {"upscale-fast"}
+
+
+def test_varying_several_takes_one_prompt_and_refuses_a_blank_one_by_the_field(app, client):
+    _, ids = make_images(app, "a fox", "a wolf")
+    assert 'name="prompt" rows="3"' in client.get("/all/edit", query_string={
+        "operation": "image-to-image", "ids": ids}).get_data(as_text=True)
+    refused = client.post("/all/edit", data={"csrf_token": csrf_for(client), "operation": "image-to-image",
+                                             "ids": ids, "prompt": "", "expected_credits": "13"})
+    assert refused.status_code == 422 and "Prompt is required" in refused.get_data(as_text=True)
+    made = client.post("/all/edit", data={"csrf_token": csrf_for(client), "operation": "image-to-image",
+                                          "ids": ids, "prompt": "in snow", "expected_credits": "13"})
+    assert made.status_code == 303
+    assert {g.prompt for source in ids for g in results_of(app, source)} == {"in snow"}
+
+
+def test_an_operation_not_offered_for_several_is_refused_back_to_the_gallery(app, client):
+    _, ids = make_images(app, "a fox")
+    response = client.get("/all/edit", query_string={"operation": "inpaint", "ids": ids})
+    assert response.status_code == 303 and response.headers["Location"].startswith("/all/")

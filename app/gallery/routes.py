@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from contextlib import closing
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -14,13 +15,17 @@ from app.accounts import ownership
 from app.accounts.auth import accounts_mode
 from app.accounts.users import list_users
 from app.gallery.pages import GALLERY_STATUSES, Cursor, GalleryFilter, gallery_count, gallery_page
-from app.gallery.selection import SelectionError, selected_images
+from app.gallery.selection import BULK_LABELS, SelectionError, bulk_operation, selected_images, shared_prompt
 from app.gallery.shapes import tile_shape
+from app.generations import spending
+from app.generations.edits import VARY_STRENGTH, EditRefused, SourceNotFound, create_edit_batch, price_of_edit
+from app.generations.lifecycle import PriceChanged
 from app.generations.uploads import store_upload
 from app.imaging.uploads import UploadRefused
 from app.media.archive import selection_zip_response
 from app.media.deletion import delete_images
 from app.models import Generation
+from app.providers.operations import Operation
 from app.providers.options import MODELS
 from app.services import services
 from app.text.wording import count_of
@@ -155,3 +160,64 @@ def upload() -> Response | tuple[str, int] | str:
     if request.headers.get("HX-Request"):
         return Response(status=204, headers={"HX-Redirect": target})
     return redirect(target, code=303)
+
+
+def _bulk_page(images: list[Generation], op: Operation, filters: GalleryFilter, prompt: str,
+               error: str | None = None, status: int = 200) -> tuple[str, int]:
+    """What the ticked images will have done, its price and the allowance, and the button that queues it."""
+    params = {"prompt": prompt} if op.name == "image-to-image" else {}
+    price = price_of_edit(op.name, params)
+    return render_template("gallery/confirm_edit_selected.html", images=images, operation=op, filters=filters,
+                           label=BULK_LABELS[op.name], prompt=prompt, price=price, credits=price * len(images),
+                           allowance=spending.allowance(current_user), error=error), status
+
+
+def _own(images: list[Generation]) -> list[Generation]:
+    """The ticked images, each the user's own: an admin sees others' images, but spends only on their own."""
+    if any(image.owner_id != current_user.id for image in images):
+        raise SelectionError("Only your own images can be edited; untick the others.")
+    return images
+
+
+@bp.get("/all/edit")
+def confirm_edit_selected() -> Response | tuple[str, int]:
+    """The ticked images' operation, priced, before it is queued (one batch for all of them)."""
+    filters = _filters()
+    try:
+        op = bulk_operation(request.args.get("operation", ""))
+        images = _own(selected_images(request.args.getlist("ids")))
+    except SelectionError as exc:
+        return _back(filters, str(exc))
+    return _bulk_page(images, op, filters, shared_prompt(images))
+
+
+def _shown_price() -> float:
+    """The price the confirm page showed; a missing or unreadable one is NaN, which no price equals."""
+    try:
+        return float(request.form.get("expected_credits", ""))
+    except ValueError:
+        return math.nan
+
+
+@bp.post("/all/edit")
+def edit_selected() -> Response | tuple[str, int]:
+    """Queue one operation for every ticked image as one batch, then to its page where the cards arrive."""
+    filters = _filters(request.form)
+    try:
+        op = bulk_operation(request.form.get("operation", ""))
+        images = _own(selected_images(request.form.getlist("ids")))
+    except SelectionError as exc:
+        return _back(filters, str(exc))
+    prompt = request.form.get("prompt", "")
+    params = {"prompt": prompt, "strength": VARY_STRENGTH} if op.name == "image-to-image" else {}
+    try:
+        batch = create_edit_batch(current_user, [image.id for image in images], op.name, params,
+                                  expected_credits=_shown_price())
+    except EditRefused as exc:
+        return _bulk_page(images, op, filters, prompt, error=exc.message, status=422)
+    except (PriceChanged, spending.OverAllowance) as exc:
+        return _bulk_page(images, op, filters, prompt, error=str(exc), status=409)
+    except SourceNotFound:
+        abort(404)
+    flash(f"{BULK_LABELS[op.name]}: {count_of(len(batch.generations), 'image')} queued.", "submitted")
+    return redirect(url_for("batches.show", batch_id=batch.id), code=303)

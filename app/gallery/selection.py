@@ -10,10 +10,16 @@ from flask import abort
 from app.accounts import ownership
 from app.extensions import db
 from app.models import Generation, parse_id
+from app.providers.operations import OPERATIONS, Operation
 
 # One request deletes or zips at most this many: a confirm page stays readable, a ZIP a few hundred MB at most,
 # and a GET with the ids stays well under URL length limits (a 7-digit id takes 11 characters).
 MAX_SELECTED = 100
+
+
+# What several ticked images can have done to them at once, as one batch: the operations marked `several`.
+BULK_OPERATIONS = {name: op for name, op in OPERATIONS.items() if op.several}
+BULK_LABELS = {"image-to-image": "Vary", "upscale-fast": "Upscale (fast)", "remove-background": "Remove background"}
 
 
 class SelectionError(ValueError):
@@ -38,3 +44,16 @@ def selected_images(raw_ids: Sequence[str]) -> list[Generation]:
     if len(images) != len(ids):
         abort(404)  # someone else's id answers exactly as a missing one, and nothing of the rest is touched
     return images
+
+
+def bulk_operation(name: str) -> Operation:
+    """The operation the bar's button named; any other is a SelectionError."""
+    if name not in BULK_OPERATIONS:
+        raise SelectionError("Choose Vary, Upscale (fast) or Remove background for the selected images.")
+    return BULK_OPERATIONS[name]
+
+
+def shared_prompt(images: list[Generation]) -> str:
+    """The prompt every selected image has in common (what a variation of all of them starts from), else ""."""
+    prompts = {image.prompt for image in images}
+    return prompts.pop() if len(prompts) == 1 else ""

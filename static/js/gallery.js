@@ -20,6 +20,7 @@
     ["bulk-delete", "bulk-download"].forEach(function (id) {
       document.getElementById(id).disabled = count === 0;
     });
+    bar.querySelectorAll(".bulk-edit").forEach(function (button) { button.disabled = count === 0; });
     document.getElementById("bulk-delete").setAttribute("hx-confirm",
       "Delete " + (count === 1 ? "this image" : "these " + count + " images") + "? This cannot be undone.");
   }
