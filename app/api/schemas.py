@@ -16,7 +16,7 @@ from flask import current_app
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
-from app.gallery.pages import GALLERY_STATUSES
+from app.gallery.pages import GALLERY_OPERATIONS, GALLERY_STATUSES
 from app.models import MAX_ID, Status
 from app.prompts.forms import MAX_IMAGES_PER_PROMPT
 from app.prompts.submission import SUBMITTED_FIELDS, SubmissionInvalid, validate_submission
@@ -189,6 +189,8 @@ class ImageArgsSchema(PageArgsSchema):
     q = fields.String(validate=validate.Length(max=200), metadata={"description": "Words in the prompt."})
     status = fields.String(validate=validate.OneOf(GALLERY_STATUSES))
     model = fields.String(validate=validate.OneOf(list(MODELS)))
+    operation = fields.String(validate=validate.OneOf(list(GALLERY_OPERATIONS)),
+                              metadata={"description": 'What made it: "generate", "upload" or an operation.'})
     owner = fields.Integer(validate=validate.Range(1, MAX_ID), metadata={"description": "Admins only: one user's."})
 
 

@@ -11,6 +11,7 @@ import sqlalchemy.orm as so
 
 from app.extensions import db
 from app.models import Batch, Generation, parse_id
+from app.providers.operations import GENERATE, OPERATIONS, UPLOAD, operation_label
 from app.providers.options import MODELS
 from app.text.storable import without_unsafe_characters
 
@@ -52,6 +53,8 @@ class Cursor:
 
 
 GALLERY_STATUSES = ("succeeded", "filtered")
+# What made an image, as the operation filter offers it: from text, uploaded, then each operation.
+GALLERY_OPERATIONS = {name: operation_label(name) for name in (GENERATE, UPLOAD, *OPERATIONS)}
 
 
 @dataclass(frozen=True)
@@ -62,21 +65,25 @@ class GalleryFilter:
     status: str = ""
     model: str = ""
     owner: int | None = None  # admins only: one user's images
+    operation: str = ""  # what made it: "generate", "upload" or an operation's name
 
     @classmethod
     def from_args(cls, args: Mapping[str, str], may_filter_owner: bool = False) -> GalleryFilter:
-        """Read ?q=&status=&model=&owner=, dropping values that are not offered."""
+        """Read ?q=&status=&model=&operation=&owner=, dropping values that are not offered."""
         status = args.get("status", "")
         model = args.get("model", "")
+        operation = args.get("operation", "")
         # Characters no stored prompt can hold are dropped rather than sent to the database (NUL fails there).
         q = without_unsafe_characters(args.get("q", "")).strip()[:200]
         return cls(q=q, status=status if status in GALLERY_STATUSES else "",
                    model=model if model in MODELS else "",
+                   operation=operation if operation in GALLERY_OPERATIONS else "",
                    owner=parse_id(args.get("owner")) if may_filter_owner else None)
 
     def as_args(self) -> dict[str, str]:
         """The non-empty filters, for links that keep them."""
-        pairs = (("q", self.q), ("status", self.status), ("model", self.model), ("owner", str(self.owner or "")))
+        pairs = (("q", self.q), ("status", self.status), ("model", self.model), ("operation", self.operation),
+                 ("owner", str(self.owner or "")))
         return {key: value for key, value in pairs if value}
 
     def apply(self, query: sa.Select) -> sa.Select:
@@ -87,6 +94,8 @@ class GalleryFilter:
             query = query.where(Generation.status == self.status)
         if self.model:
             query = query.where(Generation.model == self.model)
+        if self.operation:
+            query = query.where(Generation.operation == self.operation)
         if self.owner is not None:
             query = query.where(Generation.owner_id == self.owner)
         return query

@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 from app.accounts import ownership
 from app.accounts.auth import accounts_mode
 from app.accounts.users import list_users
-from app.gallery.pages import GALLERY_STATUSES, Cursor, GalleryFilter, gallery_count, gallery_page
+from app.gallery.pages import GALLERY_OPERATIONS, GALLERY_STATUSES, Cursor, GalleryFilter, gallery_count, gallery_page
 from app.gallery.selection import BULK_LABELS, SelectionError, bulk_operation, selected_images, shared_prompt
 from app.gallery.shapes import tile_shape
 from app.generations import spending
@@ -83,7 +83,7 @@ def _index() -> str:
         return render_template("gallery/_results.html", **context)  # a changed search wants the whole list
     owners = list_users() if show_owners else []
     return render_template("gallery/index.html", statuses=GALLERY_STATUSES, models=MODELS.values(), owners=owners,
-                           **context)
+                           operations=GALLERY_OPERATIONS, **context)
 
 
 def _back(filters: GalleryFilter, message: str) -> Response:

@@ -11,6 +11,7 @@ from app.accounts import ownership
 from app.media.archive import archive_name
 from app.media.deletion import delete_image
 from app.media.export import export_response
+from app.media.lineage import made_from_an_image, results_of, source_of
 from app.media.neighbours import gallery_neighbours
 from app.media.urls import file_version, thumb_source
 from app.media_store.content_types import content_type_of
@@ -35,10 +36,13 @@ def _with_image_or_404(generation_id: int) -> Generation:
 
 @bp.get("/images/<int:generation_id>")
 def detail(generation_id: int) -> str:
-    """The image with everything it was made with, its neighbours in the gallery, fitted or at 100 % (?size=actual)."""
+    """The image with everything it was made with, what it was made from and what was made from it, its neighbours in
+    the gallery, fitted or at 100 % (?size=actual)."""
     generation = _with_image_or_404(generation_id)
+    visible = ownership.visible(Generation.owner_id)
     return render_template("media/detail.html", generation=generation, actual_size=request.args.get("size") == "actual",
-                           neighbours=gallery_neighbours(generation, ownership.visible(Generation.owner_id)))
+                           neighbours=gallery_neighbours(generation, visible), source=source_of(generation, visible),
+                           made_from_an_image=made_from_an_image(generation), results=results_of(generation, visible))
 
 
 def _send(generation: Generation, name: str, mimetype: str, download: bool = False,
