@@ -540,7 +540,7 @@ class FakeStability:
         path = request.path
         if request.method == "POST" and path.startswith(STABLE_IMAGE_PREFIX):
             endpoint = path[len(STABLE_IMAGE_PREFIX):]
-            if endpoint in EDIT_ENDPOINTS:
+            if endpoint in EDIT_ENDPOINTS and not path.startswith(GENERATE_PREFIX):
                 return self._edit(request, endpoint, arrived)
         if request.method == "POST" and path.startswith(GENERATE_PREFIX):
             endpoint = path[len(GENERATE_PREFIX):]
