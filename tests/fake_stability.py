@@ -804,6 +804,12 @@ class FakeStability:
         return [r for r in self.requests if r.method == "GET" and r.path.startswith((RESULTS_PREFIX,
                                                                                        CREATIVE_RESULT_PREFIX))]
 
+    def release_results(self) -> None:
+        """Make every async result accepted so far ready: its next poll answers 200."""
+        with self._lock:
+            for pending in self._pending.values():
+                pending[0] = 0
+
     def _edit(self, request: Request, endpoint: str, arrived: float) -> _Outcome:
         """Handle one POST to an endpoint that starts from an image: the same gates as generate, then its spec."""
         refused = self._rate_check(arrived)
