@@ -254,6 +254,9 @@ class Config:
         self.STABILITY_LOCKOUT_SECONDS = _float_env("STABILITY_LOCKOUT_SECONDS", 60.0, positive=True)
         self.STABILITY_TIMEOUT = _timeout_env("STABILITY_TIMEOUT", (5.0, 120.0))
         self.REAPER_STALE_SECONDS = _float_env("REAPER_STALE_SECONDS", 60.0, positive=True)
+        # How often a waiting async operation (creative upscale, relight) is polled; the API asks for 10 s at least.
+        # Each poll beats the row's heartbeat, so it must stay below REAPER_STALE_SECONDS.
+        self.STABILITY_RESULT_POLL_SECONDS = _float_env("STABILITY_RESULT_POLL_SECONDS", 10.0)
         self.REAPER_INTERVAL_SECONDS = _float_env("REAPER_INTERVAL_SECONDS", 15.0, positive=True)
         # Images an account's deletion removes per step (their files first, then their rows in one commit).
         self.ACCOUNT_DELETION_CHUNK = _int_env("ACCOUNT_DELETION_CHUNK", 100)

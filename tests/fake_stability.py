@@ -540,7 +540,7 @@ class FakeStability:
         path = request.path
         if request.method == "POST" and path.startswith(STABLE_IMAGE_PREFIX):
             endpoint = path[len(STABLE_IMAGE_PREFIX):]
-            if endpoint in EDIT_ENDPOINTS:
+            if endpoint in EDIT_ENDPOINTS and not path.startswith(GENERATE_PREFIX):
                 return self._edit(request, endpoint, arrived)
         if request.method == "POST" and path.startswith(GENERATE_PREFIX):
             endpoint = path[len(GENERATE_PREFIX):]
@@ -803,6 +803,12 @@ class FakeStability:
         """A snapshot of the answered polls of async results."""
         return [r for r in self.requests if r.method == "GET" and r.path.startswith((RESULTS_PREFIX,
                                                                                        CREATIVE_RESULT_PREFIX))]
+
+    def release_results(self) -> None:
+        """Make every async result accepted so far ready: its next poll answers 200."""
+        with self._lock:
+            for pending in self._pending.values():
+                pending[0] = 0
 
     def _edit(self, request: Request, endpoint: str, arrived: float) -> _Outcome:
         """Handle one POST to an endpoint that starts from an image: the same gates as generate, then its spec."""

@@ -27,9 +27,10 @@ from redis import Redis
 from rq import Worker
 
 from app import create_app
+from app.accounts.users import local_user
 from app.config import TestConfig
 from app.extensions import db
-from app.generations import statements
+from app.generations import edits, statements
 from app.generations.queue import PAUSE_KEY, PAUSED_OUT_OF_CREDITS
 from app.models import FINAL_STATUSES, Batch, Generation
 from app.processes.group import ProcessGroup, free_port
@@ -362,3 +363,34 @@ def test_running_out_of_credits_pauses_the_queue_until_resumed_and_burns_nothing
     told = [g for g in paused_rows if g.error == PAUSED_OUT_OF_CREDITS]
     assert len(told) == len(refused) and all(g.status == "queued" and g.attempts == 0 for g in told)
     assert_each_prompt_made_once(stack, rows)
+
+
+def test_a_worker_killed_while_an_async_operation_waits_fetches_its_result_after_a_restart_sending_it_once(
+        infra, tmp_path):
+    # The API keeps the creative upscale in progress until released: the kill lands while the row waits.
+    with FakeStability(api_key=KEY, async_polls=10_000) as fake, running_stack(
+            infra, tmp_path, fake, STABILITY_RESULT_POLL_SECONDS="0.5") as stack:
+        (source_id,) = stack.submit(["an async source"])
+        stack.wait_until(lambda: stack.count("succeeded") == 1, 20, "the source image")
+        with stack.app.test_request_context():
+            (upscale,) = edits.create_edit_batch(local_user(), [source_id], "upscale-creative",
+                                                 {"prompt": "crisp"}).generations
+            upscale_id = upscale.id
+        db.session.expunge_all()  # the rows are read afresh below, not from this session's memory
+        stack.wait_until(lambda: len([r for r in fake.result_requests if r.status == 202]) >= 2, 20,
+                         "the upscale polled while in progress")
+        (waiting,) = [g for g in stack.rows() if g.id == upscale_id]
+        assert waiting.status == "running" and waiting.result_id
+        stack.kill_worker()
+        killed_at = time.monotonic()
+        fake.release_results()
+        stack.start_worker()
+        rows = stack.wait_final(STALE_SECONDS + 4 * INTERVAL_SECONDS + START_SLACK)
+        report("worker SIGKILL while an async operation waits", time.monotonic() - killed_at)
+    (made,) = [g for g in rows if g.id == upscale_id]
+    assert made.status == "succeeded" and made.result_id == waiting.result_id and (made.width, made.height) == (
+        4096, 4096)
+    posts = [r for r in fake.edit_requests if r.path.endswith("/upscale/creative")]
+    assert len(posts) == 1  # polled by its stored id after the restart, never sent again
+    assert fake.result_requests[-1].status == 200 and fake.result_requests[-1].arrived_at > killed_at
+    assert_no_orphan_files(stack, rows)

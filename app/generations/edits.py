@@ -15,12 +15,13 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from PIL import Image, UnidentifiedImageError
 
 from app.extensions import db
-from app.generations import lifecycle
+from app.generations import lifecycle, statements
 from app.generations.lifecycle import NewImage
 from app.media_store import orphans
 from app.media_store.base import MediaStore, new_file_name
@@ -315,6 +316,28 @@ def _check_style_image(source: Generation, style_id: int) -> None:
         raise EditRefused("style_image", "Choose another image of yours as the style.")
     if min(style.width, style.height or 0) < 64 or max(style.width, style.height or 0) > 16_383:
         raise EditRefused("style_image", "The style image must have every side from 64 to 16,383 px.")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """Where a source image's file is, for the job that sends it."""
+
+    storage: str
+    file_name: str
+    mime_type: str
+    width: int
+    height: int
+
+
+def source_file(source_id: int | None) -> SourceFile | None:
+    """The file of the image an operation starts from (or its style image); None if it was deleted meanwhile."""
+    if source_id is None:
+        return None
+    row = statements.read(sa.select(Generation.storage, Generation.file_name, Generation.mime_type,
+                                    Generation.width, Generation.height).where(Generation.id == int(source_id))).first()
+    if row is None or row.file_name is None:
+        return None
+    return SourceFile(row.storage, row.file_name, row.mime_type or "image/png", row.width or 0, row.height or 0)
 
 
 # --- the batch --------------------------------------------------------------------------------------

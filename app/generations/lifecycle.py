@@ -188,10 +188,27 @@ class Claimed:
     attempts: int  # counting the attempt the claim began
     max_attempts: int
     note: str | None
+    # What it is made from (app/providers/operations.py): "generate", or an operation on source_id.
+    operation: str = GENERATE
+    source_id: int | None = None
+    operation_params: dict | None = None
+    mask_name: str | None = None
+    storage: str | None = None  # the store holding the mask
+    result_id: str | None = None  # an async operation already accepted: poll it, never send it again
 
 
 CLAIMED_COLUMNS = (Generation.id, Generation.prompt, Generation.attempts, Generation.max_attempts, Generation.error,
+                   Generation.operation, Generation.source_id, Generation.operation_params, Generation.mask_name,
+                   Generation.storage, Generation.result_id,
                    *(getattr(Generation, column_of(name)) for name in OPTION_NAMES))
+
+
+def _claimed(row: sa.Row) -> Claimed:
+    """A Claimed from a row of CLAIMED_COLUMNS."""
+    gid, prompt, attempts, max_attempts, error, operation, source_id, params, mask, storage, result_id, *values = row
+    options = GenerationOptions(**dict(zip(OPTION_NAMES, values, strict=True)))
+    return Claimed(gid, prompt, options, attempts, max_attempts, error, operation, source_id, params, mask, storage,
+                   result_id)
 
 
 def claim(generation_id: int, job_id: str | None) -> Claimed | None:
@@ -207,9 +224,22 @@ def claim(generation_id: int, job_id: str | None) -> Claimed | None:
     if row is None:
         log.warning("generation %s is not queued for job %s; job skipped", generation_id, job_id)
         return None
-    gid, prompt, attempts, max_attempts, error, *option_values = row
-    options = GenerationOptions(**dict(zip(OPTION_NAMES, option_values, strict=True)))
-    return Claimed(gid, prompt, options, attempts, max_attempts, error)
+    return _claimed(row)
+
+
+def await_result(generation_id: int, job_id: str | None, result_id: str) -> bool:
+    """Record that the API accepted this running row's async request under `result_id`: from now on it is polled,
+    never sent again. False if the row was canceled or taken over meanwhile."""
+    return bool(_update(_owned(generation_id, job_id) & (Generation.status == Status.RUNNING),
+                        result_id=result_id, heartbeat_at=utcnow()))
+
+
+def resume_waiting(generation_id: int, job_id: str | None) -> Claimed | None:
+    """A poll of a waiting async row: beat its heartbeat (it is alive, only waiting) and read what the poll needs;
+    None if it no longer waits for this job (canceled, finished, or requeued by the reaper under a new job)."""
+    rows = statements.write(_owned(generation_id, job_id) & (Generation.status == Status.RUNNING)
+                            & Generation.result_id.is_not(None), returning=CLAIMED_COLUMNS, heartbeat_at=utcnow())
+    return _claimed(rows[0]) if rows else None
 
 
 def begin_attempt(generation_id: int, job_id: str | None, attempt: int, note: str | None) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -20,6 +21,9 @@ from app.services import LIMITER_OUTAGE_WAIT
 
 log = logging.getLogger(__name__)
 JOB_FUNCTION = "app.worker.jobs.run_generation"
+# The poll of a waiting async operation's result: scheduled (RQ's scheduler), carrying the row's id and job id.
+POLL_FUNCTION = "app.worker.jobs.run_result_poll"
+POLL_TIMEOUT = 15 * 60  # one poll: a GET, and storing what it brings
 FAILURE_CALLBACK = "app.worker.jobs.on_job_failure"
 ACCOUNT_DELETION_FUNCTION = "app.worker.jobs.run_account_deletion"
 # The deletion job's bookkeeping limit in RQ: the job keeps no deadline of its own, and a big account takes a while.
@@ -85,6 +89,27 @@ def enqueue_job(connection: Redis, name: str, generation_id: int, job_id: str, t
     )
     if new_queue:
         wake_workers(connection, name)
+
+
+def schedule_poll(connection: Redis, base: str, generation_id: int, job_id: str | None, delay: float) -> str:
+    """Poll a waiting async operation's result in `delay` seconds (RQ's scheduler moves the job into the base queue,
+    which every worker listens to, when it is due); the row's job id travels with it as the poll's guard."""
+    poll_id = f"poll-{generation_id}-{uuid.uuid4().hex[:16]}"
+    options = {"args": (generation_id, job_id), "job_id": poll_id, "job_timeout": POLL_TIMEOUT, "result_ttl": 600,
+               "failure_ttl": 24 * 3600, "description": f"poll generation {generation_id}"}
+    target = Queue(base, connection=connection)
+    if delay <= 0:
+        target.enqueue(POLL_FUNCTION, **options)
+    else:
+        target.enqueue_in(timedelta(seconds=delay), POLL_FUNCTION, **options)
+    return poll_id
+
+
+def row_job_id(job: Job) -> str | None:
+    """The job id a job's row waits for: its own, or for a poll the id of the job that sent the request."""
+    if job.func_name == POLL_FUNCTION and len(job.args) > 1:
+        return job.args[1]
+    return job.id
 
 
 def wake_workers(connection: Redis, name: str) -> None:

@@ -47,6 +47,8 @@ class ImageParameters:
     width: int
     height: int
     software: str = "Image Generator"
+    operation: str | None = None  # what made it from another image (app/providers/operations.py), if anything
+    source_id: int | None = None  # the image it was made from
 
 
 def _quote(value: str) -> str:
@@ -71,6 +73,9 @@ def parameters_text(p: ImageParameters) -> str:
         value = getattr(options, option.name)
         if option.metadata["infotext"] and value is not None:
             settings[option.metadata["infotext"]] = _format_number(value) if isinstance(value, float) else str(value)
+    if p.operation:
+        settings["Operation"] = p.operation
+        settings["Source image"] = None if p.source_id is None else str(p.source_id)
     settings["Software"] = p.software
     lines = [p.prompt]
     if options.negative_prompt:

@@ -271,6 +271,7 @@ class GenerationWorker(Worker):
         if time.monotonic() - self._last_job_heartbeat < JOB_HEARTBEAT_SECONDS:
             return
         self._last_job_heartbeat = time.monotonic()
+        self._keep_scheduler()
         with self._lock:
             running = list(self._running.values())
         for job, execution in running:
@@ -278,6 +279,15 @@ class GenerationWorker(Worker):
                 self.maintain_heartbeats(job, execution)
             except RedisError:
                 log.warning("could not renew job %s's heartbeat in Redis", job.id)
+
+    def _keep_scheduler(self) -> None:
+        """Start RQ's scheduler (the async operations' polls) once its lock is free: RQ itself tries only every ten
+        minutes, and a killed worker's lock expires a minute after its death."""
+        scheduler = self.scheduler
+        if scheduler is None or (scheduler._process is not None and scheduler._process.is_alive()):
+            return
+        with outage_tolerated("scheduler start"):
+            scheduler.acquire_locks(auto_start=True)
 
     def refresh_queues(self) -> None:
         """Listen to every user's queue; new ones go first, since their users have had no turn yet."""
@@ -336,8 +346,10 @@ class GenerationWorker(Worker):
         return how many jobs were still running."""
         with self._lock:
             jobs = [job for job, _ in self._running.values()]
-        # A generation's row is queued again here; an account's deletion is resumed by the reaper.
-        running = [(job.id, job.args[0]) for job in jobs if job.args and job.func_name == queue.JOB_FUNCTION]
+        # A generation's row is queued again here (a poll's too: the new job polls by the stored result id); an
+        # account's deletion is resumed by the reaper.
+        running = [(queue.row_job_id(job), job.args[0]) for job in jobs
+                   if job.args and job.func_name in (queue.JOB_FUNCTION, queue.POLL_FUNCTION)]
         with self.app.app_context():
             for job_id, generation_id in running:
                 try:
