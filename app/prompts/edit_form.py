@@ -48,6 +48,7 @@ class EditForm:
     values: dict[str, str]
     errors: dict[str, str] = field(default_factory=dict)
     general_error: str | None = None  # about the image itself, the mask or the price: shown above the button
+    general_field: str | None = None  # what it is about ("mask": painting again clears it)
     confirming: bool = False  # the price reaches CONFIRM_AT_CREDITS: the next press confirms it
 
     @property
@@ -69,7 +70,7 @@ class EditForm:
         if field_name in self.values:
             self.errors[field_name] = message
         else:
-            self.general_error = message
+            self.general_error, self.general_field = message, field_name
 
 
 def operation_or_none(name: str) -> Operation | None:

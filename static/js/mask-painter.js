@@ -62,6 +62,8 @@
     }
     fileInput.files = transfer.files; // none painted: no file, and the server says to paint first
     root.dataset.strokes = String(strokes.length);
+    var refusal = document.querySelector("#edit-error[data-field='mask']");
+    if (refusal && strokes.length) refusal.hidden = true; // painted again: the refusal no longer holds
   }
 
   canvas.addEventListener("pointerdown", function (event) {
