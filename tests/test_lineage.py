@@ -4,10 +4,14 @@ the tile, the gallery filtered by what made an image, and a result kept (saying 
 import io
 
 import pytest
+import sqlalchemy as sa
 from conftest import drain
 from factories import make_images
 from PIL import Image
-from tests_support import csrf_for
+from tests_support import csrf_for, row
+
+from app.extensions import db
+from app.models import Generation
 
 
 @pytest.fixture
@@ -23,10 +27,16 @@ def chain(app, client):
         "csrf_token": token, "prompt": "a blue wall, painted", "strength": "0.6"})
     assert made.status_code == 303, made.get_data(as_text=True)
     drain(app)
-    variation_id = upload_id + 1
+    variation_id = made_from(app, upload_id)
     client.post(f"/images/{variation_id}/edit/upscale-fast", data={"csrf_token": token, "quick": "1"})
     drain(app)
-    return upload_id, variation_id, variation_id + 1
+    return upload_id, variation_id, made_from(app, variation_id)
+
+
+def made_from(app, source_id: int) -> int:
+    """The id of the one image made from this one."""
+    with app.app_context():
+        return db.session.scalars(sa.select(Generation.id).where(Generation.source_id == source_id)).one()
 
 
 def test_the_detail_page_shows_made_from_and_made_from_this(client, chain):
@@ -46,12 +56,12 @@ def test_a_result_says_its_source_was_deleted(client, chain):
     assert page.status_code == 200 and "source deleted" in page.get_data(as_text=True)
 
 
-def test_cards_and_tiles_name_the_operation(client, chain):
+def test_cards_and_tiles_name_the_operation(app, client, chain):
     _, variation_id, upscale_id = chain
     gallery = client.get("/all/").get_data(as_text=True)
     assert '<span class="badge operation">Upscale (fast, 4×)</span>' in gallery
     assert '<span class="badge operation">Uploaded</span>' in gallery
-    card = client.get(f"/generate/{upscale_id}").get_data(as_text=True)  # one image a batch: the ids are equal
+    card = client.get(f"/generate/{row(app, upscale_id).batch_id}").get_data(as_text=True)
     assert f'Upscale (fast, 4×)</span> of <a href="/images/{variation_id}">image {variation_id}</a>' in card
 
 
