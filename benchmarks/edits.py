@@ -29,7 +29,6 @@ import throughput  # noqa: E402  (puts the app and the test fake on the path)
 from conftest import private_redis, throwaway_database  # noqa: E402
 from PIL import Image  # noqa: E402
 
-import fake_stability  # noqa: E402
 from app.accounts.users import local_user  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.generations import edits, lifecycle  # noqa: E402
@@ -82,9 +81,9 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         redis_url = cleanup.enter_context(private_redis(tmp / "redis"))
         throughput.say("encoding the 16 MP answer once")
         answer = upscaled_photo()
-        fake_stability.render_image = lambda width, height, fmt, digest, filtered: (
+        throughput.fake_stability.render_image = lambda width, height, fmt, digest, filtered: (
             answer if width == UPSCALE_SIDE else _source_png(width, height))
-        fake = fake_stability.FakeStability(api_key=throughput.API_KEY, latency=args.latency,
+        fake = throughput.fake_stability.FakeStability(api_key=throughput.API_KEY, latency=args.latency,
                                             hold_until=args.images).start()
         cleanup.callback(fake.stop)
         env = throughput.stack_environment(database_url, redis_url, fake.base_url, tmp)
