@@ -1,4 +1,5 @@
-"""Commands of the `flask` CLI: the worker, the queue's pause, accounts, API tokens, `flask generate` and media."""
+"""Commands of the `flask` CLI: the worker, the queue's pause, accounts, API tokens, `flask generate`, `flask edit`
+and media."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def status_command() -> None:
 def register(app: Flask) -> None:
     """Add the commands to `flask`."""
     from app.accounts.cli import users_cli
-    from app.api.cli import generate_command, tokens_cli
+    from app.api.cli import edit_command, generate_command, tokens_cli
     from app.media.cli import export_command, media_cli
 
     app.cli.add_command(worker_command)
@@ -63,4 +64,5 @@ def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(generate_command)
+    app.cli.add_command(edit_command)
     app.cli.add_command(media_cli)

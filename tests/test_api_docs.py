@@ -12,7 +12,8 @@ OPERATIONS = {
     ("get", "/api/batches"), ("post", "/api/batches"), ("get", "/api/batches/{batch_id}"),
     ("post", "/api/batches/{batch_id}/cancel"), ("get", "/api/images"), ("get", "/api/images/{generation_id}"),
     ("delete", "/api/images/{generation_id}"), ("post", "/api/generations/{generation_id}/cancel"),
-    ("post", "/api/generations/{generation_id}/retry"),
+    ("post", "/api/generations/{generation_id}/retry"), ("post", "/api/images/{generation_id}/edits"),
+    ("post", "/api/edits"),
     ("post", "/api/uploads"),
 }
 

@@ -29,6 +29,7 @@ def generation_body(generation: Generation) -> dict[str, object]:
         "attempts": generation.attempts, "queue_ahead": generation.queue_ahead, "seed": generation.seed,
         "created_at": generation.created_at, "started_at": generation.started_at,
         "finished_at": generation.finished_at, "image": links(generation),
+        "operation": generation.operation, "source_id": generation.source_id,
     }
 
 
@@ -78,5 +79,6 @@ def image_body(generation: Generation) -> dict[str, object]:
         "finish_reason": generation.finish_reason, "api_request_id": generation.api_request_id,
         "mime_type": generation.mime_type, "width": generation.width, "height": generation.height,
         "byte_size": generation.byte_size, "created_at": generation.created_at,
-        "finished_at": generation.finished_at, **(links(generation) or {}),
+        "finished_at": generation.finished_at, "operation": generation.operation, "source_id": generation.source_id,
+        **(links(generation) or {}),
     }

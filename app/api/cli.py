@@ -1,4 +1,5 @@
-"""`flask tokens …` (personal access tokens from the shell) and `flask generate` (batches from the shell)."""
+"""`flask tokens …` (personal access tokens from the shell), `flask generate` (batches from the shell) and `flask edit`
+(a new image from one of yours)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import Field
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import BinaryIO, NoReturn, TextIO
 
 import click
 from flask import current_app, url_for
@@ -16,7 +17,7 @@ from flask.cli import AppGroup, with_appcontext
 from app.accounts import tokens
 from app.accounts.users import AccountError, local_user, require_user
 from app.api import downloads
-from app.generations import lifecycle, spending
+from app.generations import edits, lifecycle, spending
 from app.models import Status, User, utcnow
 from app.prompts.submission import SUBMITTED_FIELDS, Submission, SubmissionInvalid, validate_submission
 from app.providers.options import OPTION_FIELDS
@@ -219,8 +220,12 @@ def generate_command(prompts: tuple[str, ...], prompt_file: TextIO | None, email
     owner, submissions = _owner(email), _submissions(given, options)
     _require_queue()
     batch_ids = _create(owner, submissions)
-    if not (wait or out):
-        return
+    if wait or out:
+        _wait_and_report(batch_ids, out)
+
+
+def _wait_and_report(batch_ids: list[int], out: Path | None) -> NoReturn:
+    """Show progress until every image is final, then say what failed and save the rest if asked; exit."""
     line = downloads.ProgressLine(interactive=sys.stdout.isatty())
     try:
         downloads.wait_for(batch_ids, line.show)
@@ -230,3 +235,50 @@ def generate_command(prompts: tuple[str, ...], prompt_file: TextIO | None, email
         raise click.exceptions.Exit(130) from None
     line.end()
     raise click.exceptions.Exit(_report(batch_ids, out))
+
+
+# --- flask edit ----------------------------------------------------------------------------------
+
+def _edit_fields(prompt: str | None, pairs: tuple[str, ...]) -> dict[str, str]:
+    """--prompt and every --set FIELD=VALUE, as the operation's fields."""
+    params = {"prompt": prompt} if prompt is not None else {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            _fail(f"--set takes FIELD=VALUE, such as left=256; not {pair!r}.")
+        params[name.strip()] = value
+    return params
+
+
+@click.command("edit")
+@with_appcontext
+@click.argument("image_id", type=int)
+@click.argument("operation")
+@click.option("--prompt", help="The prompt, for the operations that take one (vary keeps the image's own).")
+@click.option("--set", "pairs", multiple=True, metavar="FIELD=VALUE",
+              help="Another field of the operation, named as the Stability API names it (repeatable): "
+                   "--set left=256 --set creativity=0.4.")
+@click.option("--mask", type=click.File("rb"), help="inpaint and erase: a PNG of the image's size, white is changed.")
+@click.option("--user", "email", help="Whose image (required with AUTH_MODE=accounts).")
+@click.option("--wait", is_flag=True, help="Show progress until the new image is final.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Save the new image here (implies --wait).")
+def edit_command(image_id: int, operation: str, prompt: str | None, pairs: tuple[str, ...], mask: BinaryIO | None,
+                 email: str | None, wait: bool, out: Path | None) -> None:
+    """Make a new image from IMAGE_ID with OPERATION (upscale-fast, inpaint, outpaint, …, or the shortcuts vary and
+    upscale), its limits checked before any credit is spent; print the batch's page."""
+    owner, params = _owner(email), _edit_fields(prompt, pairs)
+    _require_queue()
+    try:
+        batch = edits.create_edit_batch(owner, [image_id], operation, params, mask.read() if mask else None)
+    except edits.SourceNotFound:
+        _fail(f"Image {image_id} is not a finished image of {owner.email}.")
+    except edits.EditRefused as exc:
+        click.echo(f"{(exc.field or 'image').replace('_', '-')}: {exc.message} Nothing was made or charged.",
+                   err=True)
+        raise click.exceptions.Exit(2) from None
+    except spending.OverAllowance as exc:
+        _fail(f"Nothing was made: {exc}")
+    _say_queued(batch.id, owner)
+    if wait or out:
+        _wait_and_report([batch.id], out)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
@@ -14,7 +17,7 @@ from werkzeug.wrappers import Response
 from app.accounts import deletion, ownership
 from app.accounts.auth import accounts_mode, request_token
 from app.api import bodies, idempotency
-from app.api.errors import ApiProblem
+from app.api.errors import MESSAGES, ApiProblem
 from app.api.openapi import ApiBlueprint
 from app.api.queries import batch_page
 from app.api.schemas import (
@@ -25,6 +28,8 @@ from app.api.schemas import (
     CanceledSchema,
     DeleteAccountSchema,
     DeletionSchema,
+    EditRequestSchema,
+    EditsRequestSchema,
     ErrorSchema,
     GenerationSchema,
     IdempotencyHeaderSchema,
@@ -38,7 +43,7 @@ from app.api.schemas import (
 from app.batches.queries import generations_of
 from app.extensions import csrf, db, limiter
 from app.gallery.pages import MAX_CURSOR_MICROS, Cursor, GalleryFilter, gallery_page
-from app.generations import lifecycle, spending
+from app.generations import edits, lifecycle, spending
 from app.generations.uploads import store_upload
 from app.imaging.uploads import UploadRefused
 from app.media.deletion import delete_image
@@ -168,16 +173,24 @@ def export() -> Response:
 def create_batch(headers: dict[str, str], submission: Submission) -> Response:
     """Queue images_per_prompt images (default 1) of each prompt, as the home form does; with an Idempotency-Key,
     at most once per key and day."""
+    return _idempotent(headers, lambda record: lifecycle.create_batch(
+        current_user, submission.prompts, submission.options, before_commit=record,
+        images_per_prompt=submission.images_per_prompt, expected_credits=submission.expected_credits))
+
+
+def _idempotent(headers: dict[str, str], create: Callable[[Callable[[Batch], None]], object]) -> Response:
+    """Create a batch with `create(before_commit)` and answer 201 with it; with an Idempotency-Key, at most once per
+    key and day (the same key again replays the first answer)."""
     key = headers.get("idempotency_key")
     if key is None:
-        return _create(submission)
+        return _create(create)
     request_hash = idempotency.fingerprint(request.get_json(silent=True))
     idempotency.forget_expired()
     earlier = idempotency.earlier_answer(current_user.id, key, request_hash)
     if earlier is not None:
         return earlier
     try:
-        return _create(submission, remember=lambda status, body, location: idempotency.remember(
+        return _create(create, remember=lambda status, body, location: idempotency.remember(
             current_user.id, key, request_hash, status, body, location))
     except IntegrityError:
         # The same key won a moment ago in a concurrent request; this one created nothing. Answer as it did.
@@ -185,7 +198,7 @@ def create_batch(headers: dict[str, str], submission: Submission) -> Response:
         return idempotency.earlier_answer(current_user.id, key, request_hash) or abort(409)
 
 
-def _create(submission: Submission, remember: Any = None) -> Response:  # noqa: ANN401
+def _create(create: Callable[[Callable[[Batch], None]], object], remember: Any = None) -> Response:  # noqa: ANN401
     """Create the batch (keeping its answer in the same transaction if asked to) and answer 201."""
     answer: dict[str, Any] = {}
 
@@ -196,16 +209,79 @@ def _create(submission: Submission, remember: Any = None) -> Response:  # noqa: 
             remember(201, answer["body"], answer["location"])
 
     try:
-        lifecycle.create_batch(current_user, submission.prompts, submission.options, before_commit=record,
-                               images_per_prompt=submission.images_per_prompt,
-                               expected_credits=submission.expected_credits)
+        create(record)
     except lifecycle.PriceChanged as exc:
         raise ApiProblem(409, "price_changed", f"The price changed: this batch costs {exc.credits:g} credits, not "
                          f"{exc.expected:g}; nothing was created or charged. Send expected_credits {exc.credits:g} "
                          "to confirm.", {"expected_credits": f"Now {exc.credits:g} credits."}) from None
     except spending.OverAllowance as exc:
         raise ApiProblem(402, "over_allowance", str(exc)) from None
+    except edits.SourceNotFound:
+        abort(404)
+    except edits.EditRefused as exc:
+        field = exc.field or ("image" if exc.source_id is None else "image_ids")
+        message = exc.message if exc.source_id is None or exc.field else f"Image {exc.source_id}: {exc.message}"
+        raise ApiProblem(422, "validation_failed", MESSAGES[422], {field: message}) from None
     return idempotency.answer(201, answer["body"], answer["location"])
+
+
+EDIT_ANSWERS = (
+    (402, "Over the monthly allowance: nothing was created"),
+    (404, "No such image of yours (or it has no file)"),
+    (409, "It costs other than `expected_credits` (code `price_changed`): nothing was created or charged"),
+    (422, "A field, or the image itself, outside what the operation takes (the API's limits are checked before "
+          "anything is spent): `fields` names it (`image` for the image)"),
+)
+
+
+def _edit_answers(view: Callable) -> Callable:
+    """The error answers both edit endpoints document."""
+    for status, description in EDIT_ANSWERS:
+        view = bp.alt_response(status, schema=ErrorSchema, description=description)(view)
+    return view
+
+
+def _edit(headers: dict[str, str], source_ids: list[int], body: dict[str, Any]) -> Response:
+    """Create the edit batch from the request's fields (the mask decoded from base64)."""
+    params = {name: value for name, value in body.items()
+              if name not in ("operation", "mask", "expected_credits", "image_ids")}
+    mask = _mask(body.get("mask"))
+    return _idempotent(headers, lambda record: edits.create_edit_batch(
+        current_user, source_ids, body["operation"], params, mask, expected_credits=body.get("expected_credits"),
+        before_commit=record))
+
+
+def _mask(text: str | None) -> bytes | None:
+    """The mask's PNG bytes, or a 422 naming the field."""
+    if not text:
+        return None
+    try:
+        return base64.b64decode(text.split(",", 1)[-1] if text.startswith("data:") else text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiProblem(422, "validation_failed", MESSAGES[422], {"mask": "Not valid base64."}) from None
+
+
+@bp.post("/images/<int:generation_id>/edits")
+@bp.arguments(IdempotencyHeaderSchema, location="headers")
+@bp.arguments(EditRequestSchema)
+@bp.response(201, BatchSchema, headers={"Location": {"description": "The new batch", "schema": {"type": "string"}}})
+@_edit_answers
+def create_edit(headers: dict[str, str], body: dict[str, Any], generation_id: int) -> Response:
+    """Make a new image from this one with an operation (upscale, inpaint, outpaint, …); fields are named as the
+    Stability API names them. Answers like POST /api/batches, each generation with `operation` and `source_id`."""
+    _image_or_404(generation_id)
+    return _edit(headers, [generation_id], body)
+
+
+@bp.post("/edits")
+@bp.arguments(IdempotencyHeaderSchema, location="headers")
+@bp.arguments(EditsRequestSchema)
+@bp.response(201, BatchSchema, headers={"Location": {"description": "The new batch", "schema": {"type": "string"}}})
+@_edit_answers
+def create_edits(headers: dict[str, str], body: dict[str, Any]) -> Response:
+    """One operation on several images of yours as one batch, one new image each (every image checked first:
+    one refused and nothing is created or charged)."""
+    return _edit(headers, body["image_ids"], body)
 
 
 @bp.get("/batches")

@@ -17,10 +17,20 @@ from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from app.gallery.pages import GALLERY_OPERATIONS, GALLERY_STATUSES
+from app.generations.edits import SHORTCUTS
 from app.models import MAX_ID, Status
 from app.prompts.forms import MAX_IMAGES_PER_PROMPT
 from app.prompts.submission import SUBMITTED_FIELDS, SubmissionInvalid, validate_submission
-from app.providers.options import MAX_PROMPT_LENGTH, MODELS, OPTION_FIELDS, OPTION_TYPES
+from app.providers.operations import IMAGE_TO_IMAGE_MODELS, OPERATIONS
+from app.providers.options import (
+    MAX_PROMPT_LENGTH,
+    MAX_SEED,
+    MODELS,
+    OPTION_FIELDS,
+    OPTION_TYPES,
+    OUTPUT_FORMATS,
+    STYLE_PRESETS,
+)
 from app.text.storable import UNSAFE
 
 MAX_PAGE_SIZE = 100
@@ -165,6 +175,71 @@ class BatchRequestSchema(_OptionsRequestSchema):  # type: ignore[misc,valid-type
         return replace(submission, expected_credits=data.get("expected_credits"))
 
 
+def _operation_field(name: str) -> fields.Field:
+    """One field some operation takes, as the document states it: the widest bounds and every choice across the
+    operations that take it (each operation's own limits are checked after, answering 422 naming the field)."""
+    specs = [spec for op in OPERATIONS.values() for spec in op.fields if spec.name == name]
+    first, metadata = specs[0], {}
+    users = [op.name for op in OPERATIONS.values() if any(spec.name == name for spec in op.fields)]
+    metadata["description"] = f"{first.label}: {', '.join(users)}" + (f". {first.hint}" if first.hint else "")
+    bounds = [spec.bounds for spec in specs if spec.bounds]
+    if bounds:
+        metadata.update(minimum=min(low for low, _ in bounds), maximum=max(high for _, high in bounds))
+    if first.kind == "text":
+        return fields.String(allow_none=True, metadata={**metadata, "maxLength": first.max_length or MAX_PROMPT_LENGTH,
+                                                        "pattern": STORABLE_TEXT})
+    if first.kind == "float":
+        return StrictFloat(allow_nan=False, allow_none=True, metadata=metadata)
+    if first.kind in ("int", "image"):
+        return WholeNumber(allow_none=True, metadata=metadata)
+    if first.kind == "bool":
+        return fields.Boolean(allow_none=True, metadata=metadata)
+    choices = sorted({choice for spec in specs for choice in spec.choices or ()})
+    return fields.String(allow_none=True, metadata={**metadata, **_enum(choices)})
+
+
+OPERATION_FIELD_NAMES = sorted({spec.name for op in OPERATIONS.values() for spec in op.fields if spec.kind != "mask"})
+_EditFieldsSchema = ma.Schema.from_dict({
+    "operation": fields.String(required=True, metadata={**_enum([*OPERATIONS, *SHORTCUTS], nullable=False),
+                                                        "description": 'An operation, or a shortcut: "vary" is '
+                                                        'image-to-image with the image\'s own prompt at strength 0.6, '
+                                                        '"upscale" is upscale-fast'}),
+    **{name: _operation_field(name) for name in OPERATION_FIELD_NAMES if name != "model"},
+    "model": fields.String(allow_none=True, metadata={**_enum(list(IMAGE_TO_IMAGE_MODELS)),
+                                                      "description": "image-to-image only (default sd3.5-large)"}),
+    "mask": fields.String(allow_none=True, metadata={
+        "description": "inpaint and erase: a PNG of the image's size, base64; white is changed, black kept",
+        "maxLength": 1_400_000}),
+    "seed": WholeNumber(allow_none=True, metadata={"minimum": 0, "maximum": MAX_SEED,
+                                                   "description": "0 or null: random"}),
+    "style_preset": fields.String(allow_none=True, metadata=_enum(list(STYLE_PRESETS))),
+    "negative_prompt": fields.String(allow_none=True, metadata={"maxLength": MAX_PROMPT_LENGTH,
+                                                                "pattern": STORABLE_TEXT}),
+    "output_format": fields.String(allow_none=True, metadata=_enum(list(OUTPUT_FORMATS))),
+    "cfg_scale": StrictFloat(allow_nan=False, allow_none=True, metadata={
+        "minimum": 1, "maximum": 10, "description": "image-to-image with an SD 3.5 model only"}),
+    "expected_credits": StrictFloat(allow_nan=False, allow_none=True, validate=validate.Range(min=0), metadata={
+        "description": "The price you were shown (images × the operation's credits): if it costs anything else, "
+                       "the answer is 409 and nothing is created or charged."}),
+}, name="EditFieldsSchema")
+
+
+class EditRequestSchema(_EditFieldsSchema):  # type: ignore[misc,valid-type]
+    """An operation on one image: its name and its fields, named as the Stability API names them."""
+
+    @ma.post_load
+    def without_empty(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:  # noqa: ANN401
+        """Null means not given: the operation's default."""
+        return {name: value for name, value in data.items() if value is not None}
+
+
+class EditsRequestSchema(EditRequestSchema):
+    """One operation on several images, as one batch (upscale fast, remove background, vary, …)."""
+
+    image_ids = fields.List(WholeNumber(validate=validate.Range(1, MAX_ID)), required=True,
+                            metadata={"minItems": 1, "maxItems": 100, "uniqueItems": True})
+
+
 class IdempotencyHeaderSchema(ma.Schema):
     """Headers of POST /api/batches."""
 
@@ -219,6 +294,10 @@ class GenerationSchema(ma.Schema):
     started_at = fields.DateTime(required=True, allow_none=True)
     finished_at = fields.DateTime(required=True, allow_none=True)
     image = fields.Nested(LinksSchema, required=True, allow_none=True)
+    operation = fields.String(required=True, metadata={
+        "description": '"generate" (from text), "upload", or the operation that made it from source_id'})
+    source_id = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "The image it was made from (null from text, or once that image was deleted)"})
 
 
 class ProgressSchema(ma.Schema):
@@ -287,6 +366,10 @@ class ImageSchema(ma.Schema):
     byte_size = fields.Integer(required=True, allow_none=True)
     created_at = fields.DateTime(required=True)
     finished_at = fields.DateTime(required=True, allow_none=True)
+    operation = fields.String(required=True, metadata={
+        "description": '"generate" (from text), "upload", or the operation that made it from source_id'})
+    source_id = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "The image it was made from (null from text, or once that image was deleted)"})
     file_url = fields.String(required=True)
     thumb_url = fields.String(required=True)
     download_url = fields.String(required=True)

@@ -55,9 +55,10 @@ class EditRefused(Exception):
     """An operation that cannot be sent as asked; `field` names the form/API field the message belongs next to
     (None: the image itself)."""
 
-    def __init__(self, field: str | None, message: str) -> None:
+    def __init__(self, field: str | None, message: str, source_id: int | None = None) -> None:
         super().__init__(message)
         self.field, self.message = field, message
+        self.source_id = source_id  # which of several source images it is about (set by create_edit_batch)
 
 
 class SourceNotFound(LookupError):
@@ -354,7 +355,8 @@ def create_edit_batch(owner: User, source_ids: list[int], operation: str, params
     sources = _sources(owner, source_ids)
     if len(sources) > 1 and not op.several:
         raise EditRefused("operation", f"{op.label} works on one image at a time.")
-    checked = [(source, check_edit(source, op.name, params, mask_png)) for source in sources]
+    checked = [(source, _checked_source(source, operation, params, mask_png, len(sources) > 1))
+               for source in sources]
     price = price_of_edit(op.name, checked[0][1])
     lifecycle.check_price(price * len(checked), expected_credits)
     store = services().stores.current
@@ -368,6 +370,19 @@ def create_edit_batch(owner: User, source_ids: list[int], operation: str, params
         ], before_commit=before_commit, expected_credits=expected_credits)
     except BaseException:
         orphans.discard(services().stores, services().redis, store.name, masks)
+        raise
+
+
+def _checked_source(source: Generation, operation: str, params: dict, mask_png: bytes | None,
+                    several: bool) -> dict:
+    """check_edit with a shortcut's fields filled in (vary: the source's own prompt); a refusal names the source
+    when there are several."""
+    given = {name: value for name, value in params.items() if value is not None and value != ""}
+    try:
+        return check_edit(source, operation, {**shortcut_params(operation, source), **given}, mask_png)
+    except EditRefused as exc:
+        if several:
+            raise EditRefused(exc.field, exc.message, source.id) from None
         raise
 
 

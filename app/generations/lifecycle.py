@@ -318,8 +318,10 @@ def requeue_interrupted(generation_id: int, job_id: str | None) -> bool:
 # --- what a person does -----------------------------------------------------------------------
 
 def cancel(where: sa.ColumnElement[bool]) -> int:
-    """Cancel the unfinished generations matching `where`; a queued one (never sent) gets its credits back."""
-    job_ids = _end(where & Generation.status.in_(UNFINISHED), refund=Generation.status == Status.QUEUED,
+    """Cancel the unfinished generations matching `where`; a queued one (never sent) gets its credits back, unless
+    it is an async operation the API already accepted (queued again to be polled)."""
+    job_ids = _end(where & Generation.status.in_(UNFINISHED),
+                   refund=(Generation.status == Status.QUEUED) & Generation.result_id.is_(None),
                    status=Status.CANCELED, error=CANCELED)
     queue.cancel_jobs(services().redis, [job_id for job_id in job_ids if job_id])
     return len(job_ids)

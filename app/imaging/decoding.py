@@ -66,6 +66,17 @@ def decode_image(data: bytes, long_side: int | None = None) -> DecodedImage:
     return DecodedImage(ImageInfo(width=width, height=height, mime_type=mime_type), image)
 
 
+def pixel_bytes(data: bytes) -> int:
+    """About how many bytes the image's pixels take decoded (from its header only; 0 if it has none)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            channels = 4 if image.mode in ("RGBA", "LA", "P") or "transparency" in image.info else 3
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return 0
+    return min(width * height, MAX_PIXELS) * channels
+
+
 def decode_png(data: bytes, width: int, height: int) -> Image.Image:
     """Check every chunk's CRC, then decode with Wuffs: half of Pillow's CPU, and it lets go of the GIL meanwhile.
 

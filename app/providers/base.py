@@ -49,6 +49,12 @@ class GeneratedImage:
     request_id: str | None = None
     content: bytes | None = field(default=None, repr=False)
     body: AnswerBody | None = field(default=None, repr=False)
+    length: int | None = None  # the answer's size as announced (Content-Length), before it is read
+
+    @property
+    def size_hint(self) -> int | None:
+        """The image's size in bytes: read, or as announced."""
+        return len(self.content) if self.content is not None else self.length
 
     @property
     def is_filtered(self) -> bool:

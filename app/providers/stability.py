@@ -322,7 +322,9 @@ class StabilityClient:
         if content_type.startswith("application/json"):
             return self._parse_json(response, content_type, request_id)
         seed = response.headers.get("seed")
+        length = response.headers.get("content-length", "")
         return GeneratedImage(
+            length=int(length) if length.isdigit() else None,
             mime_type=content_type.split(";")[0].strip(),
             seed=int(seed) if seed and seed.isdigit() else None,
             finish_reason=response.headers.get("finish-reason", "SUCCESS"),

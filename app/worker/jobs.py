@@ -15,7 +15,7 @@ from rq.timeouts import JobTimeoutException
 from app import telemetry
 from app.generations import edits, erasure, lifecycle, queue, statements
 from app.generations.lifecycle import Claimed
-from app.imaging.decoding import ImageInfo, decode_image
+from app.imaging.decoding import ImageInfo, decode_image, pixel_bytes
 from app.imaging.errors import ImageError
 from app.imaging.metadata import ImageParameters, embed_parameters, parameters_text
 from app.imaging.sending import ready_to_send
@@ -28,7 +28,7 @@ from app.providers.base import EditRequest, GeneratedImage, GenerationError, Gen
 from app.providers.operations import GENERATE, MAX_REQUEST_BYTES, OPERATIONS
 from app.services import QueueUnavailable, services
 from app.worker.retries import retry
-from app.worker.slots import PIXEL_WORK, AnswerSlot
+from app.worker.slots import AnswerSlot, PixelWork
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def _generate_with_retries(app: Flask, generation: Claimed, job_id: str | None,
             image = make()
             if image is None:
                 return None, attempt
-            slot.take()
+            slot.take(image.size_hint or 0)
             image.read()  # now, inside the try: an answer that breaks off is retried like any transient failure
             return image, attempt
         except GenerationError as exc:
@@ -249,17 +249,20 @@ def _edit_request(app: Flask, generation: Claimed) -> EditRequest:
     room = MAX_REQUEST_BYTES - BODY_MARGIN - len(mask or b"")
     style, style_type = None, None
     try:
-        with PIXEL_WORK:
-            if operation.name == "style-transfer":
-                style_file = edits.source_file(params.pop("style_image", None))
-                if style_file is None:
-                    raise GenerationError("The style image was deleted")
-                style, style_type = ready_to_send(_read(stores.get(style_file.storage), style_file.file_name),
-                                                  style_file.mime_type, None, room // 2)
-                room -= len(style)
-            size = edits.fitted_size(operation, source.width, source.height) if operation.shrink_to_fit else None
-            image, image_type = ready_to_send(_read(stores.get(source.storage), source.file_name),
-                                              source.mime_type, size, room)
+        if operation.name == "style-transfer":
+            style_file = edits.source_file(params.pop("style_image", None))
+            if style_file is None:
+                raise GenerationError("The style image was deleted")
+            style_data = _read(stores.get(style_file.storage), style_file.file_name)
+            with PixelWork(2 * pixel_bytes(style_data)):
+                style, style_type = ready_to_send(style_data, style_file.mime_type, None, room // 2)
+            del style_data
+            room -= len(style)
+        size = edits.fitted_size(operation, source.width, source.height) if operation.shrink_to_fit else None
+        data = _read(stores.get(source.storage), source.file_name)
+        with PixelWork(2 * pixel_bytes(data)):
+            image, image_type = ready_to_send(data, source.mime_type, size, room)
+        del data
     except ImageError as exc:
         raise GenerationError(exc.reason) from exc
     params.pop("style_image", None)
@@ -293,7 +296,7 @@ def _read(store: MediaStore, name: str) -> bytes:
 
 def _checked_thumbnail(data: bytes) -> tuple[ImageInfo, Thumbnail]:
     """Decode the image once for its checks and its thumbnail, a few at a time; the pixels are freed on return."""
-    with PIXEL_WORK:
+    with PixelWork(2 * pixel_bytes(data)):
         decoded = decode_image(data, long_side=THUMBNAIL_LONG_SIDE)
         info, thumbnail = decoded.info, make_thumbnail(decoded.image)
         del decoded  # the pixels go before the next decode may start, not when this frame ends
