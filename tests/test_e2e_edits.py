@@ -1,6 +1,7 @@
 """Taking an image further in headless Chromium (tests/browser_stack.py, the fake Stability API behind it): from a
 finished image, Vary, Upscale (fast), Inpaint with a painted mask, Outpaint by 256 px left, Remove background, and an
-upload followed by image-to-image each make a new card that arrives live, with "Made from" on its detail page."""
+upload followed by image-to-image each make a new card that arrives live, with "Made from" on its detail page; and
+two ticked gallery images upscaled as one batch."""
 
 import io
 import re
@@ -161,3 +162,23 @@ def test_a_refused_upload_says_why_by_the_picker(watched, base_url):
                                                  "buffer": b"MZ\x90\x00 not a picture at all"}])
     watched.expect_status(422)
     sync_api.expect(page.locator("#upload-error")).to_have_text("This file is not a PNG, JPEG or WebP image.")
+
+
+def test_several_selected_images_upscaled_as_one_batch(watched, base_url, finished):
+    page = watched.page
+    page.goto(f"{base_url}/all/")
+    chosen = [generation_id(page.locator(".tile").nth(i)) for i in range(2)]
+    for image_id in chosen:
+        page.check(f"#generation-{image_id} .tile-select")
+    page.click("#bulk-form button:has-text('Upscale (fast)')")
+    sync_api.expect(page.locator("#batch-cost")).to_contain_text("2 images × 2 credits")
+    page.click("#edit-submit")
+    page.wait_for_url(re.compile(r".*/generate/\d+$"))
+    seen = wait_for_states(page, lambda states: states == ["succeeded"] * 2, timeout=90)
+    assert seen[0] != ["succeeded"] * 2, seen
+    made = [generation_id(card(page, i)) for i in range(2)]
+    sources = []
+    for result_id in made:
+        page.goto(f"{base_url}/images/{result_id}")
+        sources.append(int(page.locator("#made-from").get_attribute("href").rsplit("/", 1)[1]))
+    assert sorted(sources) == sorted(chosen)
