@@ -59,9 +59,13 @@
   });
 
   document.addEventListener("htmx:beforeSwap", function (event) {
-    if (event.detail.elt === form() && event.detail.xhr.status === 422) {
+    if (event.detail.elt !== form()) return;
+    if (event.detail.xhr.status === 422) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
+    } else if (event.detail.xhr.status === 413) { // refused by its length before it was read: say so here
+      event.detail.isError = false;
+      refuse(form().dataset.tooLarge);
     }
   });
 })();
