@@ -144,6 +144,11 @@ def test_an_upload_then_image_to_image_and_its_made_from_chain(watched, base_url
     assert page.locator("h1").inner_text() == "Uploaded"
     open_operation(page, base_url, upload_id, "Image to image")
     page.fill("#edit-prompt", "a yellow window in a blue wall, oil painting")
+    page.select_option("#edit-model", "ultra")  # the price follows the model, before anything is sent
+    sync_api.expect(page.locator("#batch-cost")).to_contain_text("= 8 credits")
+    page.select_option("#edit-model", "sd3.5-large")
+    sync_api.expect(page.locator("#batch-cost")).to_contain_text("= 6.5 credits")
+    assert page.locator("#edit-prompt").input_value() == "a yellow window in a blue wall, oil painting"
     page.click("#edit-submit")
     variation = arrives_live(page, upload_id)
     # One more step, so the chain reads upload → image to image → upscale.
