@@ -25,7 +25,7 @@ from app.generations import lifecycle, statements
 from app.generations.lifecycle import NewImage
 from app.media_store import orphans
 from app.media_store.base import MediaStore, new_file_name
-from app.models import Batch, Generation, User
+from app.models import MAX_ID, Batch, Generation, User
 from app.providers.operations import (
     MAX_REQUEST_BYTES,
     OPERATIONS,
@@ -219,7 +219,8 @@ def _flag(spec: Field, value: object) -> bool:
 
 def _image_id(spec: Field, value: object) -> int:
     """Another image's id (its ownership is checked against the source's)."""
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit() or not (
+            0 < int(value) <= MAX_ID):
         raise EditRefused(spec.name, f"{spec.label}: choose another image of yours.")
     return int(value)
 
