@@ -12,9 +12,9 @@ from factories import make_images, make_token, make_user
 from PIL import Image
 from tests_support import bearer
 
-from app.accounts.users import require_user
+from app.accounts.users import local_user, require_user
 from app.extensions import db
-from app.generations import spending
+from app.generations import edits, spending
 from app.models import Generation, IdempotentRequest, Status
 
 
@@ -85,6 +85,7 @@ def test_an_inpaint_takes_its_mask_as_base64_and_vary_keeps_the_images_prompt(ac
     ({"operation": "search-and-replace", "prompt": "x"}, "search_prompt", "required"),
     ({"operation": "sharpen"}, "operation", "Unknown operation"),
     ({"operation": "image-to-image", "prompt": "x", "strength": 2}, "strength", "between"),
+    ({"operation": "style-transfer", "style_image": 10 ** 30}, "style_image", "another image of yours"),
 ])
 def test_a_refused_edit_answers_422_naming_the_field_and_charges_nothing(accounts_app, ann, body, field, words):
     client, auth, gid = ann
@@ -183,3 +184,16 @@ def test_flask_edit_queues_the_operation_and_refuses_what_the_api_would(app):
     assert refused.exit_code == 2 and "left: " in refused.output and "Nothing was made" in refused.output
     missing = runner.invoke(args=["edit", "999999", "upscale-fast"])
     assert missing.exit_code == 1 and "not a finished image" in missing.output
+
+
+def test_the_pages_show_an_operations_batch_and_its_result(app):
+    _, (gid,) = make_images(app, "a lighthouse")
+    client = app.test_client()
+    with app.test_request_context():
+        batch = edits.create_edit_batch(local_user(), [gid], "upscale-fast", {})
+        batch_id, eid = batch.id, batch.generations[0].id
+    assert client.get(f"/generate/{batch_id}").status_code == 200
+    drain(app)
+    for path in (f"/generate/{batch_id}", f"/generate/{batch_id}/status", f"/images/{eid}", f"/images/{eid}/file",
+                 f"/images/{eid}/thumb", "/all/", f"/generate/{batch_id}/images.zip", f"/images/{gid}"):
+        assert client.get(path).status_code == 200, path

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
 
 import pytest
@@ -18,7 +19,7 @@ from rq.registry import ScheduledJobRegistry
 
 from app.accounts.users import local_user
 from app.extensions import db
-from app.generations import edits, spending
+from app.generations import edits, lifecycle, reaper, spending
 from app.generations.edits import EditRefused
 from app.imaging.metadata import read_parameters
 from app.models import Generation, Status
@@ -28,6 +29,7 @@ from app.providers.options import GenerationOptions
 from app.providers.stability import StabilityClient
 from app.services import services
 from app.worker.pool import GenerationWorker
+from app.worker.slots import ByteBudget
 
 PROMPT = "a lighthouse at dusk"
 
@@ -268,3 +270,61 @@ def test_a_creative_upscale_arrives_after_its_polls_and_holds_no_slot_meanwhile(
         assert len(posts) == 1 and [p.status for p in polls] == [202, 202, 200]
         assert all(b.arrived_at - a.arrived_at >= 0.45 for a, b in zip(polls, polls[1:], strict=False))
         assert polls[0].path == "/v2beta/results/" + made.result_id
+
+
+def test_an_emptied_redis_while_an_async_operation_waits_is_healed_by_the_reaper_without_a_second_request(make_app):
+    with FakeStability(api_key=API_KEY, async_polls=1) as fake:
+        app = make_app(STABILITY_API_KEY=API_KEY, STABILITY_API_BASE_URL=fake.base_url,
+                       STABILITY_RESULT_POLL_SECONDS=60, REAPER_STALE_SECONDS=0.2)
+        gid = source(app)
+        (eid,) = edit(app, [gid], "replace-background-and-relight", {"background_prompt": "a beach"})
+        drain(app)
+        waiting = row(app, eid)
+        assert waiting.status == Status.RUNNING and waiting.result_id
+        services(app).redis.flushdb()  # the scheduled poll is gone with everything else
+        time.sleep(0.3)
+        with app.app_context():
+            swept = reaper.sweep(app, force=True)
+        assert swept.requeued_stale == 1
+        requeued = row(app, eid)
+        assert requeued.status == Status.QUEUED and requeued.result_id == waiting.result_id
+        drain(app)  # the new job polls by the stored id: 202 (scheduled again), then after the next sweep, 200
+        fake.release_results()
+        time.sleep(0.3)
+        with app.app_context():
+            reaper.sweep(app, force=True)
+        drain(app)
+        made = row(app, eid)
+        assert made.status == Status.SUCCEEDED, made.error
+        assert len([r for r in fake.edit_requests if r.path.endswith("/replace-background-and-relight")]) == 1
+        assert fake.result_requests[-1].status == 200
+
+
+def test_a_canceled_waiting_operation_is_not_polled_again_nor_refunded(api_app, fake):
+    gid = source(api_app)
+    (eid,) = edit(api_app, [gid], "upscale-creative", {"prompt": PROMPT})
+    with api_app.test_request_context():
+        api_app.config["STABILITY_RESULT_POLL_SECONDS"] = 30
+        drain(api_app)
+        before = used(api_app)
+        assert lifecycle.cancel_generation(eid) == 1
+        assert used(api_app) == before
+    drain(api_app)
+    assert row(api_app, eid).status == Status.CANCELED and len(fake.edit_requests) == 1
+
+
+def test_a_byte_budget_lets_a_large_taker_go_alone_and_small_ones_together():
+    budget = ByteBudget(100)
+    budget.take(60)
+    budget.take(30)
+    taken = threading.Event()
+    waiter = threading.Thread(target=lambda: (budget.take(50), taken.set()))
+    waiter.start()
+    assert not taken.wait(0.2)  # 140 would not fit
+    budget.give_back(60)
+    assert taken.wait(2)
+    budget.give_back(30)
+    budget.give_back(50)
+    budget.take(500)  # larger than all of it: goes alone
+    assert budget.used == 500
+    waiter.join()

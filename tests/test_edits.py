@@ -6,6 +6,7 @@ import io
 
 import pytest
 import sqlalchemy as sa
+from conftest import drain
 from factories import make_images, make_user
 from PIL import Image
 
@@ -183,3 +184,33 @@ def test_a_retried_operation_reserves_the_operations_price(app):
         used = spending.allowance(local_user()).used
         assert lifecycle.retry(rid)
         assert spending.allowance(local_user()).used == used + 60
+
+
+DEMO_FIELDS = {
+    "image-to-image": {"prompt": "a boat"}, "upscale-conservative": {"prompt": "x"},
+    "upscale-creative": {"prompt": "x"}, "inpaint": {"prompt": "a boat"}, "outpaint": {"left": 128, "up": 64},
+    "search-and-replace": {"prompt": "a boat", "search_prompt": "the sea"},
+    "search-and-recolor": {"prompt": "red", "select_prompt": "the sky"}, "sketch": {"prompt": "x"},
+    "structure": {"prompt": "x"}, "style-guide": {"prompt": "x"},
+    "replace-background-and-relight": {"background_prompt": "a beach"},
+}
+DEMO_SIZES = {"upscale-fast": (2048, 2048), "upscale-creative": (2048, 2048), "upscale-conservative": (2048, 2048),
+              "outpaint": (640, 576)}
+
+
+@pytest.mark.parametrize("operation", list(edits.OPERATIONS))
+def test_the_demo_provider_does_every_operation_locally(app, operation):
+    _, (gid, style) = make_images(app, "a lighthouse", "a painting")
+    params = dict(DEMO_FIELDS.get(operation, {}))
+    if operation == "style-transfer":
+        params["style_image"] = style
+    with app.test_request_context():
+        batch = edits.create_edit_batch(local_user(), [gid], operation, params,
+                                        png(512, 512) if operation in ("inpaint", "erase") else None)
+        eid = batch.generations[0].id
+    drain(app)
+    with app.app_context():
+        made = db.session.get(Generation, eid)
+        assert made.status == Status.SUCCEEDED and made.is_demo, made.error
+        assert (made.width, made.height) == DEMO_SIZES.get(operation, (512, 512))
+        assert made.mime_type == ("image/png")

@@ -12,20 +12,20 @@ the job's concern too: a large source is re-encoded (WebP or JPEG) before it is 
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from PIL import Image, UnidentifiedImageError
 
 from app.extensions import db
 from app.generations import lifecycle, statements
 from app.generations.lifecycle import NewImage
+from app.imaging.errors import ImageError
+from app.imaging.masks import mask_facts
 from app.media_store import orphans
 from app.media_store.base import MediaStore, new_file_name
-from app.models import Batch, Generation, User
+from app.models import MAX_ID, Batch, Generation, User
 from app.providers.operations import (
     MAX_REQUEST_BYTES,
     OPERATIONS,
@@ -219,7 +219,8 @@ def _flag(spec: Field, value: object) -> bool:
 
 def _image_id(spec: Field, value: object) -> int:
     """Another image's id (its ownership is checked against the source's)."""
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit() or not (
+            0 < int(value) <= MAX_ID):
         raise EditRefused(spec.name, f"{spec.label}: choose another image of yours.")
     return int(value)
 
@@ -279,16 +280,15 @@ def _check_mask(op: Operation, source: Generation, mask_png: bytes | None) -> No
     if len(mask_png) > MASK_MAX_BYTES:
         raise EditRefused("mask", f"The mask is over {MASK_MAX_BYTES // (1024 * 1024)} MiB; paint it again.")
     try:
-        with Image.open(io.BytesIO(mask_png)) as mask:
-            if mask.format != "PNG":
-                raise EditRefused("mask", "The mask must be a PNG.")
-            if mask.size != (source.width, source.height):
-                raise EditRefused("mask", f"The mask is {mask.width:,} × {mask.height:,}; it must be the image's "
-                                          f"size, {source.width:,} × {source.height:,}.")
-            painted = mask.convert("L").getbbox()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        mask = mask_facts(mask_png, (source.width, source.height))
+    except ImageError:
         raise EditRefused("mask", "The mask is not a readable PNG; paint it again.") from None
-    if painted is None:
+    if not mask.is_png:
+        raise EditRefused("mask", "The mask must be a PNG.")
+    if (mask.width, mask.height) != (source.width, source.height):
+        raise EditRefused("mask", f"The mask is {mask.width:,} × {mask.height:,}; it must be the image's "
+                                  f"size, {source.width:,} × {source.height:,}.")
+    if not mask.painted:
         raise EditRefused("mask", "The mask is empty: paint the area to change.")
 
 

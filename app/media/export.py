@@ -31,7 +31,7 @@ PAGE = 200
 # Columns the manifest leaves out: how this installation stores and runs a row, not what the person made.
 INTERNAL_COLUMNS = frozenset({"owner_id", "job_id", "heartbeat_at", "storage", "file_name", "thumb_name",
                               "thumb_width", "thumb_height", "credits_month", "refunded", "max_attempts",
-                              "queue_ahead"})
+                              "queue_ahead", "mask_name"})
 # The options go under "options", named as GenerationOptions names them; their columns are not repeated.
 OPTION_COLUMNS = frozenset(column_of(name) for name in OPTION_NAMES)
 RENAMED = {"seed": "seed_used"}
