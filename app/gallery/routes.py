@@ -18,7 +18,7 @@ from app.gallery.pages import GALLERY_OPERATIONS, GALLERY_STATUSES, Cursor, Gall
 from app.gallery.selection import BULK_LABELS, SelectionError, bulk_operation, selected_images, shared_prompt
 from app.gallery.shapes import tile_shape
 from app.generations import spending
-from app.generations.edits import VARY_STRENGTH, EditRefused, SourceNotFound, create_edit_batch, price_of_edit
+from app.generations.edits import VARY, EditRefused, SourceNotFound, create_edit_batch, price_of_edit
 from app.generations.lifecycle import PriceChanged
 from app.generations.uploads import store_upload
 from app.imaging.uploads import UploadRefused
@@ -209,9 +209,10 @@ def edit_selected() -> Response | tuple[str, int]:
     except SelectionError as exc:
         return _back(filters, str(exc))
     prompt = request.form.get("prompt", "")
-    params = {"prompt": prompt, "strength": VARY_STRENGTH} if op.name == "image-to-image" else {}
+    # Vary: a prompt typed here is every variation's; left empty, each image keeps its own (the shortcut's rule).
+    operation, params = (VARY, {"prompt": prompt.strip()}) if op.name == "image-to-image" else (op.name, {})
     try:
-        batch = create_edit_batch(current_user, [image.id for image in images], op.name, params,
+        batch = create_edit_batch(current_user, [image.id for image in images], operation, params,
                                   expected_credits=_shown_price())
     except EditRefused as exc:
         return _bulk_page(images, op, filters, prompt, error=exc.message, status=422)
