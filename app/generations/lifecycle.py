@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -25,6 +25,8 @@ from app.providers.options import DEFAULT_OPTIONS, MODELS, OPTION_NAMES, Generat
 from app.services import QueueUnavailable, services
 
 log = logging.getLogger(__name__)
+# One image of a planned batch (app/variations/plan.py): its prompt, options and cell in the batch's grid.
+PlannedRow = tuple[str, GenerationOptions, dict[str, int] | None]
 
 QUEUE_DOWN = "Could not queue this image: the job queue is unavailable. Try again shortly."
 INTERRUPTED = "The worker stopped before this image was finished"
@@ -59,7 +61,8 @@ def _load(generation_id: int) -> Generation | None:
 
 def create_batch(owner: User, prompts: list[str], options: GenerationOptions = DEFAULT_OPTIONS,
                  before_commit: Callable[[Batch], None] | None = None, images_per_prompt: int = 1,
-                 expected_credits: float | None = None) -> Batch:
+                 expected_credits: float | None = None, images: Sequence[PlannedRow] | None = None,
+                 grid: dict | None = None) -> Batch:
     """Reserve the cost, store a batch with `images_per_prompt` queued generations per prompt (job ids chosen
     now), then enqueue. A locked seed counts up per image of a prompt (seeds.nth_seed).
 
@@ -71,17 +74,18 @@ def create_batch(owner: User, prompts: list[str], options: GenerationOptions = D
     app_services = services()
     now = utcnow()
     attempts = current_app.config["STABILITY_MAX_ATTEMPTS"]
-    price = price_of(options)
-    images = [(text, replace(options, seed=seeds.nth_seed(options.seed, n)))
-              for text in prompts for n in range(images_per_prompt)]
-    _check_price(price * len(images), expected_credits)
+    if images is None:
+        images = [(text, replace(options, seed=seeds.nth_seed(options.seed, n)), None)
+                  for text in prompts for n in range(images_per_prompt)]
+    prices = [price_of(image_options) for _, image_options, _ in images]
+    _check_price(sum(prices), expected_credits)
     db.session.commit()  # start the transaction with the reservation's write (SQLite takes its lock there)
-    month = spending.reserve(owner, price * len(images))
-    batch = Batch(owner_id=owner.id, created_at=now, images_per_prompt=images_per_prompt, generations=[
+    month = spending.reserve(owner, sum(prices))
+    batch = Batch(owner_id=owner.id, created_at=now, images_per_prompt=images_per_prompt, grid=grid, generations=[
         Generation(position=i, prompt=text, provider=app_services.provider.name, created_at=now, heartbeat_at=now,
-                   max_attempts=attempts, status=Status.QUEUED, job_id=queue.new_job_id(),
+                   max_attempts=attempts, status=Status.QUEUED, job_id=queue.new_job_id(), cell=cell,
                    owner_id=owner.id, credits=price, credits_month=month, **Generation.option_columns(image_options))
-        for i, (text, image_options) in enumerate(images)
+        for i, ((text, image_options, cell), price) in enumerate(zip(images, prices, strict=True))
     ])
     db.session.add(batch)
     if before_commit is not None:

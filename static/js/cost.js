@@ -43,7 +43,21 @@
 
   function squeeze(text) { return text.replace(/\s+/g, " ").trim(); }
 
+  // A template or a grid is priced by the server's plan (the preview sends #batch-cost and #expected-credits).
+  function usesVariations() {
+    var expand = form.elements.expand;
+    if (expand && expand.value !== "none") return true;
+    return ["x", "y", "z"].some(function (axis) {
+      var select = form.elements["grid_" + axis + "_option"];
+      return select && select.value !== "";
+    });
+  }
+
   function update() {
+    if (usesVariations()) { shown = null; return; }
+    // Found again each time: the preview's answer replaces both elements.
+    bar = document.getElementById("batch-cost");
+    expected = document.getElementById("expected-credits");
     var cost = current();
     expected.value = number(cost.credits);
     var parts = sentence(cost);
