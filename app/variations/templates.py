@@ -67,7 +67,7 @@ def check_wildcards(template: str, lists: Mapping[str, list[str]]) -> None:
 
 
 def _manager(lists: Mapping[str, list[str]]) -> WildcardManager:
-    """dynamicprompts' wildcards read from these lists (in memory, never from files)."""
+    """A wildcard manager reading these lists (in memory, never from files)."""
     manager = WildcardManager(root_map={"": [{name: list(values) for name, values in lists.items()}]})
     manager.sort_wildcards = False  # the list's own order, as its owner wrote it
     return manager
