@@ -146,7 +146,7 @@ class Batch(db.Model):
     # Each prompt's images are consecutive positions: position = (prompt number - 1) × this + (image number - 1).
     images_per_prompt: so.Mapped[int] = so.mapped_column(default=1, server_default="1")
     # A comparison grid's axes as sent, each with its resolved values (app/variations/grids.py); None: no grid.
-    grid: so.Mapped[dict | None] = so.mapped_column(sa.JSON)
+    grid: so.Mapped[dict | None] = so.mapped_column(sa.JSON(none_as_null=True))
     generations: so.Mapped[list[Generation]] = so.relationship(
         back_populates="batch", order_by="Generation.position", cascade="all, delete-orphan"
     )
@@ -191,7 +191,7 @@ class Generation(db.Model):
     requested_seed: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)  # None: the API picks one
     cfg_scale: so.Mapped[float | None]
     # Its place in its batch's comparison grid: {"x": i, "y": j, "z": k}, indexes into the axes' values.
-    cell: so.Mapped[dict | None] = so.mapped_column(sa.JSON)
+    cell: so.Mapped[dict | None] = so.mapped_column(sa.JSON(none_as_null=True))
     attempts: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     max_attempts: so.Mapped[int] = so.mapped_column(default=1, server_default="1")
     provider: so.Mapped[str] = so.mapped_column(sa.String(16))

@@ -13,6 +13,8 @@ OPERATIONS = {
     ("post", "/api/batches/{batch_id}/cancel"), ("get", "/api/images"), ("get", "/api/images/{generation_id}"),
     ("delete", "/api/images/{generation_id}"), ("post", "/api/generations/{generation_id}/cancel"),
     ("post", "/api/generations/{generation_id}/retry"),
+    ("post", "/api/batches/preview"), ("get", "/api/wildcards"), ("post", "/api/wildcards"),
+    ("get", "/api/wildcards/{list_id}"), ("put", "/api/wildcards/{list_id}"), ("delete", "/api/wildcards/{list_id}"),
 }
 
 

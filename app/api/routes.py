@@ -32,6 +32,10 @@ from app.api.schemas import (
     ImageSchema,
     MeSchema,
     PageArgsSchema,
+    PreviewSchema,
+    WildcardListSchema,
+    WildcardRequestSchema,
+    WildcardSchema,
 )
 from app.batches.queries import generations_of
 from app.extensions import csrf, db, limiter
@@ -39,9 +43,10 @@ from app.gallery.pages import MAX_CURSOR_MICROS, Cursor, GalleryFilter, gallery_
 from app.generations import lifecycle, spending
 from app.media.deletion import delete_image
 from app.media.export import export_response
-from app.models import MAX_ID, Batch, Generation
+from app.models import MAX_ID, Batch, Generation, WildcardList
 from app.prompts.submission import Submission
 from app.services import services
+from app.variations import wildcards
 
 bp = ApiBlueprint("api", __name__, url_prefix="/api", description="Batches, images, and who you are.")
 csrf.exempt(bp)  # checked in check_csrf below: token requests need no CSRF token, cookie sessions do
@@ -193,8 +198,7 @@ def _create(submission: Submission, remember: Any = None) -> Response:  # noqa: 
 
     try:
         lifecycle.create_batch(current_user, submission.prompts, submission.options, before_commit=record,
-                               images_per_prompt=submission.images_per_prompt,
-                               expected_credits=submission.expected_credits)
+                               expected_credits=submission.expected_credits, **submission.batch_arguments())
     except lifecycle.PriceChanged as exc:
         raise ApiProblem(409, "price_changed", f"The price changed: this batch costs {exc.credits:g} credits, not "
                          f"{exc.expected:g}; nothing was created or charged. Send expected_credits {exc.credits:g} "
@@ -202,6 +206,15 @@ def _create(submission: Submission, remember: Any = None) -> Response:  # noqa: 
     except spending.OverAllowance as exc:
         raise ApiProblem(402, "over_allowance", str(exc)) from None
     return idempotency.answer(201, answer["body"], answer["location"])
+
+
+@bp.post("/batches/preview")
+@bp.arguments(BatchRequestSchema)
+@bp.response(200, PreviewSchema)
+def preview_batch(submission: Submission) -> dict[str, Any]:
+    """What POST /api/batches would make with this body (its prompts, images and credits), creating nothing."""
+    plan = submission.plan
+    return {"prompts": plan.distinct_prompts, "images": len(plan.images), "credits": plan.credits}
 
 
 @bp.get("/batches")
@@ -282,3 +295,67 @@ def get_image(generation_id: int) -> dict[str, Any]:
 def delete_image_view(generation_id: int) -> None:
     """Delete the image: its row, its file and thumbnail (and its batch, once empty)."""
     delete_image(_image_or_404(generation_id))
+
+
+def _wildcard_body(row: WildcardList) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "values": row.values, "shared": row.shared, "owner_id": row.owner_id,
+            "mine": row.owner_id == current_user.id,
+            "txt_url": url_for("variations.export", list_id=row.id, _external=True)}
+
+
+def _saved(save: Any) -> WildcardList:  # noqa: ANN401
+    """The list `save()` wrote, or its messages as a 422 (a name already taken: 409)."""
+    try:
+        return save()
+    except wildcards.WildcardInvalid as exc:
+        taken = "name" in exc.fields and "already have" in exc.fields["name"]
+        raise ApiProblem(409 if taken else 422, "name_taken" if taken else "invalid", str(exc), exc.fields) from None
+
+
+@bp.get("/wildcards")
+@bp.response(200, WildcardListSchema)
+def list_wildcards() -> dict[str, Any]:
+    """Your wildcard lists by name, then the lists others shared with everyone."""
+    rows = wildcards.own_lists(current_user) + wildcards.shared_lists(current_user)
+    return {"items": [_wildcard_body(row) for row in rows]}
+
+
+@bp.post("/wildcards")
+@bp.arguments(WildcardRequestSchema)
+@bp.response(201, WildcardSchema)
+@bp.alt_response(409, schema=ErrorSchema, description="You already have a list of that name")
+def create_wildcard(body: dict[str, Any]) -> dict[str, Any]:
+    """Make a wildcard list; `__name__` in a template then stands for one of its values."""
+    return _wildcard_body(_saved(lambda: wildcards.save(current_user, body["name"], body["values"], body["shared"])))
+
+
+def _wildcard_or_404(list_id: int, change: bool = False) -> WildcardList:
+    row = (wildcards.owned if change else wildcards.readable)(list_id, current_user) if list_id <= MAX_ID else None
+    if row is None:
+        abort(404)
+    return row
+
+
+@bp.get("/wildcards/<int:list_id>")
+@bp.response(200, WildcardSchema)
+def get_wildcard(list_id: int) -> dict[str, Any]:
+    """One of your lists, or a shared one."""
+    return _wildcard_body(_wildcard_or_404(list_id))
+
+
+@bp.put("/wildcards/<int:list_id>")
+@bp.arguments(WildcardRequestSchema)
+@bp.response(200, WildcardSchema)
+@bp.alt_response(409, schema=ErrorSchema, description="You already have another list of that name")
+def put_wildcard(body: dict[str, Any], list_id: int) -> dict[str, Any]:
+    """Replace one of your lists' name, values and sharing."""
+    row = _wildcard_or_404(list_id, change=True)
+    return _wildcard_body(_saved(lambda: wildcards.save(current_user, body["name"], body["values"], body["shared"],
+                                                        existing=row)))
+
+
+@bp.delete("/wildcards/<int:list_id>")
+@bp.response(204)
+def delete_wildcard(list_id: int) -> None:
+    """Delete one of your lists."""
+    wildcards.delete(_wildcard_or_404(list_id, change=True))

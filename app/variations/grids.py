@@ -224,3 +224,26 @@ def grid_from(raw: Mapping[str, tuple[str, Sequence[object]]]) -> Grid | None:
     if len(set(options)) < len(options):
         raise GridError(list(axes)[-1], "Each axis must vary a different option.")
     return Grid(axes)
+
+
+@dataclass(frozen=True)
+class GridTable:
+    """One grid to draw (one per Z value): its title, column and row headings, and each cell's item by row."""
+
+    title: str | None
+    columns: list[str]
+    rows: list[tuple[str | None, list[Any]]]
+
+
+def tables(grid: Grid, items: Sequence[Any], cell_of: Callable[[Any], Mapping[str, int] | None]) -> list[GridTable]:
+    """The grid's tables with each item (a generation) in its cell; a cell whose item is gone holds None."""
+    placed = {tuple((cell_of(item) or {}).get(axis, 0) for axis in AXES): item for item in items}
+    x, y, z = (grid.axes.get(axis) for axis in AXES)
+    columns = [x.label(i) for i in range(grid.size("x"))] if x else [""]
+    found = []
+    for k in range(grid.size("z")):
+        title = f"{z.title}: {z.label(k)}" if z else None
+        rows = [(y.label(j) if y else None, [placed.get((i, j, k)) for i in range(grid.size("x"))])
+                for j in range(grid.size("y"))]
+        found.append(GridTable(title, columns, rows))
+    return found

@@ -54,9 +54,14 @@ class Plan:
         return [(count, credits, MODELS[model].label) for (credits, model), count in counts.most_common()]
 
     @property
+    def distinct_prompts(self) -> list[str]:
+        """Every prompt the images are made of, once each, in order (a Prompt S/R grid's cells differ)."""
+        return list(dict.fromkeys(image.prompt for image in self.images))
+
+    @property
     def shown_prompts(self) -> list[str]:
         """The first few prompts, for the preview."""
-        return self.prompts[:PREVIEW_PROMPTS]
+        return self.distinct_prompts[:PREVIEW_PROMPTS]
 
     def as_rows(self) -> list[tuple[str, GenerationOptions, dict[str, int] | None]]:
         """The images as create_batch takes them."""

@@ -138,10 +138,30 @@
     if (!dialog() || !dialog().open) return;
     if (event.key === "Tab") return wrapTab(event);
     if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return; // Alt+← is the browser's Back
+    if (event.key === "ArrowUp" || event.key === "ArrowDown") {
+      event.preventDefault();
+      stepColumn(event.key === "ArrowUp" ? -1 : 1);
+      return;
+    }
     if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
     event.preventDefault();
     step(event.key === "ArrowLeft" ? -1 : 1);
   });
+
+  // A comparison grid's cards carry their cell (templates/batches/_card.html): ↑/↓ go to the image above or
+  // below in the same column of the same grid; ←/→ already follow the row, as the cards are in row order.
+  function stepColumn(delta) {
+    var link = current && linkFor(current);
+    var card = link && link.closest("[data-cell-x]");
+    if (!card) return;
+    var y = Number(card.dataset.cellY || 0) + delta;
+    var selector = "[data-cell-x='" + card.dataset.cellX + "'][data-cell-y='" + y + "']" +
+      (card.dataset.cellZ !== undefined ? "[data-cell-z='" + card.dataset.cellZ + "']" : "");
+    var target = document.querySelector(selector + " a[data-view]");
+    if (!target) return;
+    show(target);
+    window.history.replaceState(window.history.state, "", urlWith(current));
+  }
 
   // Capturing: "close" does not bubble.
   document.addEventListener("close", function (event) {
