@@ -54,7 +54,13 @@
   }
 
   function update() {
-    if (usesVariations()) { shown = null; return; }
+    var preview = document.getElementById("variation-preview");
+    if (usesVariations()) {
+      shown = null;
+      if (preview) preview.dispatchEvent(new Event("preview-needed")); // htmx asks the server, debounced
+      return;
+    }
+    if (preview) preview.replaceChildren(); // its prompts were the template's
     // Found again each time: the preview's answer replaces both elements.
     bar = document.getElementById("batch-cost");
     expected = document.getElementById("expected-credits");
@@ -73,6 +79,13 @@
       bar.appendChild(document.createTextNode(parts[2]));
     }
   }
+
+  // Back to plain prompts: an answer still on its way must not overwrite the price computed here.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "variation-preview" && !usesVariations()) {
+      event.detail.shouldSwap = false;
+    }
+  });
 
   form.addEventListener("input", update);
   form.addEventListener("change", update);
