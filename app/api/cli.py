@@ -20,9 +20,9 @@ from app.generations import lifecycle, spending
 from app.models import Status, User, utcnow
 from app.prompts.submission import SUBMITTED_FIELDS, Submission, SubmissionInvalid, validate_submission
 from app.providers.options import OPTION_FIELDS
-from app.variations.templates import EXPAND_MODES
 from app.services import QueueUnavailable, services
 from app.text.wording import count_of
+from app.variations.templates import EXPAND_MODES
 
 tokens_cli = AppGroup("tokens", help="Make, list and revoke API tokens.")
 
