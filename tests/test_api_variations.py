@@ -134,6 +134,6 @@ def test_wildcards_are_per_user_and_a_template_reads_them(accounts_app, ann):
                           json={"prompts": ["a __colors__ fox"], "expand": "combinatorial"})
     assert refused.status_code == 422 and "__colors__" in refused.get_json()["error"]["fields"]["prompts"]
     shared = client.post("/api/wildcards", headers=auth, json={"name": "birds", "values": ["owl"], "shared": True})
-    assert shared.status_code == 422 and "Only an admin" in shared.get_json()["error"]["fields"]["shared"]
+    assert shared.status_code == 403 and "Only an admin" in shared.get_json()["error"]["message"]
     assert client.delete(f"/api/wildcards/{wid}", headers=auth).status_code == 204
     assert count(accounts_app, Generation) == 0

@@ -308,6 +308,8 @@ def _saved(save: Any) -> WildcardList:  # noqa: ANN401
     try:
         return save()
     except wildcards.WildcardInvalid as exc:
+        if "shared" in exc.fields:
+            raise ApiProblem(403, "forbidden", exc.fields["shared"]) from None
         taken = "name" in exc.fields and "already have" in exc.fields["name"]
         raise ApiProblem(409 if taken else 422, "name_taken" if taken else "invalid", str(exc), exc.fields) from None
 
@@ -323,6 +325,7 @@ def list_wildcards() -> dict[str, Any]:
 @bp.post("/wildcards")
 @bp.arguments(WildcardRequestSchema)
 @bp.response(201, WildcardSchema)
+@bp.alt_response(403, schema=ErrorSchema, description="`shared` from a member: only admins share lists")
 @bp.alt_response(409, schema=ErrorSchema, description="You already have a list of that name")
 def create_wildcard(body: dict[str, Any]) -> dict[str, Any]:
     """Make a wildcard list; `__name__` in a template then stands for one of its values."""
@@ -346,6 +349,7 @@ def get_wildcard(list_id: int) -> dict[str, Any]:
 @bp.put("/wildcards/<int:list_id>")
 @bp.arguments(WildcardRequestSchema)
 @bp.response(200, WildcardSchema)
+@bp.alt_response(403, schema=ErrorSchema, description="`shared` from a member: only admins share lists")
 @bp.alt_response(409, schema=ErrorSchema, description="You already have another list of that name")
 def put_wildcard(body: dict[str, Any], list_id: int) -> dict[str, Any]:
     """Replace one of your lists' name, values and sharing."""

@@ -17,6 +17,7 @@ from flask import current_app
 from flask_login import current_user
 from marshmallow import fields, validate
 
+from app.api.errors import ApiProblem
 from app.gallery.pages import GALLERY_STATUSES
 from app.models import MAX_ID, Status
 from app.prompts.forms import MAX_IMAGES_PER_PROMPT
@@ -25,7 +26,7 @@ from app.providers.options import MAX_PROMPT_LENGTH, MODELS, OPTION_FIELDS, OPTI
 from app.text.storable import UNSAFE
 from app.variations.grids import GRID_OPTIONS, MAX_AXIS_VALUES
 from app.variations.templates import EXPAND_MODES, MAX_SAMPLES
-from app.variations.wildcards import MAX_VALUES, NAME
+from app.variations.wildcards import MAX_VALUE_LENGTH, MAX_VALUES, NAME
 
 MAX_PAGE_SIZE = 100
 # Field metadata read by app/api/openapi.py: limits that are settings, and JSON Schema apispec has no name for.
@@ -70,6 +71,15 @@ class StrictFloat(fields.Float):
         if isinstance(value, str):
             raise self.make_error("invalid")
         return super()._validated(value)
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON true or false, never 0, 1 or "yes"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:  # noqa: ANN401
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
 
 
 class WholeNumber(fields.Integer):
@@ -211,6 +221,9 @@ class BatchRequestSchema(_OptionsRequestSchema):  # type: ignore[misc,valid-type
             submission = validate_submission(data["prompts"], options, current_app.config["MAX_PROMPTS_PER_BATCH"],
                                              owner=current_user, max_images=current_app.config["MAX_IMAGES_PER_BATCH"])
         except SubmissionInvalid as exc:
+            if exc.planned:  # rules no schema states: a template's syntax and lists, a grid's cells, the cap
+                raise ApiProblem(422, "variation_refused", "The templates or grid cannot be made as asked; see "
+                                 "fields.", exc.fields) from None
             raise ma.ValidationError(exc.fields) from None  # type: ignore[arg-type]
         return replace(submission, expected_credits=data.get("expected_credits"))
 
@@ -430,10 +443,10 @@ class WildcardRequestSchema(ma.Schema):
 
     name = fields.String(required=True, validate=validate.Regexp(NAME.pattern), metadata={
         "description": "Letters, digits, - and _; unique among your lists"})
-    values = fields.List(fields.String(metadata={"maxLength": MAX_PROMPT_LENGTH, "pattern": STORABLE_TEXT}),
+    values = fields.List(fields.String(metadata={"maxLength": MAX_VALUE_LENGTH, "pattern": STORABLE_TEXT}),
                          required=True, validate=validate.Length(1, MAX_VALUES), metadata={
                              EXTRA_JSON_SCHEMA: {"contains": {"type": "string", "pattern": NOT_BLANK}}})
-    shared = fields.Boolean(load_default=False, metadata={"description": "Admins only: everyone may use it"})
+    shared = StrictBoolean(load_default=False, metadata={"description": "Admins only: everyone may use it"})
 
 
 class WildcardSchema(ma.Schema):

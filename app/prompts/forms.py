@@ -149,6 +149,7 @@ class PromptForm(FlaskForm):
         self.max_prompts = max_prompts
         self.owner, self.max_images = owner, max_images
         self.plan: Plan | None = None  # what the batch makes, once validated
+        self.plan_refused = False  # the fields were fine, but their templates or grid cannot be made
         self.batch_errors: list[str] = []
         self.spending_error: str | None = None  # shown next to the Generate button
 
@@ -221,6 +222,7 @@ class PromptForm(FlaskForm):
             self._refuse({exc.field: str(exc)})
         except PlanRefused as exc:
             self._refuse(exc.fields)
+        self.plan_refused = self.plan is None
         return self.plan is not None
 
     def _refuse(self, fields: dict[str, str]) -> None:

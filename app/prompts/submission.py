@@ -41,8 +41,9 @@ class Submission:
 class SubmissionInvalid(ValueError):
     """The form refused the submission; `fields` maps each field (or "prompts[2]") to its message."""
 
-    def __init__(self, fields: dict[str, str]) -> None:
+    def __init__(self, fields: dict[str, str], planned: bool = False) -> None:
         self.fields = fields
+        self.planned = planned  # refused by the plan (templates, grid, MAX_IMAGES_PER_BATCH), every field fine
         super().__init__("; ".join(f"{name}: {message}" for name, message in fields.items()))
 
 
@@ -109,6 +110,6 @@ def validate_submission(prompts: Sequence[str], options: Mapping[str, object], m
     form = PromptForm(formdata=as_formdata(prompts, options), meta={"csrf": False}, max_prompts=max_prompts,
                       owner=owner, max_images=max_images)
     if not form.validate():
-        raise SubmissionInvalid(_errors(form, label))
+        raise SubmissionInvalid(_errors(form, label), planned=form.plan_refused)
     return Submission(prompts=form.prompt_texts(), options=form.options(), images_per_prompt=form.per_prompt,
                       plan=form.plan)

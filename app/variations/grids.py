@@ -40,6 +40,11 @@ class GridError(ValueError):
         super().__init__(message)
 
 
+def _plain(value: object) -> str:
+    """An axis value as text (the form's values are text; the API's may be numbers or null)."""
+    return "" if value is None else str(value).strip()
+
+
 def _model(text: str) -> Value:
     if text not in MODELS:
         raise ValueError(f"{text!r} is not a model; use {', '.join(MODELS)}.")
@@ -62,8 +67,9 @@ def _ratio(text: str) -> Value:
 
 def _seed(text: str | int) -> Value:
     try:
-        value = int(str(text))
-    except ValueError:
+        number = float(str(text))
+        value = int(number) if number.is_integer() else -1
+    except (ValueError, OverflowError):
         value = -1
     if not 1 <= value <= MAX_SEED:
         raise ValueError(f"{text!r} is not a seed; use whole numbers from 1 to {MAX_SEED:,}.")
@@ -147,7 +153,7 @@ def parse_axis(name: str, option: str, values: Sequence[object]) -> Axis:
     if len(values) > MAX_AXIS_VALUES:
         raise GridError(name, f"{len(values)} values is more than the {MAX_AXIS_VALUES} an axis may hold.")
     try:
-        resolved = tuple(PARSERS[option](value.strip() if isinstance(value, str) else value) for value in values)
+        resolved = tuple(PARSERS[option](_plain(value)) for value in values)
     except ValueError as exc:
         raise GridError(name, str(exc)) from None
     if option == PROMPT_SR and not resolved[0]:

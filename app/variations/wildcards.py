@@ -9,12 +9,13 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import User, WildcardList, utcnow
-from app.providers.options import MAX_PROMPT_LENGTH
 from app.text.storable import UNSAFE
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 NAME_MESSAGE = "Use 1 to 64 letters, digits, - or _ (the list is written __name__ in a prompt)."
-MAX_VALUES = 1_000
+# A list, as JSON, stays well under the API's 1 MiB body limit, whatever its characters.
+MAX_VALUES = 500
+MAX_VALUE_LENGTH = 200
 MAX_FILE_BYTES = 256 * 1024
 
 
@@ -53,8 +54,8 @@ def checked(name: str, values: list[str]) -> tuple[str, list[str]]:
         problems["values"] = "Give the list at least one value, one a line."
     elif len(values) > MAX_VALUES:
         problems["values"] = f"{len(values):,} values is more than the {MAX_VALUES:,} a list may hold."
-    elif any(len(value) > MAX_PROMPT_LENGTH or UNSAFE.search(value) for value in values):
-        problems["values"] = "Each value must be at most 10,000 characters of printable text."
+    elif any(len(value) > MAX_VALUE_LENGTH or UNSAFE.search(value) for value in values):
+        problems["values"] = f"Each value must be at most {MAX_VALUE_LENGTH} characters of printable text."
     if problems:
         raise WildcardInvalid(problems)
     return name, values
