@@ -187,3 +187,17 @@ def test_a_template_reads_the_users_own_list_and_never_another_users_unshared_on
         assert prompts == ["a red fox", "a red owl", "a blue fox", "a blue owl"]
         with pytest.raises(PlanRefused, match="__private__"):
             plan_batch(["a __private__"], GenerationOptions(), expand_mode="combinatorial", lists=lists)
+
+
+def test_a_grid_image_links_back_to_its_grid_from_its_detail_page(app, client):
+    response = post_form(client, "/", ["a fox"], grid_x_option="style_preset", grid_x_values="anime, none")
+    assert response.status_code == 303
+    with app.app_context():
+        generation = db.session.scalars(sa.select(Generation).order_by(Generation.position)).all()[1]
+        generation.file_name, generation.status, generation.width, generation.height = "x.png", "succeeded", 8, 8
+        db.session.commit()
+        gid, batch_id = generation.id, generation.batch_id
+    html = text_of(client.get(f"/images/{gid}").get_data(as_text=True))
+    assert "Grid cellStyle: None" in html  # the <dt> and its <dd>
+    page = client.get(f"/generate/{batch_id}").get_data(as_text=True)
+    assert '<th scope="col">Anime</th>' in page and '<th scope="col">None</th>' in page

@@ -253,3 +253,14 @@ def tables(grid: Grid, items: Sequence[Any], cell_of: Callable[[Any], Mapping[st
                 for j in range(grid.size("y"))]
         found.append(GridTable(title, columns, rows))
     return found
+
+
+def cell_label(generation: Any) -> str:  # noqa: ANN401
+    """Where a generation sits in its batch's grid, for people ("Model: SD 3.5 Flash · Style: Anime"); empty
+    outside a grid."""
+    cell, stored = getattr(generation, "cell", None), getattr(generation.batch, "grid", None)
+    if not cell or not stored:
+        return ""
+    grid = Grid.from_json(stored)
+    return " · ".join(f"{grid.axes[axis].title}: {grid.axes[axis].label(index)}" for axis, index in
+                      sorted(cell.items()) if axis in grid.axes and index < grid.size(axis))
