@@ -35,7 +35,7 @@ def test_a_template_shows_its_prompts_and_price_as_it_is_typed(watched, base_url
     sync_api.expect(page.locator(".preview-prompts li").first).to_have_text("a lighthouse at dawn, oil painting")
     assert page.input_value("#expected-credits") == "36"
     page.locator("#variations").scroll_into_view_if_needed()
-    screenshot(page, "template-preview.png", full_page=True)
+    screenshot(page, "template-preview.png", caret="initial")  # the window: the preview, and the bar below it
     page.fill("#prompts-0", "a {red|blue} __nowhere__ fox")  # a list nobody has: said in the preview
     sync_api.expect(page.locator("#variation-preview .error")).to_contain_text(
         "There is no wildcard list named __nowhere__")
@@ -65,7 +65,7 @@ def test_a_two_by_two_grid_fills_in_live_and_downloads_as_one_png(watched, base_
     assert page.url == url and len(seen) > 2  # filled in by the poll, card by card, without a reload
     assert any(state != "succeeded" for state in seen[0])
     assert grid.locator("td img").count() == 4
-    screenshot(page, "comparison-grid.png", full_page=True)
+    screenshot(page, "comparison-grid.png", full_page=True, caret="initial")
 
     def cell_src(x, y):
         return page.get_attribute(f"[data-cell-x='{x}'][data-cell-y='{y}'] a[data-view]", "data-view-src")
@@ -93,7 +93,7 @@ def test_the_wildcards_page_saves_a_list_a_template_then_reads(watched, base_url
     page.fill("#values", "spring\nsummer\nautumn\nwinter")
     page.click("button:has-text('Save list')")
     sync_api.expect(page.locator("table.wildcards")).to_contain_text("__seasons__")
-    screenshot(page, "wildcards.png", full_page=True)
+    screenshot(page, "wildcards.png", full_page=True, caret="initial")
     open_form(page, base_url, "a lighthouse in __seasons__")
     page.select_option("#expand", "combinatorial")
     sync_api.expect(page.locator("#batch-cost")).to_contain_text("Expands to 4 prompts × 1 image = 4 images")
