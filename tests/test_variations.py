@@ -1,6 +1,7 @@
 """Prompt templates, wildcard lists and grids planned into a batch: the prompts they make, and the price the
 preview shows equal to what create_batch reserves, over a table of cases."""
 
+import io
 import re
 
 import pytest
@@ -201,3 +202,46 @@ def test_a_grid_image_links_back_to_its_grid_from_its_detail_page(app, client):
     assert "Grid cellStyle: None" in html  # the <dt> and its <dd>
     page = client.get(f"/generate/{batch_id}").get_data(as_text=True)
     assert '<th scope="col">Anime</th>' in page and '<th scope="col">None</th>' in page
+
+
+def test_a_huge_axis_value_is_refused_not_an_error(app, client):
+    response = post_form(client, "/", ["a fox"], grid_x_option="negative_prompt", grid_x_values="x" * 200_000)
+    assert response.status_code == 422
+    assert "at most 10,000 characters" in response.get_data(as_text=True)
+
+
+def test_the_wildcards_page_saves_imports_and_exports_a_list(app, client):
+    token = csrf_for(client, "/wildcards/")
+    response = client.post("/wildcards/", data={"csrf_token": token, "name": "colors", "values": "red\n\nblue\n"})
+    assert response.status_code == 303
+    refused = client.post("/wildcards/", data={"csrf_token": token, "name": "colors", "values": "x"})
+    assert refused.status_code == 422 and "You already have a list named colors." in refused.get_data(as_text=True)
+    upload = client.post("/wildcards/import", data={"csrf_token": token, "file": (io.BytesIO(
+        "# birds\nowl\r\nheron\n".encode()), "birds.txt")}, content_type="multipart/form-data")
+    assert upload.status_code == 303
+    with app.app_context():
+        lists = {row.name: (row.id, row.values) for row in db.session.scalars(sa.select(WildcardList))}
+    assert lists["colors"][1] == ["red", "blue"] and lists["birds"][1] == ["owl", "heron"]
+    exported = client.get(f"/wildcards/{lists['birds'][0]}.txt")
+    assert exported.data == b"owl\nheron\n" and 'filename="birds.txt"' in exported.headers["Content-Disposition"]
+    bad = client.post("/wildcards/import", data={"csrf_token": token, "file": (io.BytesIO(b"\xff\xfe\x00"),
+                                                                                 "x.txt")},
+                      content_type="multipart/form-data")
+    assert bad.status_code == 422 and "UTF-8 text" in bad.get_data(as_text=True)
+    assert client.post(f"/wildcards/{lists['colors'][0]}/delete", data={"csrf_token": token}).status_code == 303
+    assert client.get(f"/wildcards/{lists['colors'][0]}").status_code == 404
+
+
+def test_someone_elses_list_is_404_on_the_page(accounts_app):
+    from tests_support import sign_in
+    ada, _ = make_user(accounts_app, "ada@example.com"), make_user(accounts_app, "bob@example.com")
+    with accounts_app.app_context():
+        row = WildcardList(owner_id=ada, name="secret", values=["x"])
+        db.session.add(row)
+        db.session.commit()
+        list_id = row.id
+    client = accounts_app.test_client()
+    sign_in(client, "bob@example.com")
+    assert client.get(f"/wildcards/{list_id}").status_code == 404
+    assert client.get(f"/wildcards/{list_id}.txt").status_code == 404
+    assert "__secret__" not in client.get("/wildcards/").get_data(as_text=True)

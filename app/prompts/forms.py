@@ -48,6 +48,7 @@ VARIATION_FIELDS = ("expand", "samples", *(f"grid_{axis}_{part}" for axis in AXE
 SAMPLES_MESSAGE = f"Use a whole number from 1 to {MAX_SAMPLES:,}."
 EXPAND_CHOICES = [SelectChoice("none", "As typed"), SelectChoice("combinatorial", "Every combination"),
                   SelectChoice("random", "Random picks")]
+AXIS_LENGTH = Length(max=500_000, message=LENGTH_MESSAGE)  # 20 values of 10,000 characters, quoted
 AXIS_CHOICES = [SelectChoice("", "None")] + [SelectChoice(name, OPTION_LABELS[name]) for name in GRID_OPTIONS]
 
 
@@ -135,11 +136,11 @@ class PromptForm(FlaskForm):
     samples = SamplesField("Random picks", default=4, validators=[Optional(), NumberRange(1, MAX_SAMPLES,
                                                                                          message=SAMPLES_MESSAGE)])
     grid_x_option = SelectField("X axis", default="", choices=AXIS_CHOICES)
-    grid_x_values = StringField("X values", filters=[strip_text], validators=[StorableText()])
+    grid_x_values = StringField("X values", filters=[strip_text], validators=[AXIS_LENGTH, StorableText()])
     grid_y_option = SelectField("Y axis", default="", choices=AXIS_CHOICES)
-    grid_y_values = StringField("Y values", filters=[strip_text], validators=[StorableText()])
+    grid_y_values = StringField("Y values", filters=[strip_text], validators=[AXIS_LENGTH, StorableText()])
     grid_z_option = SelectField("Z axis (one grid each)", default="", choices=AXIS_CHOICES)
-    grid_z_values = StringField("Z values", filters=[strip_text], validators=[StorableText()])
+    grid_z_values = StringField("Z values", filters=[strip_text], validators=[AXIS_LENGTH, StorableText()])
 
     max_seed = MAX_SEED  # what the page's "Random" button may roll
 

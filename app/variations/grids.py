@@ -100,7 +100,10 @@ PARSERS: dict[str, Callable[[Any], Value]] = {
 
 def split_values(text: str) -> list[str]:
     """Values as typed in the form: separated by commas, "quoted" where one holds a comma (as A1111 reads them)."""
-    rows = list(csv.reader([" ".join(text.splitlines())], skipinitialspace=True))
+    try:
+        rows = list(csv.reader([" ".join(text.splitlines())], skipinitialspace=True))
+    except csv.Error:  # a field past the csv module's limit: one value, which the length check then refuses
+        return [text]
     return [value.strip() for value in rows[0]] if rows else []
 
 

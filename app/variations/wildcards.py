@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import User, WildcardList, utcnow
@@ -118,7 +119,11 @@ def save(user: User, name: str, values: list[str], shared: bool = False,
     row = existing or WildcardList(owner_id=user.id)
     row.name, row.values, row.shared, row.updated_at = name, values, shared, utcnow()
     db.session.add(row)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same name saved a moment ago by another request
+        db.session.rollback()
+        raise WildcardInvalid({"name": f"You already have a list named {name}."}) from None
     return row
 
 
