@@ -217,7 +217,7 @@ def test_the_wildcards_page_saves_imports_and_exports_a_list(app, client):
     refused = client.post("/wildcards/", data={"csrf_token": token, "name": "colors", "values": "x"})
     assert refused.status_code == 422 and "You already have a list named colors." in refused.get_data(as_text=True)
     upload = client.post("/wildcards/import", data={"csrf_token": token, "file": (io.BytesIO(
-        "# birds\nowl\r\nheron\n".encode()), "birds.txt")}, content_type="multipart/form-data")
+        b"# birds\nowl\r\nheron\n"), "birds.txt")}, content_type="multipart/form-data")
     assert upload.status_code == 303
     with app.app_context():
         lists = {row.name: (row.id, row.values) for row in db.session.scalars(sa.select(WildcardList))}
