@@ -305,7 +305,8 @@ def test_the_terminal_shows_one_line_per_request_and_per_image_and_no_chatter(de
         if re.match(r"(GET|POST|HEAD) ", line):
             assert ACCESS_LINE.fullmatch(line), line
     images = sum(len(statuses) for statuses in default_run.facts["batches"].values())
-    assert len(re.findall(r" image \d+ succeeded in \d+\.\d s", log)) == images == 4
+    # Two prompts, then the README's template (4 prompts) and grid (2 × 2 cells).
+    assert len(re.findall(r" image \d+ succeeded in \d+\.\d s", log)) == images == 12
     for chatter in ("Job OK", "result is kept", "Sweep(", "Listening on", "Starting worker", "Control socket",
                     "Booting worker", "Traceback"):
         assert chatter not in log, chatter
