@@ -48,7 +48,7 @@ def _image_of(generation: Generation | None, stores: Stores) -> Image.Image | No
         stored = stores.get(generation.storage).open(generation.thumb_name or generation.file_name or "")
         data = b"".join(stored.chunks())
         image = Image.open(io.BytesIO(data))
-        image.thumbnail((CELL, CELL))
+        image.thumbnail((CELL - 4, CELL - 4))  # a 2 px margin keeps neighbouring cells apart
         return image.convert("RGB")
     except (StoreError, OSError, ValueError):
         log.warning("grid cell of generation %s could not be read", generation.id)
