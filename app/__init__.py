@@ -100,9 +100,10 @@ def register_blueprints(app: Flask) -> None:
     from app.ops.metrics import bp as metrics_bp
     from app.prompts.edit_routes import bp as edits_bp
     from app.prompts.routes import bp as prompts_bp
+    from app.variations.routes import bp as variations_bp
 
     for blueprint in (prompts_bp, edits_bp, batches_bp, gallery_bp, media_bp, accounts_bp, admin_bp, health_bp,
-                      tokens_bp, api_docs_bp, metrics_bp):
+                      tokens_bp, api_docs_bp, metrics_bp, variations_bp):
         app.register_blueprint(blueprint)
     init_api(app, api_bp)  # flask-smorest registers the API blueprint, documenting each view as it goes
     dashboard.register_dashboard(app)

@@ -246,6 +246,8 @@ class Config:
         # lets a busy worker process's threads and its housekeeper all write at once without queueing.
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 20}
         self.MAX_PROMPTS_PER_BATCH = _int_env("MAX_PROMPTS_PER_BATCH", 10)
+        # The most images one batch may make, templates and grids expanded (each prompt × images × cells).
+        self.MAX_IMAGES_PER_BATCH = _int_env("MAX_IMAGES_PER_BATCH", 100)
         self.DEMO_PROVIDER_DELAY = _float_env("DEMO_PROVIDER_DELAY", 2.0)
         self.GALLERY_PAGE_SIZE = _int_env("GALLERY_PAGE_SIZE", 24)
         self.STABILITY_MAX_ATTEMPTS = _int_env("STABILITY_MAX_ATTEMPTS", 3)

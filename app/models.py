@@ -1,4 +1,5 @@
-"""Database models: users, a Batch of prompts and one Generation per image, tokens, spending, remembered options."""
+"""Database models: users, a Batch of prompts and one Generation per image, tokens, spending, remembered options,
+wildcard lists."""
 
 from __future__ import annotations
 
@@ -145,6 +146,8 @@ class Batch(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     # Each prompt's images are consecutive positions: position = (prompt number - 1) × this + (image number - 1).
     images_per_prompt: so.Mapped[int] = so.mapped_column(default=1, server_default="1")
+    # A comparison grid's axes as sent, each with its resolved values (app/variations/grids.py); None: no grid.
+    grid: so.Mapped[dict | None] = so.mapped_column(sa.JSON(none_as_null=True))
     generations: so.Mapped[list[Generation]] = so.relationship(
         back_populates="batch", order_by="Generation.position", cascade="all, delete-orphan"
     )
@@ -201,6 +204,8 @@ class Generation(db.Model):
     style_preset: so.Mapped[str | None] = so.mapped_column(sa.String(32))
     requested_seed: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)  # None: the API picks one
     cfg_scale: so.Mapped[float | None]
+    # Its place in its batch's comparison grid: {"x": i, "y": j, "z": k}, indexes into the axes' values.
+    cell: so.Mapped[dict | None] = so.mapped_column(sa.JSON(none_as_null=True))
     attempts: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     max_attempts: so.Mapped[int] = so.mapped_column(default=1, server_default="1")
     provider: so.Mapped[str] = so.mapped_column(sa.String(16))
@@ -355,6 +360,22 @@ class IdempotentRequest(db.Model):
     body: so.Mapped[dict] = so.mapped_column(sa.JSON)
     location: so.Mapped[str | None] = so.mapped_column(sa.String(255))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class WildcardList(db.Model):
+    """A named list of values a prompt template picks from as `__name__`: a user's own, or shared by an admin."""
+
+    __tablename__ = "wildcard_lists"
+    __table_args__ = (sa.UniqueConstraint("owner_id", "name", name="uq_wildcard_lists_owner_name"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    owner_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(64))
+    values: so.Mapped[list[str]] = so.mapped_column(sa.JSON, default=list)
+    # Shared lists (an admin's) are read by every user whose own lists have no list of that name.
+    shared: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 
 class LastOptions(db.Model):

@@ -169,3 +169,25 @@ def test_queue_commands_without_redis_say_what_to_set(make_app, command):
     result = make_app(REDIS_URL=None).test_cli_runner().invoke(args=command)
     assert result.exit_code == 1 and "REDIS_URL is not set" in result.output
     assert "Traceback" not in result.output
+
+
+def test_expand_and_a_grid_from_the_shell(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["generate", "a {red|blue} {fox|owl}", "--expand", "combinatorial"])
+    assert result.exit_code == 0, result.output
+    assert "4 images queued" in result.output
+    result = runner.invoke(args=["generate", "a heron", "--grid-x", "model=core,sd3.5-flash",
+                                 "--grid-y", "style_preset=anime,photographic"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        grid_batch = db.session.scalars(sa.select(Batch).order_by(Batch.id.desc())).first()
+        assert grid_batch.grid["x"] == {"option": "model", "values": ["core", "sd3.5-flash"]}
+        cells = [(g.cell, g.model, g.style_preset) for g in grid_batch.generations]
+        assert cells[-1] == ({"x": 1, "y": 1}, "sd3.5-flash", "photographic") and len(cells) == 4
+
+
+def test_a_wrong_grid_flag_is_explained(app):
+    result = app.test_cli_runner().invoke(args=["generate", "a heron", "--grid-x", "model=core,sdxl"])
+    assert result.exit_code == 2 and "grid.x.values: 'sdxl' is not a model" in result.output
+    result = app.test_cli_runner().invoke(args=["generate", "a heron", "--grid-x", "model"])
+    assert result.exit_code == 2 and "OPTION=VALUE1,VALUE2" in result.output

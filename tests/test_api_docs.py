@@ -15,6 +15,9 @@ OPERATIONS = {
     ("post", "/api/generations/{generation_id}/retry"), ("post", "/api/images/{generation_id}/edits"),
     ("post", "/api/edits"),
     ("post", "/api/uploads"),
+    ("post", "/api/generations/{generation_id}/retry"),
+    ("post", "/api/batches/preview"), ("get", "/api/wildcards"), ("post", "/api/wildcards"),
+    ("get", "/api/wildcards/{list_id}"), ("put", "/api/wildcards/{list_id}"), ("delete", "/api/wildcards/{list_id}"),
 }
 
 

@@ -93,7 +93,7 @@ def test_a_refused_edit_answers_422_naming_the_field_and_charges_nothing(account
     response = client.post(f"/api/images/{gid}/edits", json=body, headers=auth)
     assert response.status_code == 422, response.get_json()
     error = response.get_json()["error"]
-    assert error["code"] == "validation_failed" and words in error["fields"][field], error
+    assert error["code"] == "edit_refused" and words in error["fields"][field], error
     assert used(accounts_app) == before and count(accounts_app) == rows
 
 

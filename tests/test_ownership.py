@@ -8,13 +8,16 @@ from tests_support import csrf_for, sign_in
 
 from app.accounts.users import find_user
 from app.extensions import db
+from app.generations import lifecycle
 from app.models import Generation
+from app.providers.options import GenerationOptions
 
 # Every route that takes a batch or generation id, with what its owner (and an admin) gets.
 ROUTES = [
     ("GET", "/generate/{batch}", 200),
     ("GET", "/generate/{batch}/status", 200),
     ("GET", "/generate/{batch}/images.zip", 200),
+    ("GET", "/generate/{grid}/grid.png", 200),
     ("GET", "/api/batches/{batch}", 200),
     ("POST", "/generate/{batch}/cancel", 303),
     ("POST", "/generate/{batch}/retry-failed", 303),
@@ -34,8 +37,8 @@ ROUTES = [
     ("GET", "/all/delete?ids={image}", 200),
     ("GET", "/all/images.zip?ids={image}", 200),
 ]
-COVERED = {path.replace("{batch}", "<int:batch_id>").replace("{image}", "<int:generation_id>")
-           for _, path, _ in ROUTES}
+COVERED = {path.replace("{batch}", "<int:batch_id>").replace("{grid}", "<int:batch_id>")
+           .replace("{image}", "<int:generation_id>") for _, path, _ in ROUTES}
 
 
 @pytest.fixture
@@ -45,7 +48,11 @@ def world(make_app):
     for name in ("admin", "owner", "other"):
         make_user(app, f"{name}@example.com", admin=name == "admin")
     batch_id, (image_id,) = make_images(app, "the owner's lighthouse", owner_email="owner@example.com")
-    return app, {"batch": batch_id, "image": image_id}
+    with app.app_context():  # and a comparison grid of theirs, still queued
+        grid = lifecycle.create_batch(find_user("owner@example.com"), ["a grid"], grid={
+            "x": {"option": "seed", "values": [1]}}, images=[("a grid", GenerationOptions(seed=1), {"x": 0})])
+        grid_id = grid.id
+    return app, {"batch": batch_id, "image": image_id, "grid": grid_id}
 
 
 def client_for(app, who):

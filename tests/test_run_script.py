@@ -290,7 +290,8 @@ def test_beside_it_the_cli_uses_the_runs_url_secret_database_and_queue(request, 
     assert invite.startswith(f"{local.url}/account/password/")
     assert status == 200  # signed with the run's secret key, for an account in the run's database
     batches = local.facts["batches"]
-    assert len(batches) == (2 if local.mode == "none" else 1)  # without --user, accounts refuse the first
+    # Without --user, accounts refuse the first; the template's and the grid's lines make one batch each.
+    assert len(batches) == (4 if local.mode == "none" else 3)
     assert all(statuses and set(statuses) == {"succeeded"} for statuses in batches.values()), batches
     saved = sorted((local.copy / "out").iterdir())
     assert [path.name[:3] for path in saved] == ["001", "002"]
@@ -304,7 +305,8 @@ def test_the_terminal_shows_one_line_per_request_and_per_image_and_no_chatter(de
         if re.match(r"(GET|POST|HEAD) ", line):
             assert ACCESS_LINE.fullmatch(line), line
     images = sum(len(statuses) for statuses in default_run.facts["batches"].values())
-    assert len(re.findall(r" image \d+ succeeded in \d+\.\d s", log)) == images == 4
+    # Two prompts, then the README's template (4 prompts) and grid (2 × 2 cells).
+    assert len(re.findall(r" image \d+ succeeded in \d+\.\d s", log)) == images == 12
     for chatter in ("Job OK", "result is kept", "Sweep(", "Listening on", "Starting worker", "Control socket",
                     "Booting worker", "Traceback"):
         assert chatter not in log, chatter

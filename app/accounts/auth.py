@@ -26,7 +26,7 @@ SIGN_IN_CHECKED_BY_VIEW = {"batches.status"}
 # Where an API token signs a request in: the API itself and the downloads it links to. Nowhere else, so a
 # leaked token cannot reach the account pages (to make more tokens, or to change the password).
 TOKEN_PATH_PREFIX = "/api/"
-TOKEN_ENDPOINTS = {"media.file", "media.thumb", "batches.download_zip"}
+TOKEN_ENDPOINTS = {"media.file", "media.thumb", "batches.download_zip", "batches.grid_image", "variations.export"}
 
 
 def accounts_mode() -> bool:

@@ -28,9 +28,14 @@ def generation_body(generation: Generation) -> dict[str, object]:
         "status": generation.status, "error": generation.error, "api_error_id": generation.api_error_id,
         "attempts": generation.attempts, "queue_ahead": generation.queue_ahead, "seed": generation.seed,
         "created_at": generation.created_at, "started_at": generation.started_at,
-        "finished_at": generation.finished_at, "image": links(generation),
+        "finished_at": generation.finished_at, "image": links(generation), "cell": cell_body(generation.cell),
         "operation": generation.operation, "source_id": generation.source_id,
     }
+
+
+def cell_body(cell: dict[str, int] | None) -> dict[str, int | None] | None:
+    """A generation's place in its batch's grid, every axis named (null where the grid has none)."""
+    return {axis: cell.get(axis) for axis in ("x", "y", "z")} if cell else None
 
 
 def progress_body(progress: Progress) -> dict[str, int]:
@@ -60,6 +65,9 @@ def batch_body(batch_id: int, generations: list[Generation]) -> dict[str, object
                  "reserved": charges.reserved, "refunded": charges.refunded},
         "zip_url": url_for("batches.download_zip", batch_id=batch_id, _external=True),
         "generations": [generation_body(g) for g in generations],
+        "grid": first.batch.grid,
+        "grid_image_url": url_for("batches.grid_image", batch_id=batch_id, _external=True)
+        if first.batch.grid and progress.is_final else None,
     }
 
 

@@ -23,6 +23,7 @@ from app.prompts.submission import SUBMITTED_FIELDS, Submission, SubmissionInval
 from app.providers.options import OPTION_FIELDS
 from app.services import QueueUnavailable, services
 from app.text.wording import count_of
+from app.variations.templates import EXPAND_MODES
 
 tokens_cli = AppGroup("tokens", help="Make, list and revoke API tokens.")
 
@@ -98,15 +99,18 @@ def _owner(email: str | None) -> User:
     return local_user()
 
 
-def _submissions(prompts: list[tuple[str, str]], options: dict[str, str | None]) -> list[Submission]:
-    """The prompts in batches of at most MAX_PROMPTS_PER_BATCH, each checked by the form's rules."""
+def _submissions(prompts: list[tuple[str, str]], options: dict[str, str | None],
+                 owner: User | None = None) -> list[Submission]:
+    """The prompts in batches of at most MAX_PROMPTS_PER_BATCH, each checked by the form's rules (templates read
+    the owner's wildcard lists)."""
     size = current_app.config["MAX_PROMPTS_PER_BATCH"]
     chunks = [prompts[start:start + size] for start in range(0, len(prompts), size)]
     submissions, problems = [], {}
     for chunk in chunks:
         try:
             submissions.append(validate_submission([text for _, text in chunk], options, size,
-                                                   label=lambda index, chunk=chunk: chunk[index][0]))
+                                                   label=lambda index, chunk=chunk: chunk[index][0], owner=owner,
+                                                   max_images=current_app.config["MAX_IMAGES_PER_BATCH"]))
         except SubmissionInvalid as exc:
             problems.update(exc.fields)  # an option's message is the same in every chunk: shown once
     if problems:
@@ -140,7 +144,7 @@ def _create(owner: User, submissions: list[Submission]) -> list[int]:
     for submission in submissions:
         try:
             batch = lifecycle.create_batch(owner, submission.prompts, submission.options,
-                                           images_per_prompt=submission.images_per_prompt)
+                                           **submission.batch_arguments())
         except spending.OverAllowance as exc:
             made = f" ({len(batch_ids)} batches were made before it)" if batch_ids else ""
             click.echo(f"Stopped: {exc}{made}", err=True)
@@ -199,6 +203,17 @@ def option_flags(command: Callable) -> Callable:
     return command
 
 
+def _axis(_context: click.Context, parameter: click.Parameter, value: str | None) -> tuple[str, str] | None:
+    """--grid-x model=core,sd3.5-flash as (option, values as the form's field takes them)."""
+    if value is None:
+        return None
+    option, equals, values = value.partition("=")
+    if not equals or not option.strip():
+        raise click.BadParameter("write it as OPTION=VALUE1,VALUE2 (such as model=core,sd3.5-flash)",
+                                 param=parameter)
+    return option.strip(), values
+
+
 @click.command("generate")
 @with_appcontext
 @click.argument("prompts", nargs=-1)
@@ -206,6 +221,13 @@ def option_flags(command: Callable) -> Callable:
               help="One prompt per line (blank lines skipped); - reads standard input.")
 @option_flags
 @click.option("--images-per-prompt", help="1 to 4 (default 1); a given seed counts up by one per image.")
+@click.option("--expand", type=click.Choice(EXPAND_MODES),
+              help="Prompt templates ({a|b}, __list__): none (default), combinatorial or random.")
+@click.option("--samples", help="Random picks per template with --expand random (default 4).")
+@click.option("--grid-x", callback=_axis, help="A comparison grid's X axis: OPTION=V1,V2 (OPTION: model, "
+              "style_preset, aspect_ratio, seed, cfg_scale, negative_prompt or prompt_sr).")
+@click.option("--grid-y", callback=_axis, help="Its Y axis, as --grid-x.")
+@click.option("--grid-z", callback=_axis, help="Its Z axis (one grid per value), as --grid-x.")
 @click.option("--user", "email", help="Whose batches (required with AUTH_MODE=accounts).")
 @click.option("--wait", is_flag=True, help="Show progress until every image is final.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
@@ -216,8 +238,12 @@ def generate_command(prompts: tuple[str, ...], prompt_file: TextIO | None, email
     given = _prompts(prompts, prompt_file)
     if not given:
         _fail("Give at least one prompt, as arguments or with --file.")
+    for axis in ("x", "y", "z"):
+        option_values[f"grid_{axis}_option"], option_values[f"grid_{axis}_values"] = \
+            option_values.pop(f"grid_{axis}") or (None, None)
     options = {name: option_values.get(name) for name in SUBMITTED_FIELDS}
-    owner, submissions = _owner(email), _submissions(given, options)
+    owner = _owner(email)
+    submissions = _submissions(given, options, owner)
     _require_queue()
     batch_ids = _create(owner, submissions)
     if wait or out:

@@ -38,7 +38,11 @@ from app.api.schemas import (
     ImageSchema,
     MeSchema,
     PageArgsSchema,
+    PreviewSchema,
     UploadSchema,
+    WildcardListSchema,
+    WildcardRequestSchema,
+    WildcardSchema,
 )
 from app.batches.queries import generations_of
 from app.extensions import csrf, db, limiter
@@ -48,9 +52,10 @@ from app.generations.uploads import store_upload
 from app.imaging.uploads import UploadRefused
 from app.media.deletion import delete_image
 from app.media.export import export_response
-from app.models import MAX_ID, Batch, Generation
+from app.models import MAX_ID, Batch, Generation, WildcardList
 from app.prompts.submission import Submission
 from app.services import services
+from app.variations import wildcards
 
 bp = ApiBlueprint("api", __name__, url_prefix="/api", description="Batches, images, and who you are.")
 csrf.exempt(bp)  # checked in check_csrf below: token requests need no CSRF token, cookie sessions do
@@ -175,7 +180,7 @@ def create_batch(headers: dict[str, str], submission: Submission) -> Response:
     at most once per key and day."""
     return _idempotent(headers, lambda record: lifecycle.create_batch(
         current_user, submission.prompts, submission.options, before_commit=record,
-        images_per_prompt=submission.images_per_prompt, expected_credits=submission.expected_credits))
+        expected_credits=submission.expected_credits, **submission.batch_arguments()))
 
 
 def _idempotent(headers: dict[str, str], create: Callable[[Callable[[Batch], None]], object]) -> Response:
@@ -221,7 +226,8 @@ def _create(create: Callable[[Callable[[Batch], None]], object], remember: Any =
     except edits.EditRefused as exc:
         field = exc.field or ("image" if exc.source_id is None else "image_ids")
         message = exc.message if exc.source_id is None or exc.field else f"Image {exc.source_id}: {exc.message}"
-        raise ApiProblem(422, "validation_failed", MESSAGES[422], {field: message}) from None
+        # Its own code: the fields were well-formed, the operation's rules or the image's size refused them.
+        raise ApiProblem(422, "edit_refused", message, {field: message}) from None
     return idempotency.answer(201, answer["body"], answer["location"])
 
 
@@ -229,8 +235,8 @@ EDIT_ANSWERS = (
     (402, "Over the monthly allowance: nothing was created"),
     (404, "No such image of yours (or it has no file)"),
     (409, "It costs other than `expected_credits` (code `price_changed`): nothing was created or charged"),
-    (422, "A field, or the image itself, outside what the operation takes (the API's limits are checked before "
-          "anything is spent): `fields` names it (`image` for the image)"),
+    (422, "A field, or the image itself, outside what the operation takes (code `edit_refused`; the API's limits "
+          "are checked before anything is spent): `fields` names it (`image` for the image)"),
 )
 
 
@@ -282,6 +288,13 @@ def create_edits(headers: dict[str, str], body: dict[str, Any]) -> Response:
     """One operation on several images of yours as one batch, one new image each (every image checked first:
     one refused and nothing is created or charged)."""
     return _edit(headers, body["image_ids"], body)
+@bp.post("/batches/preview")
+@bp.arguments(BatchRequestSchema)
+@bp.response(200, PreviewSchema)
+def preview_batch(submission: Submission) -> dict[str, Any]:
+    """What POST /api/batches would make with this body (its prompts, images and credits), creating nothing."""
+    plan = submission.plan
+    return {"prompts": plan.distinct_prompts, "images": len(plan.images), "credits": plan.credits}
 
 
 @bp.get("/batches")
@@ -382,3 +395,69 @@ def create_upload(files: dict[str, Any]) -> Response:
         raise ApiProblem(422, "upload_refused", str(exc), {"file": str(exc)}) from None
     location = url_for("api.get_image", generation_id=generation.id, _external=True)
     return idempotency.answer(201, ImageSchema().dump(bodies.image_body(generation)), location)
+def _wildcard_body(row: WildcardList) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "values": row.values, "shared": row.shared, "owner_id": row.owner_id,
+            "mine": row.owner_id == current_user.id,
+            "txt_url": url_for("variations.export", list_id=row.id, _external=True)}
+
+
+def _saved(save: Any) -> WildcardList:  # noqa: ANN401
+    """The list `save()` wrote, or its messages as a 422 (a name already taken: 409)."""
+    try:
+        return save()
+    except wildcards.WildcardInvalid as exc:
+        if "shared" in exc.fields:
+            raise ApiProblem(403, "forbidden", exc.fields["shared"]) from None
+        taken = "name" in exc.fields and "already have" in exc.fields["name"]
+        raise ApiProblem(409 if taken else 422, "name_taken" if taken else "invalid", str(exc), exc.fields) from None
+
+
+@bp.get("/wildcards")
+@bp.response(200, WildcardListSchema)
+def list_wildcards() -> dict[str, Any]:
+    """Your wildcard lists by name, then the lists others shared with everyone."""
+    rows = wildcards.own_lists(current_user) + wildcards.shared_lists(current_user)
+    return {"items": [_wildcard_body(row) for row in rows]}
+
+
+@bp.post("/wildcards")
+@bp.arguments(WildcardRequestSchema)
+@bp.response(201, WildcardSchema)
+@bp.alt_response(403, schema=ErrorSchema, description="`shared` from a member: only admins share lists")
+@bp.alt_response(409, schema=ErrorSchema, description="You already have a list of that name")
+def create_wildcard(body: dict[str, Any]) -> dict[str, Any]:
+    """Make a wildcard list; `__name__` in a template then stands for one of its values."""
+    return _wildcard_body(_saved(lambda: wildcards.save(current_user, body["name"], body["values"], body["shared"])))
+
+
+def _wildcard_or_404(list_id: int, change: bool = False) -> WildcardList:
+    row = (wildcards.owned if change else wildcards.readable)(list_id, current_user) if list_id <= MAX_ID else None
+    if row is None:
+        abort(404)
+    return row
+
+
+@bp.get("/wildcards/<int:list_id>")
+@bp.response(200, WildcardSchema)
+def get_wildcard(list_id: int) -> dict[str, Any]:
+    """One of your lists, or a shared one."""
+    return _wildcard_body(_wildcard_or_404(list_id))
+
+
+@bp.put("/wildcards/<int:list_id>")
+@bp.arguments(WildcardRequestSchema)
+@bp.response(200, WildcardSchema)
+@bp.alt_response(403, schema=ErrorSchema, description="`shared` from a member: only admins share lists")
+@bp.alt_response(409, schema=ErrorSchema, description="You already have another list of that name")
+def put_wildcard(body: dict[str, Any], list_id: int) -> dict[str, Any]:
+    """Replace one of your lists' name, values and sharing."""
+    row = _wildcard_or_404(list_id, change=True)
+    return _wildcard_body(_saved(lambda: wildcards.save(current_user, body["name"], body["values"], body["shared"],
+                                                        existing=row)))
+
+
+@bp.delete("/wildcards/<int:list_id>")
+@bp.response(204)
+def delete_wildcard(list_id: int) -> None:
+    """Delete one of your lists."""
+    wildcards.delete(_wildcard_or_404(list_id, change=True))

@@ -7,31 +7,38 @@ document states come from the same constants the form's fields are built from.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import Field, replace
 from typing import Any, get_args
 
 import marshmallow as ma
 from flask import current_app
+from flask_login import current_user
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
+from app.api.errors import ApiProblem
 from app.gallery.pages import GALLERY_OPERATIONS, GALLERY_STATUSES
 from app.generations.edits import SHORTCUTS
 from app.models import MAX_ID, Status
 from app.prompts.forms import MAX_IMAGES_PER_PROMPT
-from app.prompts.submission import SUBMITTED_FIELDS, SubmissionInvalid, validate_submission
+from app.prompts.submission import SUBMITTED_FIELDS, SubmissionInvalid, validate_submission, variation_values
 from app.providers.operations import IMAGE_TO_IMAGE_MODELS, OPERATIONS
 from app.providers.options import (
     MAX_PROMPT_LENGTH,
     MAX_SEED,
     MODELS,
     OPTION_FIELDS,
+    OPTION_NAMES,
     OPTION_TYPES,
     OUTPUT_FORMATS,
     STYLE_PRESETS,
 )
 from app.text.storable import UNSAFE
+from app.variations.grids import GRID_OPTIONS, MAX_AXIS_VALUES
+from app.variations.templates import EXPAND_MODES, MAX_SAMPLES
+from app.variations.wildcards import MAX_VALUE_LENGTH, MAX_VALUES, NAME
 
 MAX_PAGE_SIZE = 100
 # Field metadata read by app/api/openapi.py: limits that are settings, and JSON Schema apispec has no name for.
@@ -76,6 +83,15 @@ class StrictFloat(fields.Float):
         if isinstance(value, str):
             raise self.make_error("invalid")
         return super()._validated(value)
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON true or false, never 0, 1 or "yes"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:  # noqa: ANN401
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
 
 
 class WholeNumber(fields.Integer):
@@ -146,6 +162,40 @@ _OptionsRequestSchema = ma.Schema.from_dict({option.name: _option_in(option) for
                                             name="OptionsRequestSchema")
 
 
+class AxisValue(fields.Field):
+    """One value of a grid axis: a JSON string or number (never a boolean, list or object)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self.make_error("invalid")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.make_error("invalid")
+        return value
+
+    default_error_messages = {"invalid": "Give a string or a number."}
+
+
+AXIS_VALUE_SCHEMA = {"oneOf": [{"type": "string", "maxLength": MAX_PROMPT_LENGTH, "pattern": STORABLE_TEXT},
+                               {"type": "number"}]}
+
+
+class AxisSchema(ma.Schema):
+    """One axis of a comparison grid: the option it varies (as the API names it, or prompt_sr) and its values."""
+
+    option = fields.String(required=True, validate=validate.OneOf(GRID_OPTIONS), metadata={
+        "description": "prompt_sr: the first value is found in the prompt and replaced by each value in turn"})
+    values = fields.List(AxisValue(metadata={EXTRA_JSON_SCHEMA: AXIS_VALUE_SCHEMA}), required=True,
+                         validate=validate.Length(1, MAX_AXIS_VALUES))
+
+
+class GridRequestSchema(ma.Schema):
+    """A comparison grid: X, optionally Y, and Z (one grid per value)."""
+
+    x = fields.Nested(AxisSchema, required=True)
+    y = fields.Nested(AxisSchema)
+    z = fields.Nested(AxisSchema)
+
+
 class BatchRequestSchema(_OptionsRequestSchema):  # type: ignore[misc,valid-type]
     """A new batch: the home form's fields as JSON. Blank prompts are skipped, as the form skips blank rows."""
 
@@ -164,13 +214,28 @@ class BatchRequestSchema(_OptionsRequestSchema):  # type: ignore[misc,valid-type
                        "the batch costs anything else, the answer is 409 and nothing is created or charged. Omit it "
                        "to accept the current price."})
 
+    expand = fields.String(allow_none=True, validate=validate.OneOf(EXPAND_MODES), metadata={
+        "default": "none", "description": "Prompt templates ({a|b}, {2$$a|b|c}, __list__): none (as typed), "
+                                          "combinatorial (every combination) or random (`samples` picks, the same "
+                                          "again with a locked seed)"})
+    samples = WholeNumber(allow_none=True, metadata={"minimum": 1, "maximum": MAX_SAMPLES, "default": 4,
+                                                     "description": "Random picks per template (expand: random)"})
+    grid = fields.Nested(GridRequestSchema, allow_none=True, metadata={
+        "description": "A comparison grid over one prompt: one image per cell"})
+
     @ma.post_load
     def checked_by_the_form(self, data: dict[str, Any], **_kwargs: Any) -> Any:  # noqa: ANN401
         """Hand the values to the home form's rules; its messages become the per-field errors."""
-        options = {name: data.get(name) for name in SUBMITTED_FIELDS}
+        options = {name: data.get(name) for name in (*OPTION_NAMES, "images_per_prompt")}
+        options.update(variation_values(data.get("expand"), data.get("samples"), data.get("grid")))
+        assert set(options) <= set(SUBMITTED_FIELDS)
         try:
-            submission = validate_submission(data["prompts"], options, current_app.config["MAX_PROMPTS_PER_BATCH"])
+            submission = validate_submission(data["prompts"], options, current_app.config["MAX_PROMPTS_PER_BATCH"],
+                                             owner=current_user, max_images=current_app.config["MAX_IMAGES_PER_BATCH"])
         except SubmissionInvalid as exc:
+            if exc.planned:  # rules no schema states: a template's syntax and lists, a grid's cells, the cap
+                raise ApiProblem(422, "variation_refused", "The templates or grid cannot be made as asked; see "
+                                 "fields.", exc.fields) from None
             raise ma.ValidationError(exc.fields) from None  # type: ignore[arg-type]
         return replace(submission, expected_credits=data.get("expected_credits"))
 
@@ -198,6 +263,7 @@ def _operation_field(name: str) -> fields.Field:
     return fields.String(allow_none=True, metadata={**metadata, **_enum(choices)})
 
 
+BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 OPERATION_FIELD_NAMES = sorted({spec.name for op in OPERATIONS.values() for spec in op.fields if spec.kind != "mask"})
 _EditFieldsSchema = ma.Schema.from_dict({
     "operation": fields.String(required=True, metadata={**_enum([*OPERATIONS, *SHORTCUTS], nullable=False),
@@ -209,7 +275,7 @@ _EditFieldsSchema = ma.Schema.from_dict({
                                                       "description": "image-to-image only (default sd3.5-large)"}),
     "mask": fields.String(allow_none=True, metadata={
         "description": "inpaint and erase: a PNG of the image's size, base64; white is changed, black kept",
-        "maxLength": 1_400_000}),
+        "maxLength": 1_400_000, "pattern": BASE64}),
     "seed": WholeNumber(allow_none=True, metadata={"minimum": 0, "maximum": MAX_SEED,
                                                    "description": "0 or null: random"}),
     "style_preset": fields.String(allow_none=True, metadata=_enum(list(STYLE_PRESETS))),
@@ -277,6 +343,30 @@ class LinksSchema(ma.Schema):
     download_url = fields.String(required=True)
 
 
+class CellSchema(ma.Schema):
+    """Indexes into the grid's axes' values (null for an axis the grid does not have)."""
+
+    x = fields.Integer(required=True, allow_none=True)
+    y = fields.Integer(required=True, allow_none=True)
+    z = fields.Integer(required=True, allow_none=True)
+
+
+class GridAxisSchema(ma.Schema):
+    """An axis as sent, its values resolved (a style's "none" is null; numbers are numbers)."""
+
+    option = fields.String(required=True, validate=validate.OneOf(GRID_OPTIONS))
+    values = fields.List(fields.Raw(metadata={EXTRA_JSON_SCHEMA: {"type": ["string", "number", "null"]}}),
+                         required=True)
+
+
+class GridSchema(ma.Schema):
+    """A batch's comparison grid."""
+
+    x = fields.Nested(GridAxisSchema, required=True)
+    y = fields.Nested(GridAxisSchema)
+    z = fields.Nested(GridAxisSchema)
+
+
 class GenerationSchema(ma.Schema):
     """One prompt of a batch and what became of it."""
 
@@ -298,6 +388,8 @@ class GenerationSchema(ma.Schema):
         "description": '"generate" (from text), "upload", or the operation that made it from source_id'})
     source_id = fields.Integer(required=True, allow_none=True, metadata={
         "description": "The image it was made from (null from text, or once that image was deleted)"})
+    cell = fields.Nested(CellSchema, required=True, allow_none=True,
+                         metadata={"description": "Its place in the batch's grid (null without one)"})
 
 
 class ProgressSchema(ma.Schema):
@@ -337,6 +429,10 @@ class BatchSchema(BatchSummarySchema):
     cost = fields.Nested(CostSchema, required=True)
     zip_url = fields.String(required=True)
     generations = fields.List(fields.Nested(GenerationSchema), required=True)
+    grid = fields.Nested(GridSchema, required=True, allow_none=True,
+                         metadata={"description": "The comparison grid (null without one)"})
+    grid_image_url = fields.String(required=True, allow_none=True, metadata={
+        "description": "One labelled PNG of the grid, once every cell is finished (null before, or without a grid)"})
 
 
 class BatchPageSchema(ma.Schema):
@@ -420,6 +516,43 @@ class DeletionSchema(ma.Schema):
 
     status = fields.String(required=True, validate=validate.OneOf(["deleting"]))
     message = fields.String(required=True)
+
+
+class PreviewSchema(ma.Schema):
+    """What a batch request would make, without making anything."""
+
+    prompts = fields.List(fields.String(), required=True, metadata={"description": "Every prompt, in order"})
+    images = fields.Integer(required=True)
+    credits = fields.Float(required=True, metadata={"description": "What the batch would reserve"})
+
+
+class WildcardRequestSchema(ma.Schema):
+    """A wildcard list: written __name__ in a template."""
+
+    name = fields.String(required=True, validate=validate.Regexp(NAME.pattern), metadata={
+        "description": "Letters, digits, - and _; unique among your lists"})
+    values = fields.List(fields.String(metadata={"maxLength": MAX_VALUE_LENGTH, "pattern": STORABLE_TEXT}),
+                         required=True, validate=validate.Length(1, MAX_VALUES), metadata={
+                             EXTRA_JSON_SCHEMA: {"contains": {"type": "string", "pattern": NOT_BLANK}}})
+    shared = StrictBoolean(load_default=False, metadata={"description": "Admins only: everyone may use it"})
+
+
+class WildcardSchema(ma.Schema):
+    """A wildcard list."""
+
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    values = fields.List(fields.String(), required=True)
+    shared = fields.Boolean(required=True)
+    owner_id = fields.Integer(required=True)
+    mine = fields.Boolean(required=True, metadata={"description": "False for a list someone shared"})
+    txt_url = fields.String(required=True, metadata={"description": "The list as a .txt file, one value a line"})
+
+
+class WildcardListSchema(ma.Schema):
+    """Your lists, then those shared with everyone."""
+
+    items = fields.List(fields.Nested(WildcardSchema), required=True)
 
 
 # GET /api/export answers a ZIP, not JSON: the document says so in its own terms.

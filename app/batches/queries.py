@@ -8,7 +8,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from app.extensions import db
-from app.models import Generation, Status
+from app.models import Batch, Generation, Status
 
 _AHEAD = so.aliased(Generation)
 # Built once: constructing this statement per poll cost more than running it. A place in line counts only
@@ -53,3 +53,8 @@ def _with_queue_places(where: sa.ColumnElement[bool], visible: sa.ColumnElement[
         .order_by(Generation.position)
         .options(so.with_expression(Generation.queue_ahead, _QUEUE_AHEAD), so.joinedload(Generation.batch))
     ))
+
+
+def batch_has_grid(batch_id: int) -> bool:
+    """True when the batch is a comparison grid (its page offers the grid's PNG)."""
+    return db.session.scalar(sa.select(Batch.grid.is_not(None)).where(Batch.id == batch_id)) or False

@@ -1,4 +1,5 @@
-"""The live generate page, its poll endpoint, card actions and the batch ZIP (the JSON API is app/api/)."""
+"""The live generate page (a grid batch drawn as its grid), its poll endpoint, card actions, the batch ZIP and the
+grid's PNG (the JSON API is app/api/)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from app.accounts import ownership
 from app.accounts.auth import sign_in_wall
 from app.batches.charges import charges_of
 from app.batches.progress import Progress, changed_since, progress_of, seen_signature
-from app.batches.queries import card_states, generations_by_id, generations_of
+from app.batches.queries import batch_has_grid, card_states, generations_by_id, generations_of
 from app.batches.retries import retry_failed
 from app.batches.titles import batch_title
 from app.generations import lifecycle
@@ -19,6 +20,8 @@ from app.media.archive import batch_zip_response
 from app.models import Generation
 from app.services import services
 from app.text.wording import count_of
+from app.variations.grid_image import render_grid
+from app.variations.grids import Grid, tables
 
 bp = Blueprint("batches", __name__)
 SUBMITTED = "submitted"  # the flash category of the form's "9 images queued." (app/prompts/routes.py)
@@ -37,10 +40,12 @@ def show(batch_id: int) -> str:
     """One card per prompt; htmx keeps them current until every one is final."""
     generations = _generations_or_404(batch_id)
     progress = progress_of(generations)
+    grid = generations[0].batch.grid
     return render_template("batches/generate.html", batch_id=batch_id, created_at=generations[0].created_at,
                            title=batch_title([g.prompt for g in generations]), generations=generations,
                            progress=progress, charges=charges_of(generations), seen=seen_signature(generations),
-                           announcement=_announcement(progress))
+                           announcement=_announcement(progress), has_grid=grid is not None,
+                           grid_tables=tables(Grid.from_json(grid), generations, lambda g: g.cell) if grid else None)
 
 
 def _announcement(progress: Progress) -> str:
@@ -78,7 +83,8 @@ def status(batch_id: int) -> Response | str:
         return Response(status=204)
     changed = generations_by_id([state.id for state in changed_since(states, current, seen)])
     return render_template("batches/_status.html", batch_id=batch_id, progress=progress_of(states),
-                           charges=charges_of(states), seen=current, changed=changed)
+                           charges=charges_of(states), seen=current, changed=changed,
+                           has_grid=changed[0].batch.grid is not None if changed else batch_has_grid(batch_id))
 
 
 def _after_action(batch_id: int, message: str) -> Response | str:
@@ -87,7 +93,8 @@ def _after_action(batch_id: int, message: str) -> Response | str:
         generations = generations_of(batch_id, ownership.visible(Generation.owner_id))
         return render_template("batches/_status.html", batch_id=batch_id, progress=progress_of(generations),
                                charges=charges_of(generations), seen=seen_signature(generations),
-                               changed=generations, progress_oob=True, announcement=message)
+                               changed=generations, progress_oob=True, announcement=message,
+                               has_grid=bool(generations) and generations[0].batch.grid is not None)
     flash(message)
     return redirect(url_for("batches.show", batch_id=batch_id), code=303)
 
@@ -133,3 +140,15 @@ def download_zip(batch_id: int) -> Response:
     if not generations:
         abort(404)
     return batch_zip_response(batch_id, generations, services().stores)
+
+
+@bp.get("/generate/<int:batch_id>/grid.png")
+def grid_image(batch_id: int) -> Response:
+    """The batch's comparison grid as one labelled PNG (cells without an image say why)."""
+    generations = _generations_or_404(batch_id)
+    grid = generations[0].batch.grid
+    if grid is None:
+        abort(404)
+    data = render_grid(Grid.from_json(grid), generations, services().stores)
+    return Response(data, mimetype="image/png",
+                    headers={"Content-Disposition": f'attachment; filename="batch-{batch_id}-grid.png"'})

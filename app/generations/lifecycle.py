@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -26,6 +26,8 @@ from app.providers.options import DEFAULT_OPTIONS, MODELS, OPTION_NAMES, Generat
 from app.services import QueueUnavailable, services
 
 log = logging.getLogger(__name__)
+# One image of a planned batch (app/variations/plan.py): its prompt, options and cell in the batch's grid.
+PlannedRow = tuple[str, GenerationOptions, dict[str, int] | None]
 
 QUEUE_DOWN = "Could not queue this image: the job queue is unavailable. Try again shortly."
 INTERRUPTED = "The worker stopped before this image was finished"
@@ -61,7 +63,8 @@ def _load(generation_id: int) -> Generation | None:
 
 def create_batch(owner: User, prompts: list[str], options: GenerationOptions = DEFAULT_OPTIONS,
                  before_commit: Callable[[Batch], None] | None = None, images_per_prompt: int = 1,
-                 expected_credits: float | None = None) -> Batch:
+                 expected_credits: float | None = None, images: Sequence[PlannedRow] | None = None,
+                 grid: dict | None = None) -> Batch:
     """Reserve the cost, store a batch with `images_per_prompt` queued generations per prompt (job ids chosen
     now), then enqueue. A locked seed counts up per image of a prompt (seeds.nth_seed).
 
@@ -70,10 +73,12 @@ def create_batch(owner: User, prompts: list[str], options: GenerationOptions = D
     keeps its idempotent answer there); if it raises, nothing is created either. With `expected_credits` (the
     price the submitter was shown), a batch that costs anything else raises PriceChanged before any of it.
     """
-    price = price_of(options)
-    images = [NewImage(text, replace(options, seed=seeds.nth_seed(options.seed, n)), price)
-              for text in prompts for n in range(images_per_prompt)]
-    return create_images(owner, images, before_commit, images_per_prompt, expected_credits)
+    if images is None:
+        images = [(text, replace(options, seed=seeds.nth_seed(options.seed, n)), None)
+                  for text in prompts for n in range(images_per_prompt)]
+    rows = [NewImage(text, image_options, price_of(image_options), {"cell": cell})
+            for text, image_options, cell in images]
+    return create_images(owner, rows, before_commit, images_per_prompt, expected_credits, grid=grid)
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ class NewImage:
 
 
 def create_images(owner: User, images: list[NewImage], before_commit: Callable[[Batch], None] | None = None,
-                  images_per_prompt: int = 1, expected_credits: float | None = None) -> Batch:
+                  images_per_prompt: int = 1, expected_credits: float | None = None, grid: dict | None = None) -> Batch:
     """What create_batch does, for rows of any kind (text-to-image, operations on images): reserve their total,
     store the batch and its queued rows in that one transaction, then enqueue them."""
     app_services = services()
@@ -97,7 +102,7 @@ def create_images(owner: User, images: list[NewImage], before_commit: Callable[[
     check_price(total, expected_credits)
     db.session.commit()  # start the transaction with the reservation's write (SQLite takes its lock there)
     month = spending.reserve(owner, total)
-    batch = Batch(owner_id=owner.id, created_at=now, images_per_prompt=images_per_prompt, generations=[
+    batch = Batch(owner_id=owner.id, created_at=now, images_per_prompt=images_per_prompt, grid=grid, generations=[
         Generation(position=i, prompt=image.prompt, provider=app_services.provider.name, created_at=now,
                    heartbeat_at=now, max_attempts=attempts, status=Status.QUEUED, job_id=queue.new_job_id(),
                    owner_id=owner.id, credits=image.credits, credits_month=month,

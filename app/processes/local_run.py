@@ -22,7 +22,7 @@ RECORD_NAME = "local-run.json"
 # Never the API key: a command beside the run needs none, and the record is a file on disk.
 SHARED_SETTINGS = ("DATABASE_URL", "REDIS_URL", "AUTH_MODE", "PUBLIC_URL", "MEDIA_STORAGE", "MEDIA_ROOT",
                    "S3_BUCKET", "S3_ENDPOINT_URL", "S3_REGION", "S3_PREFIX", "MAX_PROMPTS_PER_BATCH",
-                   "DEFAULT_MONTHLY_CREDITS", "MONTHLY_CREDIT_LIMIT")
+                   "MAX_IMAGES_PER_BATCH", "DEFAULT_MONTHLY_CREDITS", "MONTHLY_CREDIT_LIMIT")
 NOT_LOCAL = ("0", "false", "no", "off")
 
 

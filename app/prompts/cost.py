@@ -16,6 +16,7 @@ from app.providers.base import GenerationError
 from app.providers.operations import OPERATIONS
 from app.providers.options import DEFAULT_OPTIONS, MODELS, USD_PER_CREDIT, model_label
 from app.services import QueueUnavailable, services
+from app.variations.plan import Plan
 
 log = logging.getLogger(__name__)
 BALANCE_KEY = "imagegen:stability-balance"
@@ -30,16 +31,17 @@ class BatchCost:
     per_prompt: int
     credits_per_image: float
     model_label: str
+    plan: Plan | None = None  # templates expanded or a grid: the images it makes, each priced
 
     @property
     def images(self) -> int:
         """How many images the batch makes."""
-        return self.prompts * self.per_prompt
+        return len(self.plan.images) if self.plan else self.prompts * self.per_prompt
 
     @property
     def credits(self) -> float:
         """Credits the whole batch costs."""
-        return self.images * self.credits_per_image
+        return self.plan.credits if self.plan else self.images * self.credits_per_image
 
     @property
     def usd(self) -> float:
@@ -48,7 +50,13 @@ class BatchCost:
 
 
 def batch_cost(form: PromptForm) -> BatchCost:
-    """Price the prompts currently in the form with its chosen model, as the reservation will."""
+    """Price the prompts currently in the form with its chosen model, as the reservation will (a planned batch: by
+    its plan, templates expanded and each grid cell priced)."""
+    if form.plan is not None and form.uses_variations:
+        plan = form.plan
+        _, credits_per_image, label = plan.prices[0]
+        return BatchCost(prompts=len(plan.prompts), per_prompt=plan.images_per_prompt,
+                         credits_per_image=credits_per_image, model_label=label, plan=plan)
     return BatchCost(prompts=len(form.prompt_texts()), per_prompt=form.per_prompt,
                      credits_per_image=price_of(form.options()), model_label=form.chosen_model.label)
 

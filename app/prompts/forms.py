@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, Field, FieldList, FloatField, IntegerField, SelectField, TextAreaField
+from wtforms import BooleanField, Field, FieldList, FloatField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 
-from app.models import Generation
+from app.models import Generation, User
 from app.providers.options import (
     ASPECT_RATIOS,
     CFG_SCALE_RANGE,
@@ -28,6 +28,10 @@ from app.providers.options import (
     Model as ModelInfo,
 )
 from app.text.storable import StorableText
+from app.variations.grids import AXES, GRID_OPTIONS, OPTION_LABELS, Grid, GridError, grid_from, split_values
+from app.variations.plan import Plan, PlanRefused, plan_batch
+from app.variations.templates import MAX_SAMPLES
+from app.variations.wildcards import lists_for
 
 LENGTH_MESSAGE = "This is %(length)d characters long; the limit is %(max)d."
 
@@ -39,6 +43,13 @@ CFG_MESSAGE = "Use a number from 1 to 10, or leave it empty."
 
 # Settings of the batch as a whole, shown among the options of each image.
 BATCH_SETTINGS = ("images_per_prompt",)
+# The batch's variations: how its prompts are expanded, and its comparison grid's axes.
+VARIATION_FIELDS = ("expand", "samples", *(f"grid_{axis}_{part}" for axis in AXES for part in ("option", "values")))
+SAMPLES_MESSAGE = f"Use a whole number from 1 to {MAX_SAMPLES:,}."
+EXPAND_CHOICES = [SelectChoice("none", "As typed"), SelectChoice("combinatorial", "Every combination"),
+                  SelectChoice("random", "Random picks")]
+AXIS_LENGTH = Length(max=500_000, message=LENGTH_MESSAGE)  # 20 values of 10,000 characters, quoted
+AXIS_CHOICES = [SelectChoice("", "None")] + [SelectChoice(name, OPTION_LABELS[name]) for name in GRID_OPTIONS]
 
 
 class PlainNumberMixin:
@@ -58,6 +69,12 @@ class SeedField(PlainNumberMixin, IntegerField):
     """The seed: empty (random) or a whole number the API accepts."""
 
     invalid_message = SEED_MESSAGE
+
+
+class SamplesField(PlainNumberMixin, IntegerField):
+    """How many random picks a template makes."""
+
+    invalid_message = SAMPLES_MESSAGE
 
 
 class CfgScaleField(PlainNumberMixin, FloatField):
@@ -113,11 +130,27 @@ class PromptForm(FlaskForm):
                                     description="What the images should not show.",
                                     validators=[Length(max=MAX_PROMPT_LENGTH, message=LENGTH_MESSAGE), StorableText()])
 
+    expand = SelectField("Templates", default="none", choices=EXPAND_CHOICES,
+                         description="{red|blue} fox, {2$$a|b|c}, __list__: every combination, or random picks "
+                                     "(the same picks again with a locked seed).")
+    samples = SamplesField("Random picks", default=4, validators=[Optional(), NumberRange(1, MAX_SAMPLES,
+                                                                                         message=SAMPLES_MESSAGE)])
+    grid_x_option = SelectField("X axis", default="", choices=AXIS_CHOICES)
+    grid_x_values = StringField("X values", filters=[strip_text], validators=[AXIS_LENGTH, StorableText()])
+    grid_y_option = SelectField("Y axis", default="", choices=AXIS_CHOICES)
+    grid_y_values = StringField("Y values", filters=[strip_text], validators=[AXIS_LENGTH, StorableText()])
+    grid_z_option = SelectField("Z axis (one grid each)", default="", choices=AXIS_CHOICES)
+    grid_z_values = StringField("Z values", filters=[strip_text], validators=[AXIS_LENGTH, StorableText()])
+
     max_seed = MAX_SEED  # what the page's "Random" button may roll
 
-    def __init__(self, *args, max_prompts: int = 10, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args, max_prompts: int = 10, owner: User | None = None,  # noqa: ANN002
+                 max_images: int = 100, **kwargs) -> None:  # noqa: ANN003
         super().__init__(*args, **kwargs)
         self.max_prompts = max_prompts
+        self.owner, self.max_images = owner, max_images
+        self.plan: Plan | None = None  # what the batch makes, once validated
+        self.plan_refused = False  # the fields were fine, but their templates or grid cannot be made
         self.batch_errors: list[str] = []
         self.spending_error: str | None = None  # shown next to the Generate button
 
@@ -166,7 +199,45 @@ class PromptForm(FlaskForm):
                 f"{count} prompts is more than the {self.max_prompts} one batch may hold; "
                 f"remove {count - self.max_prompts}."
             )
-        return valid and not self.batch_errors
+        return valid and not self.batch_errors and self._planned()
+
+    @property
+    def uses_variations(self) -> bool:
+        """True when a template is expanded or a grid drawn: the price then comes from the server's plan."""
+        return self.expand.data in ("combinatorial", "random") or any(
+            getattr(self, f"grid_{axis}_option").data for axis in AXES)
+
+    def grid(self) -> Grid | None:
+        """The comparison grid asked for, or None; GridError names the axis that is wrong."""
+        return grid_from({axis: (getattr(self, f"grid_{axis}_option").data or "",
+                                 split_values(getattr(self, f"grid_{axis}_values").data or "")) for axis in AXES})
+
+    def _planned(self) -> bool:
+        """Plan the batch (templates expanded, grid cells, prices); refusals go next to their fields."""
+        mode = self.expand.data if self.expand.data in ("combinatorial", "random") else "none"
+        try:
+            self.plan = plan_batch(self.prompt_texts(), self.options(), self.per_prompt, mode,
+                                   self.samples.data or 1, self.grid(),
+                                   lists_for(self.owner) if mode != "none" else {}, self.max_images)
+        except GridError as exc:
+            self._refuse({exc.field: str(exc)})
+        except PlanRefused as exc:
+            self._refuse(exc.fields)
+        self.plan_refused = self.plan is None
+        return self.plan is not None
+
+    def _refuse(self, fields: dict[str, str]) -> None:
+        """Put each message next to its field: the prompts, the samples, or an axis's values."""
+        for name, message in fields.items():
+            if name == "prompts":
+                self.batch_errors.append(message)
+            else:
+                field = getattr(self, name if name == "samples" else f"grid_{name}_values", None)
+                (field.errors if field is not None else self.batch_errors).append(message)
+
+    def variation_fields(self) -> list[Field]:
+        """The variations' fields, in page order."""
+        return [self._fields[name] for name in VARIATION_FIELDS]
 
     def first_invalid_id(self) -> str | None:
         """The id of the first field, in page order, that a refused submit should focus (None: nothing refused)."""
@@ -175,7 +246,7 @@ class PromptForm(FlaskForm):
                 return entry.id
         if self.batch_errors:
             return self.prompts.entries[0].id
-        for field in self.option_fields():
+        for field in self.option_fields() + self.variation_fields():
             if field.errors:
                 return field.id
         return "generate" if self.spending_error else None
@@ -194,4 +265,5 @@ def reused_form(generation: Generation, max_prompts: int) -> PromptForm:
 def rebuilt_form(form: PromptForm, texts: list[str], **changes: object) -> PromptForm:
     """A copy of the form whose rows are exactly these texts, numbered 0..n-1 (at least one row), with `changes`."""
     data = {name: field.data for name, field in form._fields.items() if name not in ("prompts", "csrf_token")}
-    return PromptForm(formdata=None, data={**data, **changes, "prompts": texts or [""]}, max_prompts=form.max_prompts)
+    return PromptForm(formdata=None, data={**data, **changes, "prompts": texts or [""]}, max_prompts=form.max_prompts,
+                      owner=form.owner, max_images=form.max_images)

@@ -25,7 +25,8 @@ CONFIRM = "Press Generate again to confirm."
 
 def _form(data: dict[str, object] | None = None) -> PromptForm:
     """The form bound to this request's data (or `data`, then the defaults, on GET)."""
-    return PromptForm(max_prompts=current_app.config["MAX_PROMPTS_PER_BATCH"], data=data)
+    return PromptForm(max_prompts=current_app.config["MAX_PROMPTS_PER_BATCH"], data=data, owner=current_user,
+                      max_images=current_app.config["MAX_IMAGES_PER_BATCH"])
 
 
 def _edited(form: PromptForm) -> tuple[str, PromptForm] | None:
@@ -73,9 +74,12 @@ def _row_edit(change: str, form: PromptForm) -> tuple[str, int]:
 def _submit(form: PromptForm) -> Response | tuple[str, int]:
     """Queue the batch at the price the page showed, keeping its options for the next form; else say why not."""
     try:
+        plan = form.plan
         batch = create_batch(current_user, form.prompt_texts(), form.options(), images_per_prompt=form.per_prompt,
                              expected_credits=shown_price(request.form.get("expected_credits")),
-                             before_commit=lambda _batch: memory.remember(current_user, form))
+                             before_commit=lambda _batch: memory.remember(current_user, form),
+                             images=plan.as_rows() if plan else None,
+                             grid=plan.grid.as_json() if plan and plan.grid else None)
     except PriceChanged as exc:
         # Nothing was charged: the same form again, now showing the new price, so a second press confirms it.
         form.spending_error = f"{exc} {CONFIRM}"
@@ -105,6 +109,15 @@ def index() -> Response | tuple[str, int]:
     if not form.validate():
         return _page(form, 422)
     return _submit(form)
+
+
+@bp.post("/preview")
+def preview() -> str:
+    """What the form as typed will make: its count and exact price, and its first prompts, or why it cannot."""
+    form = _form()
+    form.validate()
+    return render_template("prompts/_preview.html", form=form, cost=batch_cost(form), prices=price_table(),
+                           oob=True)
 
 
 @bp.get("/balance")

@@ -18,6 +18,7 @@ from app.providers.operations import OPERATIONS, operation_label
 from app.providers.options import SIZES_1MP, model_label, style_label
 from app.services import services
 from app.text.wording import shortened
+from app.variations.grids import cell_label
 
 
 def utc_time(value: datetime | None) -> str:
@@ -75,6 +76,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(shortened)
     app.add_template_filter(caption)
     app.add_template_filter(operation_label)
+    app.add_template_filter(cell_label)
     app.add_template_global(file_url)
     app.add_template_global(thumb_url)
     app.add_template_global(elapsed_seconds)

@@ -43,7 +43,27 @@
 
   function squeeze(text) { return text.replace(/\s+/g, " ").trim(); }
 
+  // A template or a grid is priced by the server's plan (the preview sends #batch-cost and #expected-credits).
+  function usesVariations() {
+    var expand = form.elements.expand;
+    if (expand && expand.value !== "none") return true;
+    return ["x", "y", "z"].some(function (axis) {
+      var select = form.elements["grid_" + axis + "_option"];
+      return select && select.value !== "";
+    });
+  }
+
   function update() {
+    var preview = document.getElementById("variation-preview");
+    if (usesVariations()) {
+      shown = null;
+      if (preview) preview.dispatchEvent(new Event("preview-needed")); // htmx asks the server, debounced
+      return;
+    }
+    if (preview) preview.replaceChildren(); // its prompts were the template's
+    // Found again each time: the preview's answer replaces both elements.
+    bar = document.getElementById("batch-cost");
+    expected = document.getElementById("expected-credits");
     var cost = current();
     expected.value = number(cost.credits);
     var parts = sentence(cost);
@@ -59,6 +79,13 @@
       bar.appendChild(document.createTextNode(parts[2]));
     }
   }
+
+  // Back to plain prompts: an answer still on its way must not overwrite the price computed here.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "variation-preview" && !usesVariations()) {
+      event.detail.shouldSwap = false;
+    }
+  });
 
   form.addEventListener("input", update);
   form.addEventListener("change", update);

@@ -1,5 +1,5 @@
 // The larger view: a link carrying data-view (templates/media/_view_attrs.html) opens its full image in
-// <dialog id="lightbox">, with previous/next over the page's images in page order, and ?view=<id> in the URL
+// <dialog id="lightbox">, with previous/next over the page's images in page order (and ↑/↓ along a comparison grid's columns), and ?view=<id> in the URL
 // so Back closes it and a link with it opens it. Links are looked up when needed, never bound once: the
 // generate page's cards and the gallery's "Load more" bring new ones at any time.
 (function () {
@@ -154,10 +154,32 @@
     if (!dialog() || !dialog().open) return;
     if (event.key === "Tab") return wrapTab(event);
     if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return; // Alt+← is the browser's Back
+    if (event.key === "ArrowUp" || event.key === "ArrowDown") {
+      if (stepColumn(event.key === "ArrowUp" ? -1 : 1)) event.preventDefault();
+      return;
+    }
     if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
     event.preventDefault();
     step(event.key === "ArrowLeft" ? -1 : 1);
   });
+
+  // A comparison grid's cards carry their cell (templates/batches/_card.html): ↑/↓ go to the image above or
+  // below in the same column of the same grid (true when the image is in a grid); ←/→ already follow the row,
+  // as the cards are in row order.
+  function stepColumn(delta) {
+    var link = current && linkFor(current);
+    var card = link && link.closest("[data-cell-x]");
+    if (!card) return false;
+    var y = Number(card.dataset.cellY || 0) + delta;
+    var selector = "[data-cell-x='" + card.dataset.cellX + "'][data-cell-y='" + y + "']" +
+      (card.dataset.cellZ !== undefined ? "[data-cell-z='" + card.dataset.cellZ + "']" : "");
+    var target = document.querySelector(selector + " a[data-view]");
+    if (target) {
+      show(target);
+      window.history.replaceState(window.history.state, "", urlWith(current));
+    }
+    return true; // in a grid, ↑ / ↓ always mean the column, even at its end
+  }
 
   // Capturing: "close" does not bubble.
   document.addEventListener("close", function (event) {
