@@ -93,7 +93,9 @@ def test_a_refused_edit_answers_422_naming_the_field_and_charges_nothing(account
     response = client.post(f"/api/images/{gid}/edits", json=body, headers=auth)
     assert response.status_code == 422, response.get_json()
     error = response.get_json()["error"]
-    assert error["code"] == "edit_refused" and words in error["fields"][field], error
+    # Text that is no base64 breaks the schema's pattern; the rest are the operation's own rules.
+    code = "validation_failed" if words == "base64" else "edit_refused"
+    assert error["code"] == code and words in error["fields"][field], error
     assert used(accounts_app) == before and count(accounts_app) == rows
 
 
