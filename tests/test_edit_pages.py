@@ -190,3 +190,12 @@ def test_an_operation_not_offered_for_several_is_refused_back_to_the_gallery(app
     _, ids = make_images(app, "a fox")
     response = client.get("/all/edit", query_string={"operation": "inpaint", "ids": ids})
     assert response.status_code == 303 and response.headers["Location"].startswith("/all/")
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_every_operations_page_renders_priced_with_its_fields(client, image, operation):
+    response = client.get(f"/images/{image}/edit/{operation}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'id="batch-cost"' in page and "credits" in page
+    for spec in OPERATIONS[operation].fields:
+        assert f'name="{spec.name}"' in page, spec.name
