@@ -161,6 +161,13 @@ def thumb(token: str, generation_id: int) -> Response:
     return _send(image, thumb_source(image) or "", mimetype or "application/octet-stream")
 
 
+@public.get("/s/")
+@public.get("/s/<path:rest>")
+def unknown(rest: str = "") -> Response:
+    """Anything else under /s/ (a mangled link): 404 signed out too, never the sign-in page."""
+    abort(404)
+
+
 @public.get("/s/<token>/images.zip")
 def download(token: str) -> Response:
     """Every image the link names, in one streamed ZIP."""
