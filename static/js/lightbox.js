@@ -62,10 +62,16 @@
     image.src = data.viewSrc;
     part("lightbox-prompt").textContent = data.viewPrompt;
     part("lightbox-download").href = data.viewDownload;
-    part("lightbox-reuse").href = data.viewReuse;
-    part("lightbox-details").href = data.viewDetails;
+    // A share link's page has neither: its images have no page of their own to reuse or detail.
+    ["reuse", "details"].forEach(function (name) {
+      var target = data["view" + name.charAt(0).toUpperCase() + name.slice(1)];
+      part("lightbox-" + name).hidden = !target;
+      if (target) part("lightbox-" + name).href = target;
+    });
     updateSteps();
     reachPrompt();
+    // static/js/marks.js shows this image's star and rating.
+    dialog().dispatchEvent(new CustomEvent("lightbox:show", { detail: { link: link } }));
   }
 
   // A long prompt scrolls in its own box; only then is it a Tab stop, so the keyboard can scroll it too.
