@@ -382,12 +382,16 @@ class Rating(db.Model):
         sa.CheckConstraint("value BETWEEN 1 AND 5", name="ck_ratings_value"),
         # A page's averages and counts, grouped by image.
         sa.Index("ix_ratings_generation_id_value", "generation_id", "value"),
+        # The rating sort: a person's ratings in gallery order (5 to 1, newest image first), read by keyset.
+        sa.Index("ix_ratings_user_value_image_created_at", "user_id", "value", "image_created_at", "generation_id"),
     )
 
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     generation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("generations.id", ondelete="CASCADE"),
                                                      primary_key=True)
     value: so.Mapped[int]
+    # The image's own created_at, repeated so the rating sort is one index scan (a creation time never changes).
+    image_created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 

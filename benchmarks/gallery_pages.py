@@ -68,7 +68,7 @@ MODEL_WEIGHTS = {"core": 40, "ultra": 15, "sd3.5-large": 15, "sd3.5-large-turbo"
                  "sd3.5-flash": 10}
 WARMUP_REQUESTS = 2
 LOAD_MORE = re.compile(r'<li class="load-more">\s*<a href="([^"]+)"')
-TILE = re.compile(r'<li class="tile">')
+TILE = re.compile(r'<li class="tile[ "]')
 # A handful of real prompt words; the rest of the vocabulary is made-up words of the same shape.
 COMMON_WORDS = (
     "a the of in with and by on at portrait landscape city forest mountain river ocean castle dragon robot cat "
@@ -225,11 +225,12 @@ def load_marks(app: Flask, seed: int) -> tuple[int, int]:
     rng = random.Random(seed)
     with app.app_context():
         viewer = local_user().id
-        ids = list(db.session.scalars(sa.select(Generation.id).where(Generation.file_name.is_not(None))))
+        rows = db.session.execute(sa.select(Generation.id, Generation.created_at)
+                                  .where(Generation.file_name.is_not(None))).all()
         moment = datetime(2026, 1, 1, tzinfo=UTC)
-        ratings = [{"user_id": viewer, "generation_id": i, "value": rng.randint(1, 5), "updated_at": moment}
-                   for i in ids[::RATED_EVERY]]
-        stars = [{"user_id": viewer, "generation_id": i, "created_at": moment} for i in ids[::STARRED_EVERY]]
+        ratings = [{"user_id": viewer, "generation_id": i, "value": rng.randint(1, 5), "image_created_at": made,
+                    "updated_at": moment} for i, made in rows[::RATED_EVERY]]
+        stars = [{"user_id": viewer, "generation_id": i, "created_at": moment} for i, _ in rows[::STARRED_EVERY]]
         if ratings:
             insert_rows(Rating.__table__, ratings)
         if stars:

@@ -345,7 +345,7 @@ def unstar_image(generation_id: int) -> dict[str, Any]:
 def rate_image(body: dict[str, int], generation_id: int) -> dict[str, Any]:
     """Rate an image 1 to 5: your own rating, beside everyone else's (the body shows the average and count)."""
     generation = _viewable_image_or_404(generation_id)
-    marks.set_rating(current_user.id, generation.id, body["rating"])
+    marks.set_rating(current_user.id, generation, body["rating"])
     return _marked(generation)
 
 
@@ -354,7 +354,7 @@ def rate_image(body: dict[str, int], generation_id: int) -> dict[str, Any]:
 def clear_rating(generation_id: int) -> dict[str, Any]:
     """Clear your rating of an image."""
     generation = _viewable_image_or_404(generation_id)
-    marks.set_rating(current_user.id, generation.id, None)
+    marks.set_rating(current_user.id, generation, None)
     return _marked(generation)
 
 

@@ -421,8 +421,8 @@ class ShareLinkRequestSchema(ma.Schema):
 
     image_id = fields.Integer(validate=validate.Range(1, MAX_ID))
     collection_id = fields.Integer(validate=validate.Range(1, MAX_ID))
-    expires_in_days = fields.Integer(required=True, allow_none=True, validate=validate.OneOf([1, 7, 30]),
-                                     metadata={"description": "1, 7 or 30; null: never"})
+    expires_in_days = WholeNumber(required=True, allow_none=True, validate=validate.OneOf([1, 7, 30]),
+                                  metadata={**_enum([1, 7, 30]), "description": "1, 7 or 30; null: never"})
     show_owner = fields.Boolean(load_default=False, metadata={"description": "Show your email on the link's page"})
 
     @ma.validates_schema

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.models import Rating, Star, utcnow
+from app.models import Generation, Rating, Star, utcnow
 
 RATINGS = (1, 2, 3, 4, 5)
 
@@ -61,16 +61,17 @@ def set_star(user_id: int, generation_id: int, starred: bool) -> None:
     _commit_once()
 
 
-def set_rating(user_id: int, generation_id: int, value: int | None) -> None:
+def set_rating(user_id: int, generation: Generation, value: int | None) -> None:
     """Rate 1–5, or clear with None; each person has one rating per image."""
     if value is not None and value not in RATINGS:
         raise ValueError(f"a rating is 1 to 5, not {value!r}")
-    existing = db.session.get(Rating, (user_id, generation_id))
+    existing = db.session.get(Rating, (user_id, generation.id))
     if value is None:
         if existing is not None:
             db.session.delete(existing)
     elif existing is None:
-        db.session.add(Rating(user_id=user_id, generation_id=generation_id, value=value))
+        db.session.add(Rating(user_id=user_id, generation_id=generation.id, value=value,
+                              image_created_at=generation.created_at))
     else:
         existing.value, existing.updated_at = value, utcnow()
     _commit_once()

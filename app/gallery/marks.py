@@ -42,5 +42,5 @@ def rate(generation_id: int) -> Response | str:
     raw = request.form.get("rating", "")
     if raw not in {"0", *map(str, RATINGS)}:
         abort(400)
-    set_rating(current_user.id, generation.id, int(raw) or None)
+    set_rating(current_user.id, generation, int(raw) or None)
     return _answer(generation.id)

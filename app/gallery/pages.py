@@ -142,14 +142,15 @@ def _rating_order(query: sa.Select, cursor: Cursor | None, size: int, viewer: in
                                     Generation.created_at.label("made")).join(Rating, mine)
     unrated = query.with_only_columns(Generation.id.label("gid"), sa.literal(0).label("rank"),
                                       Generation.created_at.label("made")).where(~sa.exists().where(mine))
+    # The rated half walks ix_ratings_user_value_image_created_at: its keys are the rating's own columns.
+    key = sa.tuple_(Rating.value, Rating.image_created_at, Rating.generation_id)
     if cursor is not None and cursor.rating:
-        rated = rated.where(sa.tuple_(Rating.value, Generation.created_at, Generation.id)
-                            < (cursor.rating, cursor.created_at, cursor.id))
+        rated = rated.where(key < (cursor.rating, cursor.created_at, cursor.id))
     elif cursor is not None:
         rated = rated.where(sa.false())
         unrated = unrated.where(sa.tuple_(Generation.created_at, Generation.id) < (cursor.created_at, cursor.id))
     halves = sa.union_all(
-        sa.select(rated.order_by(Rating.value.desc(), Generation.created_at.desc(), Generation.id.desc())
+        sa.select(rated.order_by(Rating.value.desc(), Rating.image_created_at.desc(), Rating.generation_id.desc())
                   .limit(size + 1).subquery()),
         sa.select(unrated.order_by(Generation.created_at.desc(), Generation.id.desc()).limit(size + 1).subquery()),
     ).subquery()

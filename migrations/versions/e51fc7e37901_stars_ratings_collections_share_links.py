@@ -30,10 +30,13 @@ def upgrade():
         sa.Column("generation_id", sa.Integer(), sa.ForeignKey("generations.id", ondelete="CASCADE"),
                   primary_key=True),
         sa.Column("value", sa.Integer(), nullable=False),
+        sa.Column("image_created_at", UTC_TIME, nullable=False),
         sa.Column("updated_at", UTC_TIME, nullable=False),
         sa.CheckConstraint("value BETWEEN 1 AND 5", name="ck_ratings_value"),
     )
     op.create_index("ix_ratings_generation_id_value", "ratings", ["generation_id", "value"])
+    op.create_index("ix_ratings_user_value_image_created_at", "ratings",
+                    ["user_id", "value", "image_created_at", "generation_id"])
     op.create_table(
         "collections",
         sa.Column("id", sa.Integer(), primary_key=True),
