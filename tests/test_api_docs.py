@@ -13,6 +13,13 @@ OPERATIONS = {
     ("post", "/api/batches/{batch_id}/cancel"), ("get", "/api/images"), ("get", "/api/images/{generation_id}"),
     ("delete", "/api/images/{generation_id}"), ("post", "/api/generations/{generation_id}/cancel"),
     ("post", "/api/generations/{generation_id}/retry"),
+    # Stars, ratings, collections and share links (issue 24).
+    ("put", "/api/images/{generation_id}/star"), ("delete", "/api/images/{generation_id}/star"),
+    ("put", "/api/images/{generation_id}/rating"), ("delete", "/api/images/{generation_id}/rating"),
+    ("get", "/api/collections"), ("post", "/api/collections"), ("get", "/api/collections/{collection_id}"),
+    ("patch", "/api/collections/{collection_id}"), ("delete", "/api/collections/{collection_id}"),
+    ("post", "/api/collections/{collection_id}/images"), ("delete", "/api/collections/{collection_id}/images"),
+    ("post", "/api/share-links"), ("get", "/api/share-links"), ("delete", "/api/share-links/{link_id}"),
 }
 
 

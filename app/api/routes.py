@@ -86,6 +86,14 @@ def _from_another_site() -> bool:
 
 
 @bp.before_request
+def refuse_nameless_parameters() -> None:
+    """A query parameter with no name (`?=x`) is no parameter the document offers: refused, not ignored."""
+    if any(not name for name in request.args):
+        raise ApiProblem(422, "validation_failed", "A query parameter has no name.", {"query": "Remove `=…` "
+                         "without a name before it."})
+
+
+@bp.before_request
 def check_csrf() -> None:
     """A request riding on a browser session needs its CSRF token; one signed in with a token does not."""
     if request.method in SAFE_METHODS or (current_user.is_authenticated and request_token() is not None):

@@ -432,6 +432,11 @@ class ShareLinkRequestSchema(ma.Schema):
             raise ma.ValidationError("Send exactly one of image_id and collection_id.", "image_id")
 
 
+# Schema-level JSON Schema apispec has no marshmallow term for, merged into the document by app/api/openapi.py.
+SCHEMA_EXTRAS = {"ShareLinkRequest": {"oneOf": [{"required": ["image_id"], "not": {"required": ["collection_id"]}},
+                                                {"required": ["collection_id"], "not": {"required": ["image_id"]}}]}}
+
+
 class ShareLinkSchema(ma.Schema):
     """A share link; url (with its token) only in the answer that made it."""
 
