@@ -110,6 +110,9 @@ def test_the_members_gallery_and_search_show_nothing_of_the_owners_but_the_colle
     assert "lighthouse" not in gallery and "harbour" not in gallery
     collection = member.get(f"/all/?collection={ids['collection']}").get_data(as_text=True)
     assert "a shared lighthouse" in collection and "harbour" not in collection
+    # Nothing offered that would only answer 404: no Reuse, no Delete, no link to the owner's batch.
+    assert 'title="Reuse prompt and settings"' not in collection and f"/generate/{ids['batch']}" not in collection
+    assert 'title="Delete"' not in collection and 'id="bulk-delete"' in collection.split("hidden>Delete selected")[0]
     assert "Keepers" in member.get("/collections/").get_data(as_text=True)
     listed = member.get(f"/api/images?collection={ids['collection']}").get_json()["items"]
     assert [item["id"] for item in listed] == [ids["shared"]]

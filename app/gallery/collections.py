@@ -21,8 +21,9 @@ bp = Blueprint("collections", __name__)
 
 @bp.app_context_processor
 def labels() -> dict[str, object]:
-    """The words pages use for a collection's visibility and a share link's expiry."""
-    return {"visibility_labels": VISIBILITY_LABELS, "expiry_labels": EXPIRY_LABELS}
+    """The words pages use for a collection's visibility and a share link's expiry, and whether an image is the
+    viewer's own (a shared collection's tiles offer its other members no Reuse, Delete or batch link)."""
+    return {"visibility_labels": VISIBILITY_LABELS, "expiry_labels": EXPIRY_LABELS, "owns": ownership.owns}
 
 
 def _gallery_of(collection: Collection) -> str:
