@@ -93,7 +93,11 @@ def register_blueprints(app: Flask) -> None:
     from app.api.routes import bp as api_bp
     from app.api.token_pages import bp as tokens_bp
     from app.batches.routes import bp as batches_bp
+    from app.gallery.collections import bp as collections_bp
+    from app.gallery.marks import bp as marks_bp
     from app.gallery.routes import bp as gallery_bp
+    from app.gallery.shares import bp as shares_bp
+    from app.gallery.shares import public as shared_bp
     from app.media.routes import bp as media_bp
     from app.ops import dashboard
     from app.ops.health import bp as health_bp
@@ -103,7 +107,8 @@ def register_blueprints(app: Flask) -> None:
     from app.variations.routes import bp as variations_bp
 
     for blueprint in (prompts_bp, edits_bp, batches_bp, gallery_bp, media_bp, accounts_bp, admin_bp, health_bp,
-                      tokens_bp, api_docs_bp, metrics_bp, variations_bp):
+                      tokens_bp, api_docs_bp, metrics_bp, variations_bp, collections_bp, marks_bp, shares_bp,
+                      shared_bp):
         app.register_blueprint(blueprint)
     init_api(app, api_bp)  # flask-smorest registers the API blueprint, documenting each view as it goes
     dashboard.register_dashboard(app)

@@ -250,6 +250,8 @@ class Config:
         self.MAX_IMAGES_PER_BATCH = _int_env("MAX_IMAGES_PER_BATCH", 100)
         self.DEMO_PROVIDER_DELAY = _float_env("DEMO_PROVIDER_DELAY", 2.0)
         self.GALLERY_PAGE_SIZE = _int_env("GALLERY_PAGE_SIZE", 24)
+        # Links that show an image or a collection to people without an account; "off" turns them off for the install.
+        self.SHARE_LINKS = _choice_env("SHARE_LINKS", "on", ("on", "off")) == "on"
         self.STABILITY_MAX_ATTEMPTS = _int_env("STABILITY_MAX_ATTEMPTS", 3)
         self.STABILITY_RETRY_BASE_DELAY = _float_env("STABILITY_RETRY_BASE_DELAY", 2.0)
         self.STABILITY_RATE_LIMIT = _rate_limit_env("STABILITY_RATE_LIMIT", "140/10")

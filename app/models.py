@@ -387,3 +387,125 @@ class LastOptions(db.Model):
     # Form field names to their values, as app/prompts/memory.py writes them.
     options: so.Mapped[dict] = so.mapped_column(sa.JSON)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class Visibility(enum.StrEnum):
+    """Who sees a collection: its owner alone, or the whole team (everyone with an account) as viewers or editors."""
+
+    PRIVATE = "private"
+    TEAM_VIEW = "team-view"
+    TEAM_EDIT = "team-edit"
+
+
+SHARED_VISIBILITIES = (Visibility.TEAM_VIEW.value, Visibility.TEAM_EDIT.value)
+
+
+class Star(db.Model):
+    """One person's star on one image: a keeper."""
+
+    __tablename__ = "stars"
+    __table_args__ = (
+        # The "Starred" filter: a person's stars, joined to the gallery's rows by image.
+        sa.Index("ix_stars_generation_id", "generation_id"),
+    )
+
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    generation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("generations.id", ondelete="CASCADE"),
+                                                     primary_key=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class Rating(db.Model):
+    """One person's rating, 1 to 5, of one image; every reviewer has their own."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        sa.CheckConstraint("value BETWEEN 1 AND 5", name="ck_ratings_value"),
+        # A page's averages and counts, grouped by image.
+        sa.Index("ix_ratings_generation_id_value", "generation_id", "value"),
+        # The rating sort: a person's ratings in gallery order (5 to 1, newest image first), read by keyset.
+        sa.Index("ix_ratings_user_value_image_created_at", "user_id", "value", "image_created_at", "generation_id"),
+    )
+
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    generation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("generations.id", ondelete="CASCADE"),
+                                                     primary_key=True)
+    value: so.Mapped[int]
+    # The image's own created_at, repeated so the rating sort is one index scan (a creation time never changes).
+    image_created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class Collection(db.Model):
+    """A named set of images with a cover, private or shared with the team; deleting it deletes no image."""
+
+    __tablename__ = "collections"
+    __table_args__ = (
+        sa.Index("ix_collections_owner_id_name", "owner_id", "name"),
+        sa.Index("ix_collections_visibility", "visibility"),
+        {"sqlite_autoincrement": True},  # ids appear in URLs: a deleted collection's never names a new one
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    owner_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    visibility: so.Mapped[str] = so.mapped_column(sa.String(16), default=Visibility.PRIVATE,
+                                                  server_default=Visibility.PRIVATE.value)
+    # None: the newest image added stands in.
+    cover_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("generations.id", ondelete="SET NULL"))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    owner: so.Mapped[User | None] = so.relationship()
+
+    @property
+    def is_shared(self) -> bool:
+        """True when the team sees it."""
+        return self.visibility in SHARED_VISIBILITIES
+
+
+class CollectionImage(db.Model):
+    """An image in a collection (an image may be in several)."""
+
+    __tablename__ = "collection_images"
+    __table_args__ = (
+        # Which shared collections hold an image: the ownership check of a team member's request.
+        sa.Index("ix_collection_images_generation_id", "generation_id"),
+    )
+
+    collection_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("collections.id", ondelete="CASCADE"),
+                                                     primary_key=True)
+    generation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("generations.id", ondelete="CASCADE"),
+                                                     primary_key=True)
+    added_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    added_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class ShareLink(db.Model):
+    """A link that shows one image or one collection signed out: only the SHA-256 of its token is kept."""
+
+    __tablename__ = "share_links"
+    __table_args__ = (
+        sa.CheckConstraint("(generation_id IS NULL) <> (collection_id IS NULL)", name="ck_share_links_one_target"),
+        sa.Index("ix_share_links_owner_id_created_at", "owner_id", "created_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    owner_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)  # hex SHA-256 of the token
+    generation_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("generations.id", ondelete="CASCADE"),
+                                                            index=True)
+    collection_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("collections.id", ondelete="CASCADE"),
+                                                            index=True)
+    show_owner: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    expires_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)  # None: never
+    revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    owner: so.Mapped[User | None] = so.relationship()
+    generation: so.Mapped[Generation | None] = so.relationship()
+    collection: so.Mapped[Collection | None] = so.relationship()
+
+    def is_live(self, now: datetime) -> bool:
+        """Neither revoked nor expired at `now`."""
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

@@ -48,9 +48,10 @@ from flask_migrate import upgrade  # noqa: E402
 
 import app.gallery.routes as gallery_routes  # noqa: E402
 from app import create_app  # noqa: E402
+from app.accounts.users import local_user  # noqa: E402
 from app.config import TestConfig  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.models import Batch, Generation  # noqa: E402
+from app.models import Batch, Generation, Rating, Star  # noqa: E402
 from app.providers.options import ASPECT_RATIOS, MAX_SEED, MODELS, STYLE_PRESETS  # noqa: E402
 
 PAGE_SIZE = 24
@@ -67,7 +68,7 @@ MODEL_WEIGHTS = {"core": 40, "ultra": 15, "sd3.5-large": 15, "sd3.5-large-turbo"
                  "sd3.5-flash": 10}
 WARMUP_REQUESTS = 2
 LOAD_MORE = re.compile(r'<li class="load-more">\s*<a href="([^"]+)"')
-TILE = re.compile(r'<li class="tile">')
+TILE = re.compile(r'<li class="tile[ "]')
 # A handful of real prompt words; the rest of the vocabulary is made-up words of the same shape.
 COMMON_WORDS = (
     "a the of in with and by on at portrait landscape city forest mountain river ocean castle dragon robot cat "
@@ -215,6 +216,29 @@ def load_generations(app: Flask, count: int, seed: int) -> LoadStats:
     return maker.stats
 
 
+RATED_EVERY, STARRED_EVERY = 5, 20  # one image in 5 rated by the viewer (1-5 at random), one in 20 starred
+
+
+def load_marks(app: Flask, seed: int) -> tuple[int, int]:
+    """The viewer's (the local user's) ratings and stars on a share of the images: what the rating sort and the
+    Starred filter read. Returns how many of each."""
+    rng = random.Random(seed)
+    with app.app_context():
+        viewer = local_user().id
+        rows = db.session.execute(sa.select(Generation.id, Generation.created_at)
+                                  .where(Generation.file_name.is_not(None))).all()
+        moment = datetime(2026, 1, 1, tzinfo=UTC)
+        ratings = [{"user_id": viewer, "generation_id": i, "value": rng.randint(1, 5), "image_created_at": made,
+                    "updated_at": moment} for i, made in rows[::RATED_EVERY]]
+        stars = [{"user_id": viewer, "generation_id": i, "created_at": moment} for i, _ in rows[::STARRED_EVERY]]
+        if ratings:
+            insert_rows(Rating.__table__, ratings)
+        if stars:
+            insert_rows(Star.__table__, stars)
+        db.session.commit()
+    return len(ratings), len(stars)
+
+
 def settle_postgres(app: Flask) -> None:
     """VACUUM ANALYZE: fresh statistics and set hint bits, so autovacuum does not start in the middle of timing."""
     with app.app_context():
@@ -223,6 +247,8 @@ def settle_postgres(app: Flask) -> None:
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql("VACUUM (ANALYZE) batches")
             connection.exec_driver_sql("VACUUM (ANALYZE) generations")
+            connection.exec_driver_sql("VACUUM (ANALYZE) ratings")
+            connection.exec_driver_sql("VACUUM (ANALYZE) stars")
 
 
 class SqlSpy:
@@ -494,11 +520,16 @@ def measure(app: Flask, args: argparse.Namespace, spy: SqlSpy) -> tuple[list[Tim
     deep = chain_cases(client, "/all/", "", args.page_numbers)
     search = chain_cases(client, SEARCH_URL, f"q={NEEDLE}, ", follow)
     filtered = chain_cases(client, FILTER_URL, "status=filtered&model=ultra, ", follow)
-    say(f"timing {len(deep) + len(search) + len(filtered)} cases x {args.repeat} requests")
+    # Every sort pages by keyset: the same page numbers of each, and the Starred filter.
+    oldest = chain_cases(client, "/all/?sort=oldest", "sort=oldest, ", args.page_numbers)
+    rated = chain_cases(client, "/all/?sort=rating", "sort=rating, ", args.page_numbers)
+    starred = chain_cases(client, "/all/?starred=1", "starred, ", follow)
+    cases = [*deep, *search, *filtered, *oldest, *rated, *starred]
+    say(f"timing {len(cases)} cases x {args.repeat} requests")
     with PageClock().installed() as clock:
-        timings = time_cases(client, [*deep, *search, *filtered], args.repeat, spy, clock)
+        timings = time_cases(client, cases, args.repeat, spy, clock)
     plans = {f"{case.label} ({case.url})": explain(app, client, spy, case.url)
-             for case in (deep[-1], search[0], search[-1], filtered[0])}
+             for case in (deep[-1], search[0], search[-1], filtered[0], oldest[-1], rated[0], rated[-1], starred[-1])}
     return timings, plans
 
 
@@ -523,6 +554,8 @@ def run(args: argparse.Namespace, argv: list[str], tmp: Path) -> Report:
                 upgrade()
                 engine = db.engine
             stats = load_generations(app, args.images, args.seed)
+            rated, starred = load_marks(app, args.seed)
+            say(f"rated {rated:,} and starred {starred:,} images")
             settle_postgres(app)
             spy = SqlSpy(engine)
             # Other work on the machine skews timings; the report says how busy it was.

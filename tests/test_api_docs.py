@@ -18,6 +18,13 @@ OPERATIONS = {
     ("post", "/api/generations/{generation_id}/retry"),
     ("post", "/api/batches/preview"), ("get", "/api/wildcards"), ("post", "/api/wildcards"),
     ("get", "/api/wildcards/{list_id}"), ("put", "/api/wildcards/{list_id}"), ("delete", "/api/wildcards/{list_id}"),
+    # Stars, ratings, collections and share links (issue 24).
+    ("put", "/api/images/{generation_id}/star"), ("delete", "/api/images/{generation_id}/star"),
+    ("put", "/api/images/{generation_id}/rating"), ("delete", "/api/images/{generation_id}/rating"),
+    ("get", "/api/collections"), ("post", "/api/collections"), ("get", "/api/collections/{collection_id}"),
+    ("patch", "/api/collections/{collection_id}"), ("delete", "/api/collections/{collection_id}"),
+    ("post", "/api/collections/{collection_id}/images"), ("delete", "/api/collections/{collection_id}/images"),
+    ("post", "/api/share-links"), ("get", "/api/share-links"), ("delete", "/api/share-links/{link_id}"),
 }
 
 

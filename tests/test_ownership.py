@@ -33,12 +33,19 @@ ROUTES = [
     ("POST", "/api/generations/{image}/cancel", 409),  # already finished: nothing to cancel
     ("POST", "/api/generations/{image}/retry", 409),  # a finished image is not retryable
     ("POST", "/api/batches/{batch}/cancel", 200),
+    # Stars and ratings (tests/test_collections.py walks them for a member of a shared collection too).
+    ("POST", "/images/{image}/star", 303),
+    ("POST", "/images/{image}/rating", 400),  # no rating sent: refused only once the image is found
+    ("PUT", "/api/images/{image}/star", 200),
+    ("DELETE", "/api/images/{image}/rating", 200),
     # The gallery's bulk routes take their ids in the query (POST /all/delete: tests/test_gallery_bulk.py).
     ("GET", "/all/delete?ids={image}", 200),
     ("GET", "/all/images.zip?ids={image}", 200),
 ]
 COVERED = {path.replace("{batch}", "<int:batch_id>").replace("{grid}", "<int:batch_id>")
            .replace("{image}", "<int:generation_id>") for _, path, _ in ROUTES}
+# A share link's files take the image id after the link's token, which is the check: tests/test_share_links.py.
+COVERED |= {"/s/<token>/images/<int:generation_id>/file", "/s/<token>/images/<int:generation_id>/thumb"}
 
 
 @pytest.fixture

@@ -19,7 +19,10 @@ log = logging.getLogger(__name__)
 # Reachable without signing in: the sign-in pages themselves, health checks and static files.
 OPEN_ENDPOINTS = {"accounts.login", "accounts.set_password_page", "health.healthz", "health.readyz", "static",
                   "api_docs.openapi_json", "api_docs.page",
-                  "metrics.metrics"}  # /metrics checks its own bearer token
+                  "metrics.metrics",  # /metrics checks its own bearer token
+                  # A share link's page and files: the token in the path is the check (app/gallery/shares.py).
+                  "shared.page", "shared.file", "shared.thumb", "shared.download",
+                  "shared.unknown"}
 # Views that check the session inside their own query and apply sign_in_wall themselves when it finds nothing:
 # the generate page's poll, which is answered by one query.
 SIGN_IN_CHECKED_BY_VIEW = {"batches.status"}

@@ -8,9 +8,11 @@ from flask import url_for
 
 from app.batches.charges import charges_of
 from app.batches.progress import Progress, progress_of
+from app.curation.collections import CollectionSummary
+from app.curation.marks import NO_MARKS, Marks
 from app.generations.lifecycle import price_of
 from app.media.urls import file_url, thumb_url
-from app.models import Batch, Generation
+from app.models import Batch, Generation, ShareLink
 
 
 def links(generation: Generation) -> dict[str, str | None] | None:
@@ -78,9 +80,15 @@ def batch_summary(batch: Batch, progress: Progress, finished_at: datetime | None
             "progress": progress_body(progress)}
 
 
-def image_body(generation: Generation) -> dict[str, object]:
-    """An image with all its metadata and links."""
-    return {
+def marks_body(marks: Marks) -> dict[str, object]:
+    """The viewer's star and rating of an image, and everyone's average and count."""
+    return {"starred": marks.starred, "my_rating": marks.my_rating, "rating_average": marks.average,
+            "rating_count": marks.count}
+
+
+def image_body(generation: Generation, marks: Marks = NO_MARKS) -> dict[str, object]:
+    """An image with all its metadata and links, and the viewer's marks."""
+    return {**marks_body(marks),
         "id": generation.id, "batch_id": generation.batch_id, "owner_id": generation.owner_id,
         "position": generation.position, "prompt": generation.prompt, "status": generation.status,
         "options": generation.options.as_dict(), "seed": generation.seed, "provider": generation.provider,
@@ -90,3 +98,23 @@ def image_body(generation: Generation) -> dict[str, object]:
         "finished_at": generation.finished_at, "operation": generation.operation, "source_id": generation.source_id,
         **(links(generation) or {}),
     }
+
+
+def collection_body(summary: CollectionSummary, may_edit: bool) -> dict[str, object]:
+    """A collection with its count and cover."""
+    collection = summary.collection
+    return {"id": collection.id, "name": collection.name, "visibility": collection.visibility,
+            "owner_id": collection.owner_id, "cover_id": summary.cover_id, "image_count": summary.count,
+            "may_edit": may_edit, "created_at": collection.created_at,
+            "images_url": url_for("api.list_images", collection=collection.id, _external=True),
+            "zip_url": url_for("collections.download", collection_id=collection.id, _external=True)}
+
+
+def share_link_body(link: ShareLink, url: str | None = None) -> dict[str, object]:
+    """A share link; its url only when it was just made (only the token's hash is kept)."""
+    body: dict[str, object] = {"id": link.id, "image_id": link.generation_id, "collection_id": link.collection_id,
+                               "show_owner": link.show_owner, "created_at": link.created_at,
+                               "expires_at": link.expires_at}
+    if url is not None:
+        body["url"] = url
+    return body

@@ -8,10 +8,11 @@ from typing import Any
 
 from flask import Flask, Request
 from flask_smorest import Api, Blueprint
+from marshmallow import RAISE
 from marshmallow.fields import Field
 from webargs.flaskparser import FlaskParser
 
-from app.api.schemas import EXTRA_JSON_SCHEMA, SETTING_LIMITS, ErrorSchema
+from app.api.schemas import EXTRA_JSON_SCHEMA, SCHEMA_EXTRAS, SETTING_LIMITS, ErrorSchema
 
 SECURITY_SCHEME = "bearerAuth"
 
@@ -26,7 +27,10 @@ class JsonApi(Api):
 
 
 class JsonParser(FlaskParser):
-    """webargs' parser, where whatever the JSON parser gives up on is invalid JSON (a 400), never a 500."""
+    """webargs' parser, where whatever the JSON parser gives up on is invalid JSON (a 400), never a 500, and a query
+    parameter the document does not offer is refused (422), as an unknown body field is, never silently ignored."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE, "querystring": RAISE}
 
     def _raw_load_json(self, req: Request) -> Any:  # noqa: ANN401
         try:
@@ -42,6 +46,7 @@ class ApiBlueprint(Blueprint):
     """flask-smorest's Blueprint reading request bodies with JsonParser."""
 
     ARGUMENTS_PARSER = JsonParser()
+
 
 
 def _extra_schema(config: Mapping[str, Any]) -> Callable[..., dict[str, Any]]:
@@ -75,6 +80,8 @@ def init_api(app: Flask, blueprint: Any) -> JsonApi:  # noqa: ANN401
     api.spec.components.security_scheme(SECURITY_SCHEME, {"type": "http", "scheme": "bearer",
                                                           "description": "A personal access token, igk_…"})
     api.register_blueprint(blueprint)
+    for name, extra in SCHEMA_EXTRAS.items():
+        api.spec.components.schemas[name].update(extra)
     return api
 
 

@@ -26,6 +26,11 @@ from app.api.schemas import (
     BatchRequestSchema,
     BatchSchema,
     CanceledSchema,
+    CollectionChangeSchema,
+    CollectionListSchema,
+    CollectionPatchSchema,
+    CollectionRequestSchema,
+    CollectionSchema,
     DeleteAccountSchema,
     DeletionSchema,
     EditRequestSchema,
@@ -34,17 +39,23 @@ from app.api.schemas import (
     GenerationSchema,
     IdempotencyHeaderSchema,
     ImageArgsSchema,
+    ImageIdsSchema,
     ImagePageSchema,
     ImageSchema,
     MeSchema,
     PageArgsSchema,
     PreviewSchema,
+    RatingSchema,
+    ShareLinkListSchema,
+    ShareLinkRequestSchema,
+    ShareLinkSchema,
     UploadSchema,
     WildcardListSchema,
     WildcardRequestSchema,
     WildcardSchema,
 )
 from app.batches.queries import generations_of
+from app.curation import collections, marks, share_links
 from app.extensions import csrf, db, limiter
 from app.gallery.pages import MAX_CURSOR_MICROS, Cursor, GalleryFilter, gallery_page
 from app.generations import edits, lifecycle, spending
@@ -52,7 +63,7 @@ from app.generations.uploads import store_upload
 from app.imaging.uploads import UploadRefused
 from app.media.deletion import delete_image
 from app.media.export import export_response
-from app.models import MAX_ID, Batch, Generation, WildcardList
+from app.models import MAX_ID, Batch, Collection, Generation, ShareLink, WildcardList
 from app.prompts.submission import Submission
 from app.services import services
 from app.variations import wildcards
@@ -89,6 +100,14 @@ def _from_another_site() -> bool:
 
 
 @bp.before_request
+def refuse_nameless_parameters() -> None:
+    """A query parameter with no name (`?=x`) is no parameter the document offers: refused, not ignored."""
+    if any(not name for name in request.args):
+        raise ApiProblem(422, "validation_failed", "A query parameter has no name.", {"query": "Remove `=…` "
+                         "without a name before it."})
+
+
+@bp.before_request
 def check_csrf() -> None:
     """A request riding on a browser session needs its CSRF token; one signed in with a token does not."""
     if request.method in SAFE_METHODS or (current_user.is_authenticated and request_token() is not None):
@@ -120,9 +139,13 @@ def _cursor(raw: str | None) -> Cursor | None:
     """
     if raw is None:
         return None
+    rating = None
+    if raw.count("-") == 2:
+        head, _, raw = raw.partition("-")
+        rating = int(head)
     micros, _, ident = raw.partition("-")
     # Past the largest id or time a row can have, every row comes before it: the same as the largest.
-    return Cursor(min(int(micros), MAX_CURSOR_MICROS), min(int(ident), MAX_ID))
+    return Cursor(min(int(micros), MAX_CURSOR_MICROS), min(int(ident), MAX_ID), rating)
 
 
 @bp.get("/me")
@@ -354,20 +377,29 @@ def retry_generation(generation_id: int) -> dict[str, Any]:
 @bp.arguments(ImageArgsSchema, location="query")
 @bp.response(200, ImagePageSchema)
 def list_images(args: dict[str, Any]) -> dict[str, Any]:
-    """The gallery as /all/ shows it: newest first, searchable by prompt, filtered by status and model."""
+    """The gallery as /all/ shows it: newest first (or oldest, or by your rating), searchable by prompt, filtered by
+    status, model, your stars and a collection."""
     filters = GalleryFilter.from_args({key: str(value) for key, value in args.items()},
-                                      may_filter_owner=current_user.is_admin)
+                                      may_filter_owner=current_user.is_admin, viewer=current_user.id)
+    visible = ownership.visible(Generation.owner_id)
+    if filters.collection is not None:
+        ownership.collection_or_404(filters.collection)
+        visible = ownership.viewable()
     size = args.get("limit") or current_app.config["GALLERY_PAGE_SIZE"]
-    page = gallery_page(_cursor(args.get("before")), size, filters, visible=ownership.visible(Generation.owner_id))
-    return {"items": [bodies.image_body(g) for g in page.items],
+    page = gallery_page(_cursor(args.get("before")), size, filters, visible=visible)
+    found = marks.marks_of([g.id for g in page.items], current_user.id)
+    return {"items": [bodies.image_body(g, found[g.id]) for g in page.items],
             "next": str(page.next_cursor) if page.next_cursor else None}
 
 
 @bp.get("/images/<int:generation_id>")
 @bp.response(200, ImageSchema)
 def get_image(generation_id: int) -> dict[str, Any]:
-    """An image with everything it was made with, and URLs of its file, thumbnail and download."""
-    return bodies.image_body(_image_or_404(generation_id))
+    """An image with everything it was made with, your star and rating, everyone's average, and its URLs.
+
+    Yours, or one of a collection the team shares.
+    """
+    return _marked(_viewable_image_or_404(generation_id))
 
 
 @bp.delete("/images/<int:generation_id>")
@@ -395,6 +427,8 @@ def create_upload(files: dict[str, Any]) -> Response:
         raise ApiProblem(422, "upload_refused", str(exc), {"file": str(exc)}) from None
     location = url_for("api.get_image", generation_id=generation.id, _external=True)
     return idempotency.answer(201, ImageSchema().dump(bodies.image_body(generation)), location)
+
+
 def _wildcard_body(row: WildcardList) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "values": row.values, "shared": row.shared, "owner_id": row.owner_id,
             "mine": row.owner_id == current_user.id,
@@ -461,3 +495,196 @@ def put_wildcard(body: dict[str, Any], list_id: int) -> dict[str, Any]:
 def delete_wildcard(list_id: int) -> None:
     """Delete one of your lists."""
     wildcards.delete(_wildcard_or_404(list_id, change=True))
+
+
+def _marked(generation: Generation) -> dict[str, Any]:
+    """The image body with the caller's marks."""
+    return bodies.image_body(generation, marks.marks_for(generation.id, current_user.id))
+
+
+def _viewable_image_or_404(generation_id: int) -> Generation:
+    """An image the caller may look at and rate: theirs, or one of a collection the team shares."""
+    generation = ownership.viewable_generation_or_404(generation_id)
+    if not generation.has_image:
+        abort(404)
+    return generation
+
+
+@bp.put("/images/<int:generation_id>/star")
+@bp.response(200, ImageSchema)
+def star_image(generation_id: int) -> dict[str, Any]:
+    """Star an image (yours, or one of a collection shared with you); starring twice is the same as once."""
+    generation = _viewable_image_or_404(generation_id)
+    marks.set_star(current_user.id, generation.id, True)
+    return _marked(generation)
+
+
+@bp.delete("/images/<int:generation_id>/star")
+@bp.response(200, ImageSchema)
+def unstar_image(generation_id: int) -> dict[str, Any]:
+    """Take your star off an image."""
+    generation = _viewable_image_or_404(generation_id)
+    marks.set_star(current_user.id, generation.id, False)
+    return _marked(generation)
+
+
+@bp.put("/images/<int:generation_id>/rating")
+@bp.arguments(RatingSchema)
+@bp.response(200, ImageSchema)
+def rate_image(body: dict[str, int], generation_id: int) -> dict[str, Any]:
+    """Rate an image 1 to 5: your own rating, beside everyone else's (the body shows the average and count)."""
+    generation = _viewable_image_or_404(generation_id)
+    marks.set_rating(current_user.id, generation, body["rating"])
+    return _marked(generation)
+
+
+@bp.delete("/images/<int:generation_id>/rating")
+@bp.response(200, ImageSchema)
+def clear_rating(generation_id: int) -> dict[str, Any]:
+    """Clear your rating of an image."""
+    generation = _viewable_image_or_404(generation_id)
+    marks.set_rating(current_user.id, generation, None)
+    return _marked(generation)
+
+
+def _collection_body(collection: Collection) -> dict[str, Any]:
+    return bodies.collection_body(collections.summary(collection), ownership.may_edit_collection(collection))
+
+
+def _owned_collection(collection_id: int) -> Collection:
+    """A collection the caller may rename and delete; a shared one of someone else's is 403, a private one 404."""
+    collection = ownership.collection_or_404(collection_id)
+    if not ownership.owns(collection.owner_id):
+        raise ApiProblem(403, "not_owner", "Only the collection's owner may change or delete it.")
+    return collection
+
+
+def _editable_collection(collection_id: int) -> Collection:
+    """A collection the caller may add images to and remove them from."""
+    collection = ownership.collection_or_404(collection_id)
+    if not ownership.may_edit_collection(collection):
+        raise ApiProblem(403, "view_only", "This collection is shared with you for viewing only.")
+    return collection
+
+
+def _collection_problem(exc: collections.CollectionError) -> ApiProblem:
+    return ApiProblem(422, "invalid", str(exc), {"name": str(exc)})
+
+
+@bp.get("/collections")
+@bp.response(200, CollectionListSchema)
+def list_collections() -> dict[str, Any]:
+    """Your collections and the ones the team shares, by name."""
+    return {"items": [bodies.collection_body(s, ownership.may_edit_collection(s.collection))
+                      for s in collections.summaries(ownership.collection_visible())]}
+
+
+@bp.post("/collections")
+@bp.arguments(CollectionRequestSchema)
+@bp.response(201, CollectionSchema)
+def create_collection(body: dict[str, str]) -> dict[str, Any]:
+    """Make an empty collection: private, or shared with the team as viewers (team-view) or editors (team-edit)."""
+    try:
+        collection = collections.create_collection(current_user, body["name"], body["visibility"])
+    except collections.CollectionError as exc:
+        raise _collection_problem(exc) from None
+    return _collection_body(collection)
+
+
+@bp.get("/collections/<int:collection_id>")
+@bp.response(200, CollectionSchema)
+def get_collection(collection_id: int) -> dict[str, Any]:
+    """A collection; its images are GET /api/images?collection=ID."""
+    return _collection_body(ownership.collection_or_404(collection_id))
+
+
+@bp.patch("/collections/<int:collection_id>")
+@bp.arguments(CollectionPatchSchema)
+@bp.response(200, CollectionSchema)
+@bp.alt_response(403, schema=ErrorSchema, description="Shared with you, but not yours")
+def update_collection(body: dict[str, Any], collection_id: int) -> dict[str, Any]:
+    """Rename it, change who sees it, or choose its cover (one of its images)."""
+    collection = _owned_collection(collection_id)
+    try:
+        collections.update_collection(collection, name=body.get("name"), visibility=body.get("visibility"),
+                                      cover_id=body.get("cover_id"))
+    except collections.CollectionError as exc:
+        raise ApiProblem(422, "invalid", str(exc)) from None
+    return _collection_body(collection)
+
+
+@bp.delete("/collections/<int:collection_id>")
+@bp.response(204)
+@bp.alt_response(403, schema=ErrorSchema, description="Shared with you, but not yours")
+def delete_collection(collection_id: int) -> None:
+    """Delete the collection and its share links; no image is deleted."""
+    collections.delete_collection(_owned_collection(collection_id))
+
+
+@bp.post("/collections/<int:collection_id>/images")
+@bp.arguments(ImageIdsSchema)
+@bp.response(200, CollectionChangeSchema)
+@bp.alt_response(403, schema=ErrorSchema, description="Shared with you for viewing only")
+def add_to_collection(body: dict[str, list[int]], collection_id: int) -> dict[str, Any]:
+    """Add images you may see; one that is missing or someone else's makes it a 404 and adds nothing."""
+    collection = _editable_collection(collection_id)
+    try:
+        changed = collections.add_images(collection, list(dict.fromkeys(body["image_ids"])), current_user)
+    except LookupError:
+        abort(404)
+    return {"changed": changed, "collection": _collection_body(collection)}
+
+
+@bp.delete("/collections/<int:collection_id>/images")
+@bp.arguments(ImageIdsSchema)
+@bp.response(200, CollectionChangeSchema)
+@bp.alt_response(403, schema=ErrorSchema, description="Shared with you for viewing only")
+def remove_from_collection(body: dict[str, list[int]], collection_id: int) -> dict[str, Any]:
+    """Take images out of the collection (they stay in the gallery)."""
+    collection = _editable_collection(collection_id)
+    changed = collections.remove_images(collection, list(dict.fromkeys(body["image_ids"])))
+    return {"changed": changed, "collection": _collection_body(collection)}
+
+
+def _share_links_on() -> None:
+    if not current_app.config["SHARE_LINKS"]:
+        raise ApiProblem(404, "share_links_off", "Share links are turned off on this install (SHARE_LINKS=off).")
+
+
+@bp.post("/share-links")
+@bp.arguments(ShareLinkRequestSchema)
+@bp.response(201, ShareLinkSchema)
+def create_share_link(body: dict[str, Any]) -> dict[str, Any]:
+    """A link that shows one of your images or collections signed out, until it expires or you revoke it.
+
+    The answer's url holds the link's token; it is shown only here (the install keeps only its hash).
+    """
+    _share_links_on()
+    target: dict[str, Any] = {}
+    if "image_id" in body:
+        target["generation"] = _image_or_404(body["image_id"])
+    else:
+        target["collection"] = _owned_collection(body["collection_id"])
+    made = share_links.create_link(current_user, expires_in_days=body["expires_in_days"],
+                                   show_owner=body["show_owner"], **target)
+    return bodies.share_link_body(made.link, url_for("shared.page", token=made.token, _external=True))
+
+
+@bp.get("/share-links")
+@bp.response(200, ShareLinkListSchema)
+def list_share_links() -> dict[str, Any]:
+    """Your live share links, newest first (without their tokens, which only their answer to POST held)."""
+    _share_links_on()
+    return {"items": [bodies.share_link_body(link)
+                      for link in share_links.live_links(ShareLink.owner_id == current_user.id)]}
+
+
+@bp.delete("/share-links/<int:link_id>")
+@bp.response(204)
+def revoke_share_link(link_id: int) -> None:
+    """Revoke a link: its page and files answer 404 from now on."""
+    _share_links_on()
+    link = share_links.link_or_none(link_id, ShareLink.owner_id == current_user.id)
+    if link is None:
+        abort(404)
+    share_links.revoke(link)

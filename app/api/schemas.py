@@ -44,7 +44,7 @@ MAX_PAGE_SIZE = 100
 # Field metadata read by app/api/openapi.py: limits that are settings, and JSON Schema apispec has no name for.
 SETTING_LIMITS = "setting_limits"
 EXTRA_JSON_SCHEMA = "json_schema"
-CURSOR_PATTERN = r"^[0-9]{1,17}-[0-9]{1,10}$"
+CURSOR_PATTERN = r"^([0-5]-)?[0-9]{1,17}-[0-9]{1,10}$"  # sorted by rating, the cursor starts with one
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"  # printable ASCII without spaces, as Stripe's keys are
 
 
@@ -333,6 +333,13 @@ class ImageArgsSchema(PageArgsSchema):
     operation = fields.String(validate=validate.OneOf(list(GALLERY_OPERATIONS)),
                               metadata={"description": 'What made it: "generate", "upload" or an operation.'})
     owner = fields.Integer(validate=validate.Range(1, MAX_ID), metadata={"description": "Admins only: one user's."})
+    starred = fields.Boolean(metadata={"description": "Only the images you starred."})
+    sort = fields.String(validate=validate.OneOf(["newest", "oldest", "rating"]),
+                         metadata={"description": "newest (default), oldest, or rating: yours, highest first, unrated "
+                                                  "last"})
+    collection = fields.Integer(validate=validate.Range(1, MAX_ID),
+                                metadata={"description": "Only this collection's images (yours or one the team "
+                                                         "shares; any other answers 404)."})
 
 
 class LinksSchema(ma.Schema):
@@ -469,6 +476,12 @@ class ImageSchema(ma.Schema):
     file_url = fields.String(required=True)
     thumb_url = fields.String(required=True)
     download_url = fields.String(required=True)
+    starred = fields.Boolean(required=True, metadata={"description": "You starred it"})
+    my_rating = fields.Integer(required=True, allow_none=True, validate=validate.Range(1, 5),
+                               metadata={"description": "Your rating, 1 to 5 (null: none)"})
+    rating_average = fields.Float(required=True, allow_none=True,
+                                  metadata={"description": "Everyone's ratings' average (null: none yet)"})
+    rating_count = fields.Integer(required=True, metadata={"description": "How many people rated it"})
 
 
 class ImagePageSchema(ma.Schema):
@@ -566,3 +579,102 @@ class UploadSchema(ma.Schema):
     file = Upload(required=True, metadata={"description": "A PNG, JPEG or WebP image: at most 10 MiB, 4096 × 4096 "
                                                           "pixels and 8,192 on a side; its type is read from the "
                                                           "bytes, never the name; metadata is dropped"})
+class RatingSchema(ma.Schema):
+    """PUT /api/images/{id}/rating."""
+
+    rating = WholeNumber(required=True, validate=validate.Range(1, 5), metadata={"description": "1 to 5"})
+
+
+VISIBILITY_VALUES = ["private", "team-view", "team-edit"]
+COLLECTION_NAME = [validate.Length(1, 100), validate.Regexp(NOT_BLANK)]
+
+
+class CollectionRequestSchema(ma.Schema):
+    """A new collection."""
+
+    name = fields.String(required=True, validate=COLLECTION_NAME)
+    visibility = fields.String(load_default="private", validate=validate.OneOf(VISIBILITY_VALUES),
+                               metadata={"description": "private; team-view: everyone with an account sees its "
+                                                        "images; team-edit: and may add and remove them"})
+
+
+class CollectionPatchSchema(ma.Schema):
+    """Rename, share or unshare, or choose the cover (one of the collection's images)."""
+
+    name = fields.String(validate=COLLECTION_NAME)
+    visibility = fields.String(validate=validate.OneOf(VISIBILITY_VALUES))
+    cover_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+
+
+class ImageIdsSchema(ma.Schema):
+    """POST/DELETE /api/collections/{id}/images."""
+
+    image_ids = fields.List(fields.Integer(validate=validate.Range(1, MAX_ID)), required=True,
+                            validate=validate.Length(1, 100), metadata={"minItems": 1, "maxItems": 100})
+
+
+class CollectionSchema(ma.Schema):
+    """A collection: its name, who sees it, its cover and how many images it holds."""
+
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    visibility = fields.String(required=True, validate=validate.OneOf(VISIBILITY_VALUES))
+    owner_id = fields.Integer(required=True, allow_none=True)
+    cover_id = fields.Integer(required=True, allow_none=True, metadata={"description": "null: no image yet"})
+    image_count = fields.Integer(required=True)
+    may_edit = fields.Boolean(required=True, metadata={"description": "You may add and remove images"})
+    created_at = fields.DateTime(required=True)
+    images_url = fields.String(required=True, metadata={"description": "GET /api/images?collection=ID"})
+    zip_url = fields.String(required=True)
+
+
+class CollectionListSchema(ma.Schema):
+    """Your collections and those the team shares."""
+
+    items = fields.List(fields.Nested(CollectionSchema), required=True)
+
+
+class CollectionChangeSchema(ma.Schema):
+    """How many images an add or remove changed, and the collection now."""
+
+    changed = fields.Integer(required=True)
+    collection = fields.Nested(CollectionSchema, required=True)
+
+
+class ShareLinkRequestSchema(ma.Schema):
+    """A new share link: exactly one of image_id and collection_id."""
+
+    image_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    collection_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    expires_in_days = WholeNumber(required=True, allow_none=True, validate=validate.OneOf([1, 7, 30]),
+                                  metadata={**_enum([1, 7, 30]), "description": "1, 7 or 30; null: never"})
+    show_owner = fields.Boolean(load_default=False, metadata={"description": "Show your email on the link's page"})
+
+    @ma.validates_schema
+    def one_target(self, data: dict[str, Any], **_kwargs: Any) -> None:  # noqa: ANN401
+        """Exactly one of image_id and collection_id."""
+        if ("image_id" in data) == ("collection_id" in data):
+            raise ma.ValidationError("Send exactly one of image_id and collection_id.", "image_id")
+
+
+# Schema-level JSON Schema apispec has no marshmallow term for, merged into the document by app/api/openapi.py.
+SCHEMA_EXTRAS = {"ShareLinkRequest": {"oneOf": [{"required": ["image_id"], "not": {"required": ["collection_id"]}},
+                                                {"required": ["collection_id"], "not": {"required": ["image_id"]}}]}}
+
+
+class ShareLinkSchema(ma.Schema):
+    """A share link; url (with its token) only in the answer that made it."""
+
+    id = fields.Integer(required=True)
+    url = fields.String(metadata={"description": "The link: shown once, only in the answer to POST"})
+    image_id = fields.Integer(required=True, allow_none=True)
+    collection_id = fields.Integer(required=True, allow_none=True)
+    show_owner = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+    expires_at = fields.DateTime(required=True, allow_none=True)
+
+
+class ShareLinkListSchema(ma.Schema):
+    """Your live share links, newest first."""
+
+    items = fields.List(fields.Nested(ShareLinkSchema), required=True)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from contextlib import closing
 from urllib.parse import urlencode
 
+import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
@@ -14,7 +15,17 @@ from werkzeug.wrappers import Response
 from app.accounts import ownership
 from app.accounts.auth import accounts_mode
 from app.accounts.users import list_users
-from app.gallery.pages import GALLERY_OPERATIONS, GALLERY_STATUSES, Cursor, GalleryFilter, gallery_count, gallery_page
+from app.curation.collections import summaries
+from app.curation.marks import marks_of
+from app.gallery.pages import (
+    GALLERY_OPERATIONS,
+    GALLERY_STATUSES,
+    SORTS,
+    Cursor,
+    GalleryFilter,
+    gallery_count,
+    gallery_page,
+)
 from app.gallery.selection import BULK_LABELS, SelectionError, bulk_operation, selected_images, shared_prompt
 from app.gallery.shapes import tile_shape
 from app.generations import spending
@@ -36,12 +47,21 @@ bp.add_app_template_filter(tile_shape)
 
 def _filters(values: Mapping[str, str] | None = None) -> GalleryFilter:
     """The search in the query string (or in the form that carried it along)."""
-    return GalleryFilter.from_args(request.args if values is None else values, may_filter_owner=current_user.is_admin)
+    return GalleryFilter.from_args(request.args if values is None else values, may_filter_owner=current_user.is_admin,
+                                   viewer=current_user.id)
+
+
+def _visible(filters: GalleryFilter) -> sa.ColumnElement[bool]:
+    """The user's own images; in one collection, also the images the team shares (404 for a collection not theirs)."""
+    if filters.collection is None:
+        return ownership.visible(Generation.owner_id)
+    ownership.collection_or_404(filters.collection)
+    return ownership.viewable()
 
 
 def _count(filters: GalleryFilter) -> int:
     """How many of the user's images the search finds."""
-    return gallery_count(filters, ownership.visible(Generation.owner_id))
+    return gallery_count(filters, _visible(filters))
 
 
 def _without_empty_parameters() -> str | None:
@@ -72,10 +92,11 @@ def _index() -> str:
     filters = _filters()
     cursor = Cursor.parse(request.args.get("before", ""))
     page = gallery_page(cursor, current_app.config["GALLERY_PAGE_SIZE"], filters,
-                        visible=ownership.visible(Generation.owner_id), with_owners=is_admin)
+                        visible=_visible(filters), with_owners=is_admin)
     # Admins see whose each image is, and may narrow the gallery to one person (only in accounts mode).
     show_owners = is_admin and accounts_mode()
-    context = {"page": page, "filters": filters, "first_page": cursor is None, "show_owners": show_owners}
+    context = {"page": page, "filters": filters, "first_page": cursor is None, "show_owners": show_owners,
+               "marks": marks_of([g.id for g in page.items], current_user.id)}
     if request.headers.get("HX-Request") and cursor is not None:
         return render_template("gallery/_items.html", **context)  # "Load more" wants only the next items
     context["count"] = _count(filters)
@@ -83,7 +104,18 @@ def _index() -> str:
         return render_template("gallery/_results.html", **context)  # a changed search wants the whole list
     owners = list_users() if show_owners else []
     return render_template("gallery/index.html", statuses=GALLERY_STATUSES, models=MODELS.values(), owners=owners,
-                           operations=GALLERY_OPERATIONS, **context)
+                           operations=GALLERY_OPERATIONS, sorts=SORTS, **_collections_context(filters), **context)
+
+
+def _collections_context(filters: GalleryFilter) -> dict[str, object]:
+    """The collections the selection can go to, and the one shown (its header, its settings for the owner)."""
+    listed = summaries(ownership.collection_visible())
+    current = next((s for s in listed if s.collection.id == filters.collection), None)
+    return {"editable_collections": [s.collection for s in listed if ownership.may_edit_collection(s.collection)],
+            "current_collection": current,
+            "may_edit": current is not None and ownership.may_edit_collection(current.collection),
+            "owns_collection": current is not None and ownership.owns(current.collection.owner_id),
+            "share_links_on": current_app.config["SHARE_LINKS"]}
 
 
 def _back(filters: GalleryFilter, message: str) -> Response:

@@ -62,12 +62,18 @@
     image.src = data.viewSrc;
     part("lightbox-prompt").textContent = data.viewPrompt;
     part("lightbox-download").href = data.viewDownload;
-    part("lightbox-reuse").href = data.viewReuse;
-    part("lightbox-reuse").hidden = !data.viewReuse; // an upload has no prompt to reuse
+    // A share link's page has neither: its images have no page of their own to reuse or detail; an upload has no
+    // prompt to reuse.
+    ["reuse", "details"].forEach(function (name) {
+      var target = data["view" + name.charAt(0).toUpperCase() + name.slice(1)];
+      part("lightbox-" + name).hidden = !target;
+      if (target) part("lightbox-" + name).href = target;
+    });
     pointEditMenu(data.viewEdit || "");
-    part("lightbox-details").href = data.viewDetails;
     updateSteps();
     reachPrompt();
+    // static/js/marks.js shows this image's star and rating.
+    dialog().dispatchEvent(new CustomEvent("lightbox:show", { detail: { link: link } }));
   }
 
   // The Edit menu acts on the image shown: its forms and links are pointed at it (none for another's image).
