@@ -52,7 +52,8 @@ def client_of(app, email):
 def call(client, method, path, token):
     """A request as a browser session sends it: CSRF in the form, or in the header for the API."""
     if path.startswith("/api/"):
-        body = {"rating": 3} if path.endswith("/rating") else {}
+        body = {"rating": 3} if path.endswith("/rating") else {"operation": "upscale-fast"} if path.endswith(
+            "/edits") else {}
         return client.open(path, method=method, headers={"X-CSRFToken": token}, json=body)
     if method in ("GET", "HEAD"):
         response = client.open(path, method=method)
@@ -76,7 +77,7 @@ def test_a_member_gets_404_from_every_id_route_for_the_owners_other_image(team):
     walked = []
     for method, rule in id_routes(app):
         path = rule.rule.replace("<int:generation_id>", str(ids["private"])).replace(
-            "<int:batch_id>", str(ids["batch"])).replace("<token>", "x" * 32)
+            "<int:batch_id>", str(ids["batch"])).replace("<token>", "x" * 32).replace("<operation>", "upscale-fast")
         response = call(member, method, path, token)
         assert response.status_code == 404, (method, path, response.status_code)
         walked.append((method, rule.rule))
@@ -89,7 +90,7 @@ def test_a_member_may_look_at_and_mark_the_shared_image_and_nothing_more(team):
     token = csrf_for(member)
     for method, rule in id_routes(app):
         path = rule.rule.replace("<int:generation_id>", str(ids["shared"])).replace(
-            "<int:batch_id>", str(ids["batch"])).replace("<token>", "x" * 32)
+            "<int:batch_id>", str(ids["batch"])).replace("<token>", "x" * 32).replace("<operation>", "upscale-fast")
         response = call(member, method, path, token)
         if (method, rule.rule) in VIEWING:
             assert response.status_code in (200, 303), (method, path, response.status_code)

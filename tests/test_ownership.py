@@ -47,6 +47,14 @@ COVERED = {path.replace("{batch}", "<int:batch_id>").replace("{grid}", "<int:bat
 # A share link's files take the image id after the link's token, which is the check: tests/test_share_links.py.
 COVERED |= {"/s/<token>/images/<int:generation_id>/file", "/s/<token>/images/<int:generation_id>/thumb"}
 
+# An edit starts only from one's own image: an admin, who may look at every image, still gets 404 (the result and
+# its charge would be the admin's, made from someone else's picture).
+EDIT_ROUTES = [
+    ("GET", "/images/{image}/edit/upscale-fast", 200),
+    ("POST", "/api/images/{image}/edits", 201),
+]
+COVERED |= {"/images/<int:generation_id>/edit/<operation>", "/api/images/<int:generation_id>/edits"}
+
 
 @pytest.fixture
 def world(make_app):
@@ -140,3 +148,19 @@ def test_workers_take_turns_between_users_so_one_prompt_is_not_stuck_behind_a_lo
         order = list(db.session.scalars(sa.select(Generation.batch_id).order_by(Generation.started_at)))
     assert order.index(single) <= 1, order  # taken next, not after the 6 ahead of it
     assert order.count(long_batch) == 6
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), EDIT_ROUTES)
+@pytest.mark.parametrize("who", ["owner", "other", "admin", "anonymous"])
+def test_an_edit_starts_only_from_ones_own_image(world, who, method, path, allowed):
+    app, ids = world
+    client = client_for(app, who)
+    token = csrf_for(client) if who != "anonymous" else None
+    if path.startswith("/api/"):
+        response = client.open(path.format(**ids), method=method, json={"operation": "upscale-fast"},
+                               headers={"X-CSRFToken": token} if token else {})
+    else:
+        response = request(client, method, path.format(**ids), token)
+    expected = {"owner": allowed, "admin": 404, "other": 404,
+                "anonymous": 401 if path.startswith("/api/") else 302}[who]
+    assert response.status_code == expected
