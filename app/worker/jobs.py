@@ -23,6 +23,7 @@ from app.media_store.base import MediaStore, StoreError, StoreUnavailable, new_f
 from app.models import UNFINISHED, Status
 from app.providers.base import GeneratedImage, GenerationError, GenerationRequest
 from app.services import services
+from app.webhooks import delivery as webhook_delivery
 from app.worker.retries import retry
 from app.worker.slots import PIXEL_WORK, AnswerSlot
 
@@ -49,6 +50,11 @@ def run_account_deletion(user_id: int) -> str:
     log.info("account %s: %d images and %d files deleted (%d files wait for their store)%s", user_id,
              erased.images, erased.files, erased.waiting, "; the account is gone" if erased.done else "")
     return "deleted" if erased.done else "not being deleted"
+
+
+def run_webhook_delivery(delivery_id: int) -> str:
+    """RQ entry point: one attempt of one webhook delivery (the job carries its id; the secret stays in the row)."""
+    return webhook_delivery.deliver(delivery_id)
 
 
 def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
