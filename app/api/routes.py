@@ -24,6 +24,7 @@ from app.api.schemas import (
     CanceledSchema,
     DeleteAccountSchema,
     DeletionSchema,
+    DeliveryPageSchema,
     ErrorSchema,
     GenerationSchema,
     IdempotencyHeaderSchema,
@@ -31,7 +32,10 @@ from app.api.schemas import (
     ImagePageSchema,
     ImageSchema,
     MeSchema,
+    NewWebhookSchema,
     PageArgsSchema,
+    WebhookPageSchema,
+    WebhookRequestSchema,
 )
 from app.batches.queries import generations_of
 from app.extensions import csrf, db, limiter
@@ -39,9 +43,11 @@ from app.gallery.pages import MAX_CURSOR_MICROS, Cursor, GalleryFilter, gallery_
 from app.generations import lifecycle, spending
 from app.media.deletion import delete_image
 from app.media.export import export_response
-from app.models import MAX_ID, Batch, Generation
+from app.models import MAX_ID, Batch, Generation, WebhookEndpoint
 from app.prompts.submission import Submission
 from app.services import services
+from app.webhooks import endpoints as webhook_endpoints
+from app.webhooks.bodies import BATCH_COMPLETED
 
 bp = ApiBlueprint("api", __name__, url_prefix="/api", description="Batches, images, and who you are.")
 csrf.exempt(bp)  # checked in check_csrf below: token requests need no CSRF token, cookie sessions do
@@ -187,10 +193,18 @@ def _create(submission: Submission, remember: Any = None) -> Response:  # noqa: 
 
     def record(batch: Batch) -> None:
         answer["body"] = BatchSchema().dump(bodies.batch_body(batch.id, batch.generations))
+        if submission.webhook_url:  # checked below before anything was reserved; kept with the batch
+            answer["body"]["webhook_secret"] = webhook_endpoints.create(
+                current_user, submission.webhook_url, [BATCH_COMPLETED], batch_id=batch.id).secret
         answer["location"] = url_for("api.get_batch", batch_id=batch.id, _external=True)
         if remember is not None:
             remember(201, answer["body"], answer["location"])
 
+    if submission.webhook_url:
+        try:
+            webhook_endpoints.check_url(submission.webhook_url)
+        except webhook_endpoints.EndpointRefused as exc:
+            raise ApiProblem(422, "validation_failed", str(exc), {"webhook_url": str(exc)}) from None
     try:
         lifecycle.create_batch(current_user, submission.prompts, submission.options, before_commit=record,
                                images_per_prompt=submission.images_per_prompt,
@@ -282,3 +296,47 @@ def get_image(generation_id: int) -> dict[str, Any]:
 def delete_image_view(generation_id: int) -> None:
     """Delete the image: its row, its file and thumbnail (and its batch, once empty)."""
     delete_image(_image_or_404(generation_id))
+
+
+def _webhook_body(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {"id": endpoint.id, "url": endpoint.url, "events": endpoint.events, "body_format": endpoint.body_format,
+            "enabled": endpoint.enabled, "disabled_reason": endpoint.disabled_reason, "created_at": endpoint.created_at}
+
+
+@bp.post("/webhooks")
+@bp.arguments(WebhookRequestSchema)
+@bp.response(201, NewWebhookSchema)
+def create_webhook(body: dict[str, Any]) -> dict[str, Any]:
+    """Add an endpoint told about your batches, signed to the Standard Webhooks spec; its secret is in this answer
+    only. Loopback, private, link-local and metadata addresses are refused (422)."""
+    try:
+        endpoint = webhook_endpoints.create(current_user, body["url"], body["events"], body["body_format"])
+    except webhook_endpoints.EndpointRefused as exc:
+        raise ApiProblem(422, "validation_failed", str(exc), {exc.field: str(exc)}) from None
+    return {**_webhook_body(endpoint), "secret": endpoint.secret}
+
+
+@bp.get("/webhooks")
+@bp.response(200, WebhookPageSchema)
+def list_webhooks() -> dict[str, Any]:
+    """Your endpoints, oldest first, without their secrets."""
+    return {"items": [_webhook_body(endpoint) for endpoint in webhook_endpoints.of_user(current_user)]}
+
+
+@bp.delete("/webhooks/<int:webhook_id>")
+@bp.response(204)
+def delete_webhook(webhook_id: int) -> None:
+    """Remove an endpoint and its deliveries; nothing more is sent to it."""
+    webhook_endpoints.remove(webhook_endpoints.owned(current_user, webhook_id) or abort(404))
+
+
+@bp.get("/webhooks/<int:webhook_id>/deliveries")
+@bp.response(200, DeliveryPageSchema)
+def list_deliveries(webhook_id: int) -> dict[str, Any]:
+    """The endpoint's latest 50 deliveries, newest first: status, attempts, the answer's status and when."""
+    webhook_endpoints.owned(current_user, webhook_id) or abort(404)
+    return {"items": [{"id": d.id, "event": d.event, "message_id": d.message_id, "status": d.status,
+                       "attempts": d.attempts, "response_status": d.response_status, "error": d.error,
+                       "created_at": d.created_at, "last_attempt_at": d.last_attempt_at,
+                       "next_attempt_at": d.next_attempt_at}
+                      for d in webhook_endpoints.deliveries(current_user, webhook_id)]}

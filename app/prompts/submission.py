@@ -26,6 +26,7 @@ class Submission:
     options: GenerationOptions
     images_per_prompt: int = 1
     expected_credits: float | None = None  # the price the submitter was shown; None: not stated
+    webhook_url: str | None = None  # the API's per-batch webhook (batch.completed only); None: none
 
 
 class SubmissionInvalid(ValueError):
