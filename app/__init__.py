@@ -99,9 +99,10 @@ def register_blueprints(app: Flask) -> None:
     from app.ops.health import bp as health_bp
     from app.ops.metrics import bp as metrics_bp
     from app.prompts.routes import bp as prompts_bp
+    from app.usage.routes import bp as usage_bp
 
     for blueprint in (prompts_bp, batches_bp, gallery_bp, media_bp, accounts_bp, admin_bp, health_bp, tokens_bp,
-                      api_docs_bp, metrics_bp, webhooks_bp):
+                      api_docs_bp, metrics_bp, webhooks_bp, usage_bp):
         app.register_blueprint(blueprint)
     init_api(app, api_bp)  # flask-smorest registers the API blueprint, documenting each view as it goes
     dashboard.register_dashboard(app)
