@@ -13,6 +13,8 @@ OPERATIONS = {
     ("post", "/api/batches/{batch_id}/cancel"), ("get", "/api/images"), ("get", "/api/images/{generation_id}"),
     ("delete", "/api/images/{generation_id}"), ("post", "/api/generations/{generation_id}/cancel"),
     ("post", "/api/generations/{generation_id}/retry"),
+    ("post", "/api/webhooks"), ("get", "/api/webhooks"), ("delete", "/api/webhooks/{webhook_id}"),
+    ("get", "/api/webhooks/{webhook_id}/deliveries"),
 }
 
 
