@@ -306,12 +306,15 @@ def _webhook_body(endpoint: WebhookEndpoint) -> dict[str, Any]:
 @bp.post("/webhooks")
 @bp.arguments(WebhookRequestSchema)
 @bp.response(201, NewWebhookSchema)
+@bp.alt_response(409, schema=ErrorSchema, description="You have 20 endpoints already (code `too_many_endpoints`)")
 def create_webhook(body: dict[str, Any]) -> dict[str, Any]:
     """Add an endpoint told about your batches, signed to the Standard Webhooks spec; its secret is in this answer
     only. Loopback, private, link-local and metadata addresses are refused (422)."""
     try:
         endpoint = webhook_endpoints.create(current_user, body["url"], body["events"], body["body_format"])
     except webhook_endpoints.EndpointRefused as exc:
+        if exc.conflict:
+            raise ApiProblem(409, "too_many_endpoints", str(exc)) from None
         raise ApiProblem(422, "validation_failed", str(exc), {exc.field: str(exc)}) from None
     return {**_webhook_body(endpoint), "secret": endpoint.secret}
 

@@ -21,6 +21,7 @@ from app.prompts.forms import MAX_IMAGES_PER_PROMPT
 from app.prompts.submission import SUBMITTED_FIELDS, SubmissionInvalid, validate_submission
 from app.providers.options import MAX_PROMPT_LENGTH, MODELS, OPTION_FIELDS, OPTION_TYPES
 from app.text.storable import UNSAFE
+from app.webhooks.addresses import MAX_URL_LENGTH, URL_PATTERN
 from app.webhooks.bodies import BODY_FORMATS, EVENTS
 
 MAX_PAGE_SIZE = 100
@@ -149,7 +150,8 @@ class BatchRequestSchema(_OptionsRequestSchema):  # type: ignore[misc,valid-type
         "minimum": 1, "maximum": MAX_IMAGES_PER_PROMPT, "default": 1,
         "description": "Images made of each prompt, each with its own seed (a given seed counts up by one)"})
 
-    webhook_url = fields.String(allow_none=True, validate=validate.Length(min=1, max=2000), metadata={
+    webhook_url = fields.String(allow_none=True, validate=validate.Length(min=1, max=MAX_URL_LENGTH), metadata={
+        "pattern": URL_PATTERN,
         "description": "Also tell this URL (public addresses only) when the batch completes: one batch.completed "
                        "delivery, signed with the secret the answer's webhook_secret gives once"})
     expected_credits = StrictFloat(allow_nan=False, allow_none=True, validate=validate.Range(min=0), metadata={
@@ -351,8 +353,9 @@ EXPORT_ZIP = {"type": "string", "format": "binary",
 class WebhookRequestSchema(ma.Schema):
     """A new webhook endpoint: its URL (public addresses only) and the events it is told about."""
 
-    url = fields.String(required=True, validate=validate.Length(min=1, max=2000),
-                        metadata={"description": "http:// or https://; loopback, private, link-local and metadata "
+    url = fields.String(required=True, validate=validate.Length(min=1, max=MAX_URL_LENGTH),
+                        metadata={"pattern": URL_PATTERN,
+                                  "description": "http:// or https://; loopback, private, link-local and metadata "
                                                  "addresses are refused (unless WEBHOOK_ALLOW_PRIVATE=1)"})
     events = fields.List(fields.String(validate=validate.OneOf(EVENTS)), required=True,
                          validate=validate.Length(min=1, max=3), metadata={"uniqueItems": True})

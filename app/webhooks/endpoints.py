@@ -18,8 +18,8 @@ DELIVERIES_LISTED = 50
 class EndpointRefused(ValueError):
     """The endpoint cannot be saved; `field` is the field the message belongs next to."""
 
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
+    def __init__(self, field: str, message: str, conflict: bool = False) -> None:
+        self.field, self.conflict = field, conflict  # conflict: the request is fine, the account is full
         super().__init__(message)
 
 
@@ -27,7 +27,10 @@ def check_url(url: str) -> str:
     """The URL, stripped, if a webhook may go there; EndpointRefused('url', why) otherwise."""
     url = (url or "").strip()
     try:
-        addresses.check(url, current_app.config["WEBHOOK_ALLOW_PRIVATE"])
+        if current_app.config["WEBHOOK_ALLOW_PRIVATE"]:
+            addresses.parse(url)  # any host will do, so there is nothing to look up until a delivery goes
+        else:
+            addresses.check(url, allow_private=False)
     except addresses.AddressRefused as exc:
         raise EndpointRefused("url", str(exc)) from None
     return url
@@ -37,13 +40,14 @@ def create(user: User, url: str, events: Sequence[str], body_format: str = "stan
            batch_id: int | None = None) -> WebhookEndpoint:
     """Add an endpoint (in the caller's transaction when batch_id is set; committed otherwise)."""
     chosen = [event for event in bodies.EVENTS if event in set(events)]
-    if not chosen or len(chosen) != len(set(events)):
-        raise EndpointRefused("events", f"Pick at least one of {', '.join(bodies.EVENTS)}.")
+    if not chosen or len(chosen) != len(events):
+        raise EndpointRefused("events", f"Pick at least one of {', '.join(bodies.EVENTS)}, each once.")
     if body_format not in bodies.BODY_FORMATS:
         raise EndpointRefused("body_format", f"Choose one of {', '.join(bodies.BODY_FORMATS)}.")
     url = check_url(url)
     if batch_id is None and len(of_user(user)) >= MAX_ENDPOINTS:
-        raise EndpointRefused("url", f"You have {MAX_ENDPOINTS} endpoints already; remove one first.")
+        raise EndpointRefused("url", f"You have {MAX_ENDPOINTS} endpoints already; remove one first.",
+                             conflict=True)
     endpoint = WebhookEndpoint(user_id=user.id, batch_id=batch_id, url=url, events=chosen, body_format=body_format,
                                secret=signing.new_secret())
     db.session.add(endpoint)
