@@ -38,8 +38,18 @@ def _endpoints_for(owner_ids: set[int], batch_ids: set[int]) -> list[WebhookEndp
         WebhookEndpoint.batch_id.is_(None) | WebhookEndpoint.batch_id.in_(batch_ids))))
 
 
+def _anyone_listens(ids: list[int]) -> bool:
+    """One indexed look: does an owner of these generations have an enabled endpoint at all (most have none)?"""
+    return db.session.scalar(sa.select(sa.literal(1)).select_from(WebhookEndpoint).join(
+        Generation, Generation.owner_id == WebhookEndpoint.user_id).where(
+        Generation.id.in_(ids), WebhookEndpoint.enabled).limit(1)) is not None
+
+
 def _record(ids: list[int]) -> list[int]:
     """Insert the deliveries (skipping any already recorded) and commit; return the new ids."""
+    if not _anyone_listens(ids):
+        db.session.rollback()  # end the read's transaction, as the lifecycle's own writes leave none open
+        return []
     ended = list(db.session.scalars(sa.select(Generation).where(
         Generation.id.in_(ids), Generation.status.notin_(UNFINISHED), Generation.owner_id.is_not(None))))
     if not ended:
