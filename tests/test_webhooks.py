@@ -197,3 +197,17 @@ def test_public_addresses_pass_the_check():
     for bad in ("ftp://example.com/", "https://user:pw@example.com/", "https://example.com:99999/", "not a url"):
         with pytest.raises(addresses.AddressRefused):
             addresses.parse(bad)
+
+
+def test_a_name_that_resolved_publicly_at_save_and_privately_at_send_is_refused(make_app, monkeypatch):
+    """DNS rebinding: the address is looked up again for each delivery, and that answer is the one checked."""
+    app = make_app(WEBHOOK_ATTEMPTS=1)
+    answers = iter([["93.184.215.14"], ["10.0.0.5"]])
+    monkeypatch.setattr(addresses, "resolve_host", lambda host, port: next(answers))
+    monkeypatch.setattr(delivery, "post", lambda *_: pytest.fail("a refused address was connected to"))
+    _endpoint(app, "https://hooks.example.test/in")  # saved: it resolved to a public address then
+    make_batch(app, "a paper boat")
+    drain(app)
+    drain(app)
+    (refused,) = _deliveries(app)
+    assert refused.status == "failed" and "resolves to 10.0.0.5" in refused.error
