@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import certifi
 import sqlalchemy as sa
@@ -29,7 +29,7 @@ ANSWER_BYTES = 64 * 1024  # read of an answer at most, then the connection is dr
 USER_AGENT = "ImageGenerator-Webhooks/1"
 
 
-def lease_end():  # noqa: ANN201
+def lease_end() -> datetime:
     """When a delivery handed to a job counts as lost if it has not finished."""
     return utcnow() + timedelta(seconds=LEASE_SECONDS)
 
