@@ -88,6 +88,7 @@ def register_blueprints(app: Flask) -> None:
     """One blueprint per feature; the rq dashboard only when credentials are configured."""
     from app.accounts.admin import bp as admin_bp
     from app.accounts.routes import bp as accounts_bp
+    from app.accounts.webhook_pages import bp as webhooks_bp
     from app.api.docs import bp as api_docs_bp
     from app.api.openapi import init_api
     from app.api.routes import bp as api_bp
@@ -104,11 +105,12 @@ def register_blueprints(app: Flask) -> None:
     from app.ops.metrics import bp as metrics_bp
     from app.prompts.edit_routes import bp as edits_bp
     from app.prompts.routes import bp as prompts_bp
+    from app.usage.routes import bp as usage_bp
     from app.variations.routes import bp as variations_bp
 
     for blueprint in (prompts_bp, edits_bp, batches_bp, gallery_bp, media_bp, accounts_bp, admin_bp, health_bp,
                       tokens_bp, api_docs_bp, metrics_bp, variations_bp, collections_bp, marks_bp, shares_bp,
-                      shared_bp):
+                      shared_bp, webhooks_bp, usage_bp):
         app.register_blueprint(blueprint)
     init_api(app, api_bp)  # flask-smorest registers the API blueprint, documenting each view as it goes
     dashboard.register_dashboard(app)

@@ -281,6 +281,13 @@ class Config:
         # /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is not served at all.
         self.METRICS_TOKEN = _raw("METRICS_TOKEN") or None
         self.LOG_FORMAT = _choice_env("LOG_FORMAT", "text", ("text", "json"))
+        # Webhooks (app/webhooks/): private, loopback and link-local targets are refused unless this is set.
+        self.WEBHOOK_ALLOW_PRIVATE = _flag_env("WEBHOOK_ALLOW_PRIVATE")
+        self.WEBHOOK_TIMEOUT = _float_env("WEBHOOK_TIMEOUT", 5.0, positive=True)
+        self.WEBHOOK_ATTEMPTS = _int_env("WEBHOOK_ATTEMPTS", 5)
+        # Waits of 4, 8, 16 and 32 minutes: five attempts over about an hour.
+        self.WEBHOOK_RETRY_BASE_DELAY = _float_env("WEBHOOK_RETRY_BASE_DELAY", 240.0)
+        self.WEBHOOK_DISABLE_AFTER_HOURS = _float_env("WEBHOOK_DISABLE_AFTER_HOURS", 24.0, positive=True)
         # Requests per token (per user for a browser session) across the whole API.
         self.API_RATE_LIMIT = _limit_env("API_RATE_LIMIT", "120/minute")
         # Flask-Limiter keeps its counters (sign-in attempts, API requests) in the app's Redis.

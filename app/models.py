@@ -509,3 +509,58 @@ class ShareLink(db.Model):
     def is_live(self, now: datetime) -> bool:
         """Neither revoked nor expired at `now`."""
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class WebhookEndpoint(db.Model):
+    """A URL of one user's that is told about their batches, signed with its own secret (app/webhooks/)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Set for the one-off endpoint a batch named in the API (its `webhook_url`): told about that batch only.
+    batch_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    url: so.Mapped[str] = so.mapped_column(sa.String(2000))
+    events: so.Mapped[list[str]] = so.mapped_column(sa.JSON, default=list)
+    # "standard" (our JSON), "slack" ({"text"}) or "discord" ({"content"}); every one is signed.
+    body_format: so.Mapped[str] = so.mapped_column(sa.String(16), default="standard", server_default="standard")
+    secret: so.Mapped[str] = so.mapped_column(sa.String(100))  # "whsec_…": needed whole to sign, shown once
+    enabled: so.Mapped[bool] = so.mapped_column(default=True, server_default=sa.true())
+    disabled_reason: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    # The first failed attempt since the last success: failing for WEBHOOK_DISABLE_AFTER_HOURS disables it.
+    failing_since: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    deliveries: so.Mapped[list[WebhookDelivery]] = so.relationship(
+        back_populates="endpoint", cascade="all, delete-orphan", passive_deletes=True)
+
+
+class WebhookDelivery(db.Model):
+    """One event for one endpoint: its body as sent, and how its attempts went."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # One event per endpoint and occurrence, however many threads notice it (a batch's last two images).
+        sa.UniqueConstraint("endpoint_id", "event_key", name="uq_webhook_deliveries_endpoint_event_key"),
+        # The sweep's question: which deliveries wait for their next attempt.
+        sa.Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    endpoint_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+                                                   index=True)
+    event: so.Mapped[str] = so.mapped_column(sa.String(32))
+    event_key: so.Mapped[str] = so.mapped_column(sa.String(100))  # e.g. "batch.completed:12:<last finish time>"
+    message_id: so.Mapped[str] = so.mapped_column(sa.String(64))  # the webhook-id header, the same on every attempt
+    payload: so.Mapped[dict] = so.mapped_column(sa.JSON)
+    # queued (a job in Redis), sending, waiting (for next_attempt_at), succeeded, failed (no attempts left).
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), default="queued")
+    attempts: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    response_status: so.Mapped[int | None]
+    error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    last_attempt_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    next_attempt_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    endpoint: so.Mapped[WebhookEndpoint] = so.relationship(back_populates="deliveries")

@@ -25,6 +25,8 @@ OPERATIONS = {
     ("patch", "/api/collections/{collection_id}"), ("delete", "/api/collections/{collection_id}"),
     ("post", "/api/collections/{collection_id}/images"), ("delete", "/api/collections/{collection_id}/images"),
     ("post", "/api/share-links"), ("get", "/api/share-links"), ("delete", "/api/share-links/{link_id}"),
+    ("post", "/api/webhooks"), ("get", "/api/webhooks"), ("delete", "/api/webhooks/{webhook_id}"),
+    ("get", "/api/webhooks/{webhook_id}/deliveries"),
 }
 
 

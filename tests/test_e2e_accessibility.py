@@ -29,7 +29,8 @@ def member_pages(made: dict[str, int]) -> list[str]:
     image = made["image"]
     return ["/", f"/generate/{made['batch']}", "/all/", "/all/?q=nothing-matches-this", f"/images/{image}",
             f"/images/{image}?size=actual", f"/images/{image}/delete", f"/all/delete?ids={image}", "/account",
-            "/account/tokens", "/account/delete", "/images/2147483000", "/wildcards/"]
+            "/account/tokens", "/account/delete", "/images/2147483000", "/wildcards/", "/account/webhooks",
+            "/account/usage"]
 
 
 def check(page, url: str, problems: list[str]) -> None:  # noqa: ANN001
@@ -74,7 +75,7 @@ def test_every_page_has_no_serious_accessibility_violations(browser, base_url, m
 
     admin = context()
     sign_in(admin, base_url, ADMIN)
-    for path in ("/admin/users", "/all/", "/api/docs"):
+    for path in ("/admin/users", "/admin/usage", "/all/", "/api/docs"):
         check(admin.page, base_url + path, problems)
     # The confirmation before deleting someone's account.
     admin.page.goto(base_url + "/admin/users")

@@ -1,13 +1,24 @@
-"""Forms of the sign-in, password and admin pages."""
+"""Forms of the sign-in, password, admin and webhook pages."""
 
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, FloatField, PasswordField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    FloatField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, NumberRange, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.accounts.passwords import password_problem
 from app.accounts.users import email_problem, normalise_email
+from app.webhooks.bodies import BATCH_COMPLETED, EVENTS
 
 
 def _email_ok(_form: FlaskForm, field: EmailField) -> None:
@@ -65,3 +76,16 @@ class CreditsForm(FlaskForm):
     """A user's monthly allowance."""
 
     monthly_credits = FloatField("Monthly credits", validators=[Optional(), NumberRange(0, 10**9, CREDITS_MESSAGE)])
+
+
+class WebhookForm(FlaskForm):
+    """A new webhook endpoint: where, which events, and in what form."""
+
+    url = StringField("Endpoint URL", validators=[DataRequired("Enter the URL to send to.")])
+    events = SelectMultipleField("Events", choices=[SelectChoice(event) for event in EVENTS],
+                                 default=[BATCH_COMPLETED], widget=ListWidget(prefix_label=False),
+                                 option_widget=CheckboxInput(),
+                                 validators=[DataRequired("Pick at least one event.")])
+    body_format = SelectField("Body", choices=[SelectChoice("standard", "JSON (Standard Webhooks)"),
+                                               SelectChoice("slack", "Slack"), SelectChoice("discord", "Discord")],
+                              default="standard")

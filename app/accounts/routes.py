@@ -10,7 +10,7 @@ from flask_limiter import RateLimitExceeded
 from flask_login import current_user, login_required, logout_user
 from werkzeug.wrappers import Response
 
-from app.accounts import deletion, devices, sessions, throttling
+from app.accounts import deletion, devices, sessions, throttling, webhook_pages
 from app.accounts.auth import accounts_mode, safe_next
 from app.accounts.forms import ChangePasswordForm, DeleteAccountForm, LoginForm, SetPasswordForm
 from app.accounts.passwords import verify_password
@@ -98,7 +98,8 @@ def account() -> Response | tuple[str, int]:
     if not accounts_mode():  # one local user and no sign-in: there is no password to change
         if request.method == "POST":
             abort(405)
-        return render_template("accounts/account.html", form=None, allowance=spending.allowance(current_user)), 200
+        return render_template("accounts/account.html", form=None, allowance=spending.allowance(current_user),
+                               **webhook_pages.section()), 200
     form = ChangePasswordForm()
     if form.validate_on_submit():
         if verify_password(current_user.password_hash, form.current.data or ""):
@@ -106,7 +107,8 @@ def account() -> Response | tuple[str, int]:
         form.current.errors = ["That is not your current password."]
     status = 422 if request.method == "POST" else 200
     return render_template("accounts/account.html", form=form, allowance=spending.allowance(current_user),
-                           sessions=sessions.of_user(current_user), this_session_id=sessions.current_id()), status
+                           sessions=sessions.of_user(current_user), this_session_id=sessions.current_id(),
+                           **webhook_pages.section()), status
 
 
 def _change_password(form: ChangePasswordForm) -> Response:

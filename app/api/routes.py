@@ -33,6 +33,7 @@ from app.api.schemas import (
     CollectionSchema,
     DeleteAccountSchema,
     DeletionSchema,
+    DeliveryPageSchema,
     EditRequestSchema,
     EditsRequestSchema,
     ErrorSchema,
@@ -43,6 +44,7 @@ from app.api.schemas import (
     ImagePageSchema,
     ImageSchema,
     MeSchema,
+    NewWebhookSchema,
     PageArgsSchema,
     PreviewSchema,
     RatingSchema,
@@ -50,6 +52,8 @@ from app.api.schemas import (
     ShareLinkRequestSchema,
     ShareLinkSchema,
     UploadSchema,
+    WebhookPageSchema,
+    WebhookRequestSchema,
     WildcardListSchema,
     WildcardRequestSchema,
     WildcardSchema,
@@ -63,10 +67,12 @@ from app.generations.uploads import store_upload
 from app.imaging.uploads import UploadRefused
 from app.media.deletion import delete_image
 from app.media.export import export_response
-from app.models import MAX_ID, Batch, Collection, Generation, ShareLink, WildcardList
+from app.models import MAX_ID, Batch, Collection, Generation, ShareLink, WebhookEndpoint, WildcardList
 from app.prompts.submission import Submission
 from app.services import services
 from app.variations import wildcards
+from app.webhooks import endpoints as webhook_endpoints
+from app.webhooks.bodies import BATCH_COMPLETED
 
 bp = ApiBlueprint("api", __name__, url_prefix="/api", description="Batches, images, and who you are.")
 csrf.exempt(bp)  # checked in check_csrf below: token requests need no CSRF token, cookie sessions do
@@ -203,15 +209,17 @@ def create_batch(headers: dict[str, str], submission: Submission) -> Response:
     at most once per key and day."""
     return _idempotent(headers, lambda record: lifecycle.create_batch(
         current_user, submission.prompts, submission.options, before_commit=record,
-        expected_credits=submission.expected_credits, **submission.batch_arguments()))
+        expected_credits=submission.expected_credits, **submission.batch_arguments()),
+        webhook_url=submission.webhook_url)
 
 
-def _idempotent(headers: dict[str, str], create: Callable[[Callable[[Batch], None]], object]) -> Response:
+def _idempotent(headers: dict[str, str], create: Callable[[Callable[[Batch], None]], object],
+                webhook_url: str | None = None) -> Response:
     """Create a batch with `create(before_commit)` and answer 201 with it; with an Idempotency-Key, at most once per
-    key and day (the same key again replays the first answer)."""
+    key and day (the same key again replays the first answer). A `webhook_url` is told when the batch completes."""
     key = headers.get("idempotency_key")
     if key is None:
-        return _create(create)
+        return _create(create, webhook_url=webhook_url)
     request_hash = idempotency.fingerprint(request.get_json(silent=True))
     idempotency.forget_expired()
     earlier = idempotency.earlier_answer(current_user.id, key, request_hash)
@@ -219,23 +227,32 @@ def _idempotent(headers: dict[str, str], create: Callable[[Callable[[Batch], Non
         return earlier
     try:
         return _create(create, remember=lambda status, body, location: idempotency.remember(
-            current_user.id, key, request_hash, status, body, location))
+            current_user.id, key, request_hash, status, body, location), webhook_url=webhook_url)
     except IntegrityError:
         # The same key won a moment ago in a concurrent request; this one created nothing. Answer as it did.
         db.session.rollback()
         return idempotency.earlier_answer(current_user.id, key, request_hash) or abort(409)
 
 
-def _create(create: Callable[[Callable[[Batch], None]], object], remember: Any = None) -> Response:  # noqa: ANN401
+def _create(create: Callable[[Callable[[Batch], None]], object], remember: Any = None,  # noqa: ANN401
+            webhook_url: str | None = None) -> Response:
     """Create the batch (keeping its answer in the same transaction if asked to) and answer 201."""
     answer: dict[str, Any] = {}
 
     def record(batch: Batch) -> None:
         answer["body"] = BatchSchema().dump(bodies.batch_body(batch.id, batch.generations))
+        if webhook_url:  # checked below before anything was reserved; kept with the batch
+            answer["body"]["webhook_secret"] = webhook_endpoints.create(
+                current_user, webhook_url, [BATCH_COMPLETED], batch_id=batch.id).secret
         answer["location"] = url_for("api.get_batch", batch_id=batch.id, _external=True)
         if remember is not None:
             remember(201, answer["body"], answer["location"])
 
+    if webhook_url:
+        try:
+            webhook_endpoints.check_url(webhook_url)
+        except webhook_endpoints.EndpointRefused as exc:
+            raise ApiProblem(422, "validation_failed", str(exc), {"webhook_url": str(exc)}) from None
     try:
         create(record)
     except lifecycle.PriceChanged as exc:
@@ -688,3 +705,48 @@ def revoke_share_link(link_id: int) -> None:
     if link is None:
         abort(404)
     share_links.revoke(link)
+def _webhook_body(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {"id": endpoint.id, "url": endpoint.url, "events": endpoint.events, "body_format": endpoint.body_format,
+            "enabled": endpoint.enabled, "disabled_reason": endpoint.disabled_reason, "created_at": endpoint.created_at}
+
+
+@bp.post("/webhooks")
+@bp.arguments(WebhookRequestSchema)
+@bp.response(201, NewWebhookSchema)
+@bp.alt_response(409, schema=ErrorSchema, description="You have 20 endpoints already (code `too_many_endpoints`)")
+def create_webhook(body: dict[str, Any]) -> dict[str, Any]:
+    """Add an endpoint told about your batches, signed to the Standard Webhooks spec; its secret is in this answer
+    only. Loopback, private, link-local and metadata addresses are refused (422)."""
+    try:
+        endpoint = webhook_endpoints.create(current_user, body["url"], body["events"], body["body_format"])
+    except webhook_endpoints.EndpointRefused as exc:
+        if exc.conflict:
+            raise ApiProblem(409, "too_many_endpoints", str(exc)) from None
+        raise ApiProblem(422, "validation_failed", str(exc), {exc.field: str(exc)}) from None
+    return {**_webhook_body(endpoint), "secret": endpoint.secret}
+
+
+@bp.get("/webhooks")
+@bp.response(200, WebhookPageSchema)
+def list_webhooks() -> dict[str, Any]:
+    """Your endpoints, oldest first, without their secrets."""
+    return {"items": [_webhook_body(endpoint) for endpoint in webhook_endpoints.of_user(current_user)]}
+
+
+@bp.delete("/webhooks/<int:webhook_id>")
+@bp.response(204)
+def delete_webhook(webhook_id: int) -> None:
+    """Remove an endpoint and its deliveries; nothing more is sent to it."""
+    webhook_endpoints.remove(webhook_endpoints.owned(current_user, webhook_id) or abort(404))
+
+
+@bp.get("/webhooks/<int:webhook_id>/deliveries")
+@bp.response(200, DeliveryPageSchema)
+def list_deliveries(webhook_id: int) -> dict[str, Any]:
+    """The endpoint's latest 50 deliveries, newest first: status, attempts, the answer's status and when."""
+    webhook_endpoints.owned(current_user, webhook_id) or abort(404)
+    return {"items": [{"id": d.id, "event": d.event, "message_id": d.message_id, "status": d.status,
+                       "attempts": d.attempts, "response_status": d.response_status, "error": d.error,
+                       "created_at": d.created_at, "last_attempt_at": d.last_attempt_at,
+                       "next_attempt_at": d.next_attempt_at}
+                      for d in webhook_endpoints.deliveries(current_user, webhook_id)]}

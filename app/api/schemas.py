@@ -39,6 +39,8 @@ from app.text.storable import UNSAFE
 from app.variations.grids import GRID_OPTIONS, MAX_AXIS_VALUES
 from app.variations.templates import EXPAND_MODES, MAX_SAMPLES
 from app.variations.wildcards import MAX_VALUE_LENGTH, MAX_VALUES, NAME
+from app.webhooks.addresses import MAX_URL_LENGTH, URL_PATTERN
+from app.webhooks.bodies import BODY_FORMATS, EVENTS
 
 MAX_PAGE_SIZE = 100
 # Field metadata read by app/api/openapi.py: limits that are settings, and JSON Schema apispec has no name for.
@@ -209,6 +211,10 @@ class BatchRequestSchema(_OptionsRequestSchema):  # type: ignore[misc,valid-type
         "minimum": 1, "maximum": MAX_IMAGES_PER_PROMPT, "default": 1,
         "description": "Images made of each prompt, each with its own seed (a given seed counts up by one)"})
 
+    webhook_url = fields.String(allow_none=True, validate=validate.Length(min=1, max=MAX_URL_LENGTH), metadata={
+        "pattern": URL_PATTERN,
+        "description": "Also tell this URL (public addresses only) when the batch completes: one batch.completed "
+                       "delivery, signed with the secret the answer's webhook_secret gives once"})
     expected_credits = StrictFloat(allow_nan=False, allow_none=True, validate=validate.Range(min=0), metadata={
         "description": "The price you were shown (prompts × images_per_prompt × the model's credits per image): if "
                        "the batch costs anything else, the answer is 409 and nothing is created or charged. Omit it "
@@ -237,7 +243,7 @@ class BatchRequestSchema(_OptionsRequestSchema):  # type: ignore[misc,valid-type
                 raise ApiProblem(422, "variation_refused", "The templates or grid cannot be made as asked; see "
                                  "fields.", exc.fields) from None
             raise ma.ValidationError(exc.fields) from None  # type: ignore[arg-type]
-        return replace(submission, expected_credits=data.get("expected_credits"))
+        return replace(submission, expected_credits=data.get("expected_credits"), webhook_url=data.get("webhook_url"))
 
 
 def _operation_field(name: str) -> fields.Field:
@@ -432,6 +438,9 @@ class BatchSummarySchema(ma.Schema):
 class BatchSchema(BatchSummarySchema):
     """A batch with its options, cost and generations in prompt order."""
 
+    webhook_secret = fields.String(metadata={"description": "Only in the answer that made a batch with a "
+                                                            "webhook_url: the whsec_… secret its delivery is signed "
+                                                            "with, shown this once"})
     options = fields.Nested(OptionsSchema, required=True)
     cost = fields.Nested(CostSchema, required=True)
     zip_url = fields.String(required=True)
@@ -579,6 +588,8 @@ class UploadSchema(ma.Schema):
     file = Upload(required=True, metadata={"description": "A PNG, JPEG or WebP image: at most 10 MiB, 4096 × 4096 "
                                                           "pixels and 8,192 on a side; its type is read from the "
                                                           "bytes, never the name; metadata is dropped"})
+
+
 class RatingSchema(ma.Schema):
     """PUT /api/images/{id}/rating."""
 
@@ -678,3 +689,63 @@ class ShareLinkListSchema(ma.Schema):
     """Your live share links, newest first."""
 
     items = fields.List(fields.Nested(ShareLinkSchema), required=True)
+class WebhookRequestSchema(ma.Schema):
+    """A new webhook endpoint: its URL (public addresses only) and the events it is told about."""
+
+    url = fields.String(required=True, validate=validate.Length(min=1, max=MAX_URL_LENGTH),
+                        metadata={"pattern": URL_PATTERN,
+                                  "description": "http:// or https://; loopback, private, link-local and metadata "
+                                                 "addresses are refused (unless WEBHOOK_ALLOW_PRIVATE=1)"})
+    events = fields.List(fields.String(validate=validate.OneOf(EVENTS)), required=True,
+                         validate=validate.Length(min=1, max=3), metadata={"uniqueItems": True})
+    body_format = fields.String(load_default="standard", validate=validate.OneOf(BODY_FORMATS),
+                                metadata={"description": "standard: the JSON body documented in the README; slack: "
+                                                         '{"text"}; discord: {"content"}. Every body is signed.'})
+
+
+class WebhookSchema(ma.Schema):
+    """A webhook endpoint (its secret is shown only when it is made)."""
+
+    id = fields.Integer(required=True)
+    url = fields.String(required=True)
+    events = fields.List(fields.String(), required=True)
+    body_format = fields.String(required=True)
+    enabled = fields.Boolean(required=True)
+    disabled_reason = fields.String(required=True, allow_none=True,
+                                    metadata={"description": "Why it was disabled (a day of failed deliveries)"})
+    created_at = fields.DateTime(required=True)
+
+
+class NewWebhookSchema(WebhookSchema):
+    """A webhook endpoint just made, with its signing secret: shown this once."""
+
+    secret = fields.String(required=True, metadata={"description": "whsec_…: verify each delivery's signature "
+                                                                   "with it (Standard Webhooks)"})
+
+
+class WebhookPageSchema(ma.Schema):
+    """Your webhook endpoints, oldest first."""
+
+    items = fields.List(fields.Nested(WebhookSchema), required=True)
+
+
+class DeliverySchema(ma.Schema):
+    """One delivery of one event to one endpoint, and how its attempts went."""
+
+    id = fields.Integer(required=True)
+    event = fields.String(required=True, validate=validate.OneOf(EVENTS))
+    message_id = fields.String(required=True, metadata={"description": "The webhook-id header"})
+    status = fields.String(required=True, validate=validate.OneOf(["queued", "sending", "waiting", "succeeded",
+                                                                   "failed"]))
+    attempts = fields.Integer(required=True)
+    response_status = fields.Integer(required=True, allow_none=True)
+    error = fields.String(required=True, allow_none=True)
+    created_at = fields.DateTime(required=True)
+    last_attempt_at = fields.DateTime(required=True, allow_none=True)
+    next_attempt_at = fields.DateTime(required=True, allow_none=True)
+
+
+class DeliveryPageSchema(ma.Schema):
+    """An endpoint's latest deliveries, newest first (at most 50)."""
+
+    items = fields.List(fields.Nested(DeliverySchema), required=True)

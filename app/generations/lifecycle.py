@@ -24,6 +24,7 @@ from app.models import UNFINISHED, Batch, Generation, Status, User, appended_his
 from app.providers.operations import GENERATE, OPERATIONS, UPLOAD
 from app.providers.options import DEFAULT_OPTIONS, MODELS, OPTION_NAMES, GenerationOptions, column_of
 from app.services import QueueUnavailable, services
+from app.webhooks import events as webhook_events
 
 log = logging.getLogger(__name__)
 # One image of a planned batch (app/variations/plan.py): its prompt, options and cell in the batch's grid.
@@ -274,6 +275,8 @@ def finish(generation_id: int, job_id: str | None, filtered: bool, **outcome: ob
                        status=status, finished_at=utcnow(), **outcome)
     if not finished:
         log.info("generation %s was canceled or taken over while running; its result is discarded", generation_id)
+    else:
+        webhook_events.generations_ended([generation_id])
     return bool(finished)
 
 
@@ -298,11 +301,12 @@ def _end(where: sa.ColumnElement[bool], refund: sa.ColumnElement[bool], **values
     """
     rows = statements.write(
         where, returning=(Generation.owner_id, Generation.credits, Generation.credits_month, Generation.refunded,
-                          Generation.job_id),
+                          Generation.job_id, Generation.id),
         before_commit=lambda rows: spending.refund(
-            (owner_id, credits, month) for owner_id, credits, month, refunded, _ in rows if refunded),
+            (owner_id, credits, month) for owner_id, credits, month, refunded, *_ in rows if refunded),
         finished_at=utcnow(), refunded=sa.case((refund, sa.true()), else_=sa.false()), **values)
-    return [job_id for *_, job_id in rows]
+    webhook_events.generations_ended(row[-1] for row in rows)
+    return [job_id for *_, job_id, _generation_id in rows]
 
 
 def requeue(generation_id: int, job_id: str | None, note: str | None, attempts: int | None = None) -> bool:

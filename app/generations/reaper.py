@@ -22,6 +22,7 @@ from app.media_store import orphans
 from app.providers.base import GenerationError
 from app.services import services
 from app.text.wording import count_of
+from app.webhooks import delivery as webhook_delivery
 
 log = logging.getLogger(__name__)
 TURN_KEY = "imagegen:reaper-turn"
@@ -85,6 +86,8 @@ def sweep(app: Flask, force: bool = False) -> Sweep:
         resumed = _resume_if_balance_allows(app)
         # Files whose deletion met a store that was down (a failed job's, a deleted image's) go now.
         orphans_deleted = orphans.collect(services(app).stores, services(app).require_redis())
+        # Webhook deliveries whose next attempt is due (or whose job was lost) go back to the queue.
+        webhook_delivery.enqueue_due()
     except RedisError as exc:
         log.warning("reaper: Redis unavailable (%s); lost jobs are looked for next sweep", exc)
     result = Sweep(requeued_stale, failed_stale, requeued_lost, resumed, orphans_deleted, deletions_resumed)

@@ -30,6 +30,7 @@ class Submission:
     images_per_prompt: int = 1
     expected_credits: float | None = None  # the price the submitter was shown; None: not stated
     plan: Plan | None = None  # every image, templates expanded and grid cells made
+    webhook_url: str | None = None  # the API's per-batch webhook (batch.completed only); None: none
 
     def batch_arguments(self) -> dict[str, object]:
         """What create_batch takes besides the owner: the planned images and the grid."""

@@ -27,6 +27,7 @@ from app.models import UNFINISHED, Status
 from app.providers.base import EditRequest, GeneratedImage, GenerationError, GenerationRequest
 from app.providers.operations import GENERATE, MAX_REQUEST_BYTES, OPERATIONS
 from app.services import QueueUnavailable, services
+from app.webhooks import delivery as webhook_delivery
 from app.worker.retries import retry
 from app.worker.slots import AnswerSlot, PixelWork
 
@@ -63,6 +64,11 @@ def run_result_poll(generation_id: int, row_job_id: str | None) -> str:
     """RQ entry point, scheduled by the job that sent an async operation: poll its result once."""
     with job_context(generation_id, row_job_id):
         return poll_result(current_app._get_current_object(), generation_id, row_job_id)  # type: ignore[attr-defined]
+
+
+def run_webhook_delivery(delivery_id: int) -> str:
+    """RQ entry point: one attempt of one webhook delivery (the job carries its id; the secret stays in the row)."""
+    return webhook_delivery.deliver(delivery_id)
 
 
 def generate(app: Flask, generation_id: int, job_id: str | None = None) -> str:
