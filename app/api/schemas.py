@@ -211,8 +211,8 @@ class BatchRequestSchema(_OptionsRequestSchema):  # type: ignore[misc,valid-type
         "minimum": 1, "maximum": MAX_IMAGES_PER_PROMPT, "default": 1,
         "description": "Images made of each prompt, each with its own seed (a given seed counts up by one)"})
 
-    webhook_url = fields.String(allow_none=True, validate=validate.Length(min=1, max=MAX_URL_LENGTH), metadata={
-        "pattern": URL_PATTERN,
+    webhook_url = fields.String(allow_none=True, validate=[validate.Length(min=1, max=MAX_URL_LENGTH),
+                                                         validate.Regexp(URL_PATTERN)], metadata={
         "description": "Also tell this URL (public addresses only) when the batch completes: one batch.completed "
                        "delivery, signed with the secret the answer's webhook_secret gives once"})
     expected_credits = StrictFloat(allow_nan=False, allow_none=True, validate=validate.Range(min=0), metadata={

@@ -11,7 +11,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAX_URL_LENGTH = 2000
 # What the API's document says a webhook URL looks like: every URL it matches gets past parse() (a host's
 # addresses are checked only once it is looked up).
-URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?(/[!-~]*)?$"
+URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
