@@ -599,8 +599,8 @@ class FakeStability:
             f"{window:g} second period, and have been timed out for {self.lockout:g} seconds."
         ))
 
-    def _generate(self, request: Request, endpoint: str, arrived: float) -> _Outcome:
-        """Handle one POST to a v2beta generate endpoint."""
+    def _gated(self, request: Request, arrived: float) -> _Outcome | tuple[dict[str, str], dict[str, tuple]]:
+        """The gates every POST passes first (rate limit, body size, key, multipart): a refusal, or its parts."""
         refused = self._rate_check(arrived)
         if refused is not None:
             return _Outcome(refused)
@@ -619,6 +619,14 @@ class FakeStability:
             blobs = {name: (f.read(), f.mimetype) for name, f in request.files.items()}
         except RequestEntityTooLarge:
             return _Outcome(_error(413))
+        return form, blobs
+
+    def _generate(self, request: Request, endpoint: str, arrived: float) -> _Outcome:
+        """Handle one POST to a v2beta generate endpoint."""
+        parts = self._gated(request, arrived)
+        if isinstance(parts, _Outcome):
+            return parts
+        form, blobs = parts
         if "image" in blobs and endpoint in ("ultra", "sd3"):
             return self._edit_parsed(request, "generate/" + endpoint, form, blobs)
         files = {name: len(data) for name, (data, _) in blobs.items()}
@@ -812,25 +820,10 @@ class FakeStability:
 
     def _edit(self, request: Request, endpoint: str, arrived: float) -> _Outcome:
         """Handle one POST to an endpoint that starts from an image: the same gates as generate, then its spec."""
-        refused = self._rate_check(arrived)
-        if refused is not None:
-            return _Outcome(refused)
-        try:
-            raw = request.get_data(cache=True)
-        except RequestEntityTooLarge:
-            return _Outcome(_error(413))
-        if len(raw) > MAX_BODY_BYTES:
-            return _Outcome(_error(413))
-        if not self._authorized(request):
-            return _Outcome(_error(401))
-        if request.mimetype != "multipart/form-data":
-            return _Outcome(_error(400, MSG_MULTIPART))
-        try:
-            form = request.form.to_dict()
-            blobs = {name: (f.read(), f.mimetype) for name, f in request.files.items()}
-        except RequestEntityTooLarge:
-            return _Outcome(_error(413))
-        return self._edit_parsed(request, endpoint, form, blobs)
+        parts = self._gated(request, arrived)
+        if isinstance(parts, _Outcome):
+            return parts
+        return self._edit_parsed(request, endpoint, *parts)
 
     def _edit_parsed(self, request: Request, endpoint: str, form: dict[str, str],
                      blobs: dict[str, tuple[bytes, str]]) -> _Outcome:
