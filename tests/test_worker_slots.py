@@ -31,10 +31,10 @@ class CountingSlot(slots.AnswerSlot):
     held_now = 0
     most = 0
 
-    def take(self) -> None:
+    def take(self, size: int = 0) -> None:
         """Count the place once it is held."""
         was_held = self.held
-        super().take()
+        super().take(size)
         if not was_held:
             with CountingSlot.lock:
                 CountingSlot.held_now += 1
@@ -50,7 +50,7 @@ class CountingSlot(slots.AnswerSlot):
 
 def test_a_burst_of_answers_is_decoded_no_more_than_one_per_core_at_a_time(monkeypatch):
     limit = 2
-    monkeypatch.setattr(jobs, "PIXEL_WORK", threading.BoundedSemaphore(limit))
+    monkeypatch.setattr(slots, "PIXEL_WORK", threading.BoundedSemaphore(limit))
     real_decode, busy, most, lock = jobs.decode_image, [0], [0], threading.Lock()
 
     def counting_decode(data, **kwargs):
@@ -77,7 +77,7 @@ def test_a_burst_of_answers_is_decoded_no_more_than_one_per_core_at_a_time(monke
 
 
 def test_a_bad_answer_gives_its_turn_back(monkeypatch):
-    monkeypatch.setattr(jobs, "PIXEL_WORK", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(slots, "PIXEL_WORK", threading.BoundedSemaphore(1))
     with pytest.raises(ImageError) as caught:
         jobs._checked_thumbnail(b"not an image")
     assert caught.value.reason == NOT_AN_IMAGE
