@@ -44,7 +44,9 @@ EXPECTED = {
 }
 # Lines not run here, and why.
 SKIPPED = {"flask media": "needs an S3 store: tests/test_media_migrate.py runs `flask media` against a real "
-                          "SeaweedFS"}
+                          "SeaweedFS",
+           "flask edit": "names an image of the reader's own (12): tests/test_api_edits.py runs `flask edit` on "
+                         "real images"}
 BANNER = "Press Ctrl-C to stop."
 ACCESS_LINE = re.compile(r"(GET|POST|HEAD|PUT|DELETE|PATCH) /\S* \d{3} \d+ ms")
 
